@@ -1,0 +1,163 @@
+"""Regenerate the JSON Schema of Axolotl's config from Axolotl's own pydantic model.
+
+Run it with the train environment's Python (the one that has the pinned Axolotl):
+
+    $(ftstudy doctor --json | jq -r .envs.train.path)/bin/python axolotl_configs/schema/generate.py
+    # or: make schema
+
+A version bump is: change the pin in ftstudy/envs/train-*.txt, `ftstudy setup train`, `make schema`.
+
+Two things differ from pydantic's default generator:
+- Axolotl 0.19.0's model has enums whose values are `torch.dtype` objects, which the default generator cannot
+  serialize; they are written as their names.
+- Axolotl drops unknown keys without a word. Here every object that lists its properties gets
+  `additionalProperties: false` (dataset entries included), and aliases are listed beside field names, so
+  ftstudy's validator can reject a typo and suggest the key that was meant.
+"""
+from __future__ import annotations
+
+import enum
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic.json_schema import GenerateJsonSchema
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        value = value.value
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return str(value).removeprefix("torch.")
+
+
+class AxolotlSchema(GenerateJsonSchema):
+    def enum_schema(self, schema):
+        members = [_plain(m) for m in schema["members"]]
+        out: dict[str, Any] = {"enum": members}
+        title = schema["cls"].__name__
+        out["title"] = title
+        return out
+
+    def encode_default(self, dft):
+        try:
+            return super().encode_default(dft)
+        except Exception:
+            return _plain(dft)
+
+    def is_instance_schema(self, schema):
+        return {}  # an arbitrary Python object (torch.dtype, ...): accept anything
+
+    def callable_schema(self, schema):
+        return {}
+
+
+def close_objects(node: Any) -> None:
+    """additionalProperties: false on every object schema that lists its properties."""
+    if isinstance(node, dict):
+        if "properties" in node and "additionalProperties" not in node:
+            node["additionalProperties"] = False
+        for value in node.values():
+            close_objects(value)
+    elif isinstance(node, list):
+        for value in node:
+            close_objects(value)
+
+
+def add_field_names(model: Any, schema: dict) -> None:
+    """Axolotl sets populate_by_name: a field is accepted by its name as well as by its alias."""
+    from pydantic import BaseModel
+
+    seen = set()
+
+    def visit(m: type[BaseModel]) -> None:
+        if m in seen:
+            return
+        seen.add(m)
+        target = schema if m is model else schema.get("$defs", {}).get(m.__name__)
+        for name, field in m.model_fields.items():
+            if target and field.alias and field.alias != name and field.alias in target.get("properties", {}):
+                target["properties"].setdefault(name, target["properties"][field.alias])
+            for arg in _models_in(field.annotation):
+                visit(arg)
+
+    visit(model)
+
+
+def _models_in(annotation: Any) -> list:
+    import typing
+
+    from pydantic import BaseModel
+
+    out = []
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        out.append(annotation)
+    for arg in typing.get_args(annotation):
+        out.extend(_models_in(arg))
+    return out
+
+
+def add_plugin_keys(schema: dict) -> None:
+    """Plugins (Liger, cut-cross-entropy, ...) add their own top-level keys; list them, and which plugin owns
+    each (`x-plugin-keys`), so a plugin key without its plugin can be flagged."""
+    import importlib
+    import pkgutil
+
+    import axolotl.integrations as integrations
+    from pydantic import BaseModel
+
+    owners: dict[str, str] = {}
+    for info in sorted(pkgutil.iter_modules(integrations.__path__), key=lambda i: i.name):
+        try:
+            args = importlib.import_module(f"axolotl.integrations.{info.name}.args")
+        except Exception:  # a plugin whose optional dependency is missing still has no keys for us
+            continue
+        for name, obj in sorted(vars(args).items()):
+            if not (isinstance(obj, type) and issubclass(obj, BaseModel) and name.endswith("Args")
+                    and obj.__module__ == args.__name__):
+                continue
+            sub = obj.model_json_schema(schema_generator=AxolotlSchema, mode="validation")
+            schema.setdefault("$defs", {}).update(sub.pop("$defs", {}))
+            for key, prop in sub.get("properties", {}).items():
+                if key not in schema["properties"]:
+                    schema["properties"][key] = prop
+                    owners[key] = f"axolotl.integrations.{info.name}"
+    schema["x-plugin-keys"] = dict(sorted(owners.items()))
+
+
+def add_optimizer_names(schema: dict) -> None:
+    """`optimizer` is typed as any string; Axolotl hands it to transformers, which knows a fixed list.
+    Record that list (`x-optimizers`) so a typo is caught before a run starts."""
+    from axolotl.utils.schemas.enums import CustomSupportedOptimizers
+    from transformers.training_args import OptimizerNames
+
+    names = {o.value for o in OptimizerNames} | {o.value for o in CustomSupportedOptimizers}
+    schema["x-optimizers"] = sorted(names)
+
+
+def main(out_dir: Path) -> Path:
+    import axolotl
+    from axolotl.utils.schemas.config import AxolotlInputConfig
+
+    schema = AxolotlInputConfig.model_json_schema(schema_generator=AxolotlSchema, mode="validation")
+    add_field_names(AxolotlInputConfig, schema)
+    add_plugin_keys(schema)
+    add_optimizer_names(schema)
+    close_objects(schema)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = f"Axolotl {axolotl.__version__} config (AxolotlInputConfig), unknown keys rejected"
+    schema["x-axolotl-version"] = axolotl.__version__
+    path = out_dir / f"axolotl-{axolotl.__version__}.schema.json"
+    path.write_text(json.dumps(schema, indent=1, sort_keys=True) + "\n")
+    return path
+
+
+if __name__ == "__main__":
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent
+    print(f"wrote {main(target)}")

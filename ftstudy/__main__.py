@@ -1,0 +1,3 @@
+from ftstudy.cli import main
+
+main()
