@@ -164,3 +164,19 @@ def setup_cmd(names):
         if name not in envs.ENVS:
             raise click.BadParameter(f"unknown environment {name!r}; known: {', '.join(envs.ENVS)}")
         envs.setup(name, log=lambda m: click.echo(m, err=True))
+
+
+# Verbs of the later stages live in their own small modules (one per stage) and attach themselves to `main`.
+# They import their work lazily too, so loading them here keeps `ftstudy --help` fast.
+def _attach() -> None:
+    import importlib
+
+    for name in ("cli_train", "cli_bench", "cli_study", "cli_plan", "cli_score"):
+        try:
+            importlib.import_module(f"ftstudy.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"ftstudy.{name}":
+                raise
+
+
+_attach()

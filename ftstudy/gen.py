@@ -159,6 +159,7 @@ def build(
     cfg["weight_decay"] = 0.0
     cfg["train_on_inputs"] = False
     cfg.update(_copy(prof["axolotl"]))
+    cfg.update(profiles.METHOD_FINAL.get(method, {}))
     if "deepspeed" in prof:
         cfg["deepspeed"] = f"axolotl_configs/deepspeed/{prof['deepspeed'][method]}"
     cfg["logging_steps"] = 1

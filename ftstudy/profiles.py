@@ -136,6 +136,12 @@ METHOD_SETTINGS: dict[str, dict[str, Any]] = {
     },
 }
 
+# Keys a method forces after the profile's: Axolotl refuses sample packing with RL trainers (found by
+# `ftstudy validate --deep`), so DPO never packs whatever the profile says.
+METHOD_FINAL: dict[str, dict[str, Any]] = {
+    "dpo": {"sample_packing": False, "pad_to_sequence_len": False},
+}
+
 # Optimizer by (profile, method). Full fine-tuning of 7.6B params with mixed-precision AdamW needs ~122 GB of
 # state before activations (architecture.md): it fits neither a DGX Spark (~120 GB usable) nor one H100, so
 # those profiles use an 8-bit paged AdamW (~46 GB); 8 GPUs with ZeRO-3 shard fused AdamW instead.

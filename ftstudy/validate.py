@@ -79,7 +79,7 @@ def _resolve(sch: dict) -> dict:
 def _branch_distance(branch: dict, instance: Any, errs: list[Any]) -> tuple:
     """How far a value is from one anyOf branch: for mappings, keys the branch does not know come first."""
     branch = _resolve(branch)
-    wrong_type = any(e.validator == "type" and not e.absolute_path for e in errs)
+    wrong_type = any(e.validator == "type" and not e.relative_path for e in errs)
     if isinstance(instance, dict) and "properties" in branch:
         unknown = sum(k not in branch["properties"] for k in instance)
         return (wrong_type, unknown, len(errs))
@@ -94,7 +94,7 @@ def _schema_errors(error: Any) -> list[Problem]:
             by_branch.setdefault(sub.relative_schema_path[0], []).append(sub)
         branch = min(by_branch, key=lambda i: _branch_distance(error.validator_value[i], error.instance, by_branch[i]))
         best = by_branch[branch]
-        if all(e.validator == "type" and len(e.absolute_path) == len(error.absolute_path) for e in best):
+        if all(e.validator in ("type", "const", "pattern", "enum") and not e.relative_path for e in best):
             kinds = sorted({str(_resolve(b).get("type", _resolve(b).get("title", "?"))) for b in error.validator_value})
             return [Problem(_fmt(error.absolute_path), f"{error.instance!r} is not valid here",
                             f"expected one of: {', '.join(kinds)}")]
@@ -155,6 +155,12 @@ def dpo_needs_preference_data(cfg: dict, ctx: dict) -> Iterator[Problem]:
         if isinstance(ds, dict) and ds.get("type") not in PREFERENCE_TYPES:
             yield Problem(f"datasets[{i}].type", f"rl: {cfg['rl']} needs a preference dataset type, got {ds.get('type')!r}",
                           "use chatml.ultra or chat_template.default with chosen/rejected fields")
+
+
+@rule
+def rl_does_not_pack(cfg: dict, ctx: dict) -> Iterator[Problem]:
+    if cfg.get("rl") and cfg.get("sample_packing"):
+        yield Problem("sample_packing", f"Axolotl does not pack samples for rl: {cfg['rl']}", "set sample_packing: false")
 
 
 @rule

@@ -23,12 +23,15 @@ def run(files, all_: bool, hardware: str | None, deep: bool, echo: Callable[[str
         echo("nothing to validate: give FILE... or --all")
         return False
     bad = 0
-    for path in paths:
-        problems = validate.validate_file(path, hardware)
-        if deep and not validate.errors(problems):
-            from ftstudy.deep import axolotl_check
+    found = {p: validate.validate_file(p, hardware) for p in paths}
+    if deep:
+        from ftstudy.deep import axolotl_check_many
 
-            problems += axolotl_check(path)
+        clean = [p for p in paths if p.is_file() and not validate.errors(found[p])]
+        for p, extra in axolotl_check_many(clean).items() if clean else ():
+            found[Path(p)] += extra
+    for path in paths:
+        problems = found[path]
         errs = validate.errors(problems)
         bad += bool(errs)
         status = "invalid" if errs else "ok"

@@ -1,0 +1,39 @@
+# The two commands of the README:
+#   make demo   set everything up, then run the demo study on the embedded tiny model (CPU)
+#   make test   set everything up, then run the whole test suite
+# Tool environments are built once per pin set under $(FTSTUDY_ENVS_DIR) (default ~/.cache/ftstudy/envs),
+# so a rerun or a second clone reuses them; a clean machine builds them (a few minutes each).
+PYTHON ?= python3
+VENV := .venv
+FTSTUDY := $(VENV)/bin/ftstudy
+
+.PHONY: setup envs test test-fast demo schema lock-train lock-eval bench clean
+
+$(VENV)/.ftstudy-core: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --disable-pip-version-check -q -e ".[test]"
+	touch $@
+
+setup: $(VENV)/.ftstudy-core
+
+envs: setup
+	$(FTSTUDY) setup train eval
+
+test: envs
+	$(VENV)/bin/pytest -q -p no:cacheprovider
+
+test-fast: setup
+	$(VENV)/bin/pytest -q -p no:cacheprovider -m "not tools"
+
+demo: envs
+	$(FTSTUDY) demo
+
+# Regenerate the committed JSON Schema of the pinned Axolotl from its pydantic model.
+schema: envs
+	"$$($(FTSTUDY) doctor --json | $(VENV)/bin/python -c 'import json,sys; print(json.load(sys.stdin)["envs"]["train"]["path"])')/bin/python" axolotl_configs/schema/generate.py
+
+bench: envs
+	$(VENV)/bin/python tests/benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) runs results data report last_run_prepared

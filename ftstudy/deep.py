@@ -1,0 +1,32 @@
+"""`ftstudy validate --deep`: Axolotl's own validation, run in the train environment."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ftstudy import envs
+from ftstudy.runner import run
+from ftstudy.validate import Problem
+
+SCRIPT = Path(__file__).with_name("toolside") / "axolotl_validate.py"
+
+
+def axolotl_argv(python: str | Path, configs: list[str | Path]) -> list[str]:
+    return [str(python), str(SCRIPT), *map(str, configs)]
+
+
+def axolotl_check_many(configs: list[str | Path]) -> dict[str, list[Problem]]:
+    """Problems Axolotl itself finds in each config (an empty list when it accepts it), in one process."""
+    env = {"AXOLOTL_DO_NOT_TRACK": "1", "HF_HUB_OFFLINE": "1", "CUDA_VISIBLE_DEVICES": ""}
+    res = run(axolotl_argv(envs.bin_path("train"), configs), env=env, quiet=True, tail_lines=2000)
+    reports = {}
+    for line in res.tail:
+        if line.startswith('{"path"'):
+            r = json.loads(line)
+            reports[r["path"]] = [Problem(e["loc"], f"Axolotl: {e['msg']}", "") for e in r["errors"]]
+    failed = Problem("", "Axolotl's validation could not run: " + " | ".join(res.tail[-5:]), "see `ftstudy doctor`")
+    return {str(c): reports.get(str(c), [failed]) for c in configs}
+
+
+def axolotl_check(config: str | Path) -> list[Problem]:
+    return axolotl_check_many([config])[str(config)]

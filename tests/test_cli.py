@@ -1,0 +1,103 @@
+"""The CLI verbs through Click's CliRunner; every command's --help carries an example."""
+import json
+import subprocess
+import sys
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from ftstudy.cli import main
+
+
+def all_commands(group=main, prefix=()):
+    for name, cmd in group.commands.items():
+        yield prefix + (name,), cmd
+        if isinstance(cmd, click.Group):
+            yield from all_commands(cmd, prefix + (name,))
+
+
+def test_every_command_has_help_with_an_example():
+    seen = 0
+    runner = CliRunner()
+    for path, _cmd in all_commands():
+        res = runner.invoke(main, [*path, "--help"])
+        assert res.exit_code == 0, path
+        assert "Example" in res.output, f"`ftstudy {' '.join(path)} --help` has no example"
+        seen += 1
+    assert seen >= 6  # list, show, gen, validate, doctor, setup, and the later stages' verbs
+    assert "Example" in runner.invoke(main, ["--help"]).output
+
+
+def test_import_pulls_no_heavy_module():
+    code = ("import sys, ftstudy.cli; heavy = [m for m in ('torch', 'transformers', 'datasets', 'vllm', 'peft', "
+            "'pandas', 'matplotlib', 'jsonschema') if m in sys.modules]; print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_list_and_json():
+    runner = CliRunner()
+    res = runner.invoke(main, ["list"])
+    assert res.exit_code == 0 and "tool_use" in res.output and "11 experiments" in res.output
+    rows = json.loads(runner.invoke(main, ["list", "--json"]).output)
+    assert len(rows) == 11 and all({"id", "methods", "benchmarks"} <= set(r) for r in rows)
+
+
+def test_show_and_unknown_id():
+    runner = CliRunner()
+    res = runner.invoke(main, ["show", "classification"])
+    assert res.exit_code == 0
+    for needle in ("fancyzhx/ag_news", "qlora", "lora_r=16", "sequence_len: 512", "guard", "expected 0.8 -> 0.94",
+                   "training time on one DGX Spark"):
+        assert needle in res.output, needle
+    bad = runner.invoke(main, ["show", "clasification"])
+    assert bad.exit_code != 0 and "Did you mean classification" in bad.output
+
+
+def test_gen_with_no_options_then_validate(tmp_path):
+    runner = CliRunner()
+    with runner.isolated_filesystem(temp_dir=tmp_path):
+        res = runner.invoke(main, ["gen", "code"])
+        assert res.exit_code == 0, res.output
+        assert "axolotl_configs/code/lora-dgx-spark.yaml" in res.output
+        assert runner.invoke(main, ["validate", "axolotl_configs/code/lora-dgx-spark.yaml"]).exit_code == 0
+        res = runner.invoke(main, ["gen", "code", "--set", "adapterr=lora", "-o", "bad.yaml"])
+        assert res.exit_code == 0
+        res = runner.invoke(main, ["validate", "bad.yaml"])
+        assert res.exit_code == 1 and "adapterr: unknown key — did you mean adapter?" in res.output
+
+
+def test_gen_to_stdout_and_bad_set():
+    runner = CliRunner()
+    res = runner.invoke(main, ["gen", "dpo", "--hardware", "cpu", "-o", "-"])
+    assert res.exit_code == 0 and res.output.startswith("# ftstudy") and "rl: dpo" in res.output
+    res = runner.invoke(main, ["gen", "dpo", "--set", "oops"])
+    assert res.exit_code != 0 and "KEY=VALUE" in res.output
+    res = runner.invoke(main, ["gen", "chat", "--method", "full"])
+    assert res.exit_code != 0 and "unknown method" in res.output
+
+
+def test_gen_all_check_and_validate_all():
+    runner = CliRunner()
+    res = runner.invoke(main, ["gen", "--all", "--check"])
+    assert res.exit_code == 0 and "checked 19 configs; 0 stale" in res.output
+    res = runner.invoke(main, ["validate", "--all"])
+    assert res.exit_code == 0 and "19 file(s) checked, 0 invalid" in res.output
+
+
+def test_gen_all_check_names_stale_files(tmp_path, monkeypatch):
+    import ftstudy.gen as gen
+
+    src = gen.golden()
+    victim = next(iter(src))
+    monkeypatch.setattr(gen, "golden", lambda: {**src, victim: src[victim] + "# drift\n"})
+    res = CliRunner().invoke(main, ["gen", "--all", "--check"])
+    assert res.exit_code == 1 and str(victim) in res.output
+
+
+@pytest.mark.parametrize("args", [["doctor"], ["doctor", "--json"]])
+def test_doctor_reports_environments(args):
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0
+    assert "train" in res.output and "eval" in res.output

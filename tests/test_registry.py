@@ -1,0 +1,54 @@
+"""The experiment and benchmark registries: every entry is complete and every reference resolves."""
+import pytest
+
+from ftstudy import profiles, registry
+from ftstudy.shapes import SHAPES
+
+IDS = ["classification", "instruction", "chat", "code", "math", "medical", "legal", "dpo", "tool_use",
+       "summarization", "creative"]
+
+
+def test_the_eleven_experiments_in_order():
+    assert registry.experiment_ids() == IDS
+
+
+@pytest.mark.parametrize("exp_id", IDS)
+def test_experiment_is_complete(exp_id):
+    e = registry.experiment(exp_id)
+    assert e.active_sources, "an experiment needs training data"
+    assert set(e.methods) <= set(registry.METHODS)
+    assert e.primary
+    for s in e.sources:
+        assert s.shape in SHAPES, f"{exp_id}: source {s.hub} has unknown shape {s.shape}"
+    for b in e.all_benchmarks:
+        registry.benchmark(b)  # raises if undeclared
+    assert set(e.plan["hours"]) == set(e.methods), "the plan estimates hours for every method"
+    for b in e.plan["expected"]:
+        assert b in e.all_benchmarks
+    for m in e.methods:
+        assert e.hyper(m)["learning_rate"] > 0
+
+
+def test_every_declared_benchmark_is_used_and_described():
+    used = {b for e in registry.experiments() for b in e.all_benchmarks}
+    declared = registry.benchmarks()
+    assert used == set(declared), f"unused: {set(declared) - used}, undeclared: {used - set(declared)}"
+    for bid, b in declared.items():
+        assert {"harness", "task", "metric", "higher_is_better", "version", "scale"} <= set(b), bid
+    assert len(declared) == 30
+
+
+def test_unknown_id_suggests_near_matches():
+    with pytest.raises(registry.UnknownName) as err:
+        registry.experiment("tool-use")
+    assert "tool_use" in str(err.value) and err.value.near == ["tool_use"]
+    with pytest.raises(registry.UnknownName):
+        registry.check_method(registry.experiment("chat"), "full")
+
+
+def test_profiles_give_a_sensible_global_batch():
+    for hw, prof in profiles.PROFILES.items():
+        for method in registry.METHODS:
+            b = profiles.batch_settings(hw, method)
+            assert b["micro_batch_size"] * b["gradient_accumulation_steps"] * prof["gpus"] == prof["global_batch"]
+            assert profiles.OPTIMIZERS[hw][method] in profiles.OPTIMIZER_WHY
