@@ -17,14 +17,11 @@ class Group(click.Group):
     """Turns ftstudy's expected failures into clean one-line errors instead of tracebacks."""
 
     def invoke(self, ctx):
-        from ftstudy.envs import EnvMissing
-        from ftstudy.gen import GenError
-        from ftstudy.registry import UnknownName
-        from ftstudy.runner import ToolError
+        from ftstudy.errors import UserError
 
         try:
             return super().invoke(ctx)
-        except (UnknownName, GenError, EnvMissing, ToolError) as exc:
+        except UserError as exc:
             raise click.ClickException(str(exc).strip("'\"")) from None
 
     def list_commands(self, ctx):
@@ -171,7 +168,7 @@ def setup_cmd(names):
 def _attach() -> None:
     import importlib
 
-    for name in ("cli_train", "cli_bench", "cli_study", "cli_plan", "cli_score"):
+    for name in ("cli_train", "cli_bench", "cli_study", "cli_plan", "cli_score", "cli_tiny"):
         try:
             importlib.import_module(f"ftstudy.{name}")
         except ModuleNotFoundError as exc:

@@ -23,6 +23,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ftstudy.errors import UserError
 from ftstudy.fsio import atomic_write
 
 REQ_DIR = Path(__file__).with_name("envs")
@@ -39,7 +40,7 @@ ENVS: dict[str, dict] = {
 }
 
 
-class EnvMissing(RuntimeError):
+class EnvMissing(UserError, RuntimeError):
     """A tool environment is not installed; the message carries the command that installs it."""
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from ftstudy import __version__, profiles, registry
+from ftstudy.errors import UserError
 from ftstudy.fsio import atomic_write
 from ftstudy.resources import configs_dir, deepspeed_dir
 from ftstudy.shapes import SHAPES
@@ -30,7 +31,7 @@ PREPARED_DIR = "data/prepared"
 AXOLOTL_VERSION = "0.19.0"
 
 
-class GenError(ValueError):
+class GenError(UserError, ValueError):
     """A request gen cannot satisfy (bad --set, too many --data, ...)."""
 
 

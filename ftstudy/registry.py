@@ -17,12 +17,13 @@ from typing import Any
 
 import yaml
 
+from ftstudy.errors import UserError
 from ftstudy.resources import evals_dir
 
 METHODS = ("lora", "qlora", "full", "dpo")
 
 
-class UnknownName(LookupError):
+class UnknownName(UserError, LookupError):
     """An id that is not in a registry; the message carries the near matches and the full list."""
 
     def __init__(self, kind: str, name: str, known: list[str]):

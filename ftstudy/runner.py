@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
+from ftstudy.errors import UserError
 
-class ToolError(RuntimeError):
+
+class ToolError(UserError, RuntimeError):
     """An external tool failed; the message names the command, exit code and the log to read."""
 
 

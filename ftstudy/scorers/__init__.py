@@ -13,8 +13,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ftstudy.errors import UserError
 
-class ScoreInputError(ValueError):
+
+class ScoreInputError(UserError, ValueError):
     """An input file or record is unusable; the message names the file and line, or the item id."""
 
 

@@ -1,0 +1,87 @@
+"""Merge a LoRA run's adapter into its base model with Axolotl, then check the merge numerically.
+
+Example:
+    $ ftstudy merge runs/code/lora-cpu-1a2b3c4d       # writes runs/code/lora-cpu-1a2b3c4d/merged/
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ftstudy import envs
+from ftstudy.errors import UserError
+from ftstudy.fsio import read_json, write_json
+from ftstudy.locks import RunLock
+from ftstudy.runner import check, run
+from ftstudy.train import tool_env
+
+TOOLSIDE = Path(__file__).with_name("toolside")
+
+
+class MergeError(UserError, RuntimeError):
+    pass
+
+
+def merge_argv(python: str | Path, config: str | Path, adapter_dir: str | Path, output_dir: str | Path) -> list[str]:
+    """Axolotl's merge-lora; it writes <output_dir>/merged (pure: tests assert it)."""
+    return [str(python), "-m", "axolotl.cli.merge_lora", str(config), f"--lora_model_dir={adapter_dir}",
+            f"--output_dir={output_dir}"]
+
+
+def check_argv(python: str | Path, base: str, adapter: str | Path, merged: str | Path) -> list[str]:
+    return [str(python), str(TOOLSIDE / "merge_check.py"), base, str(adapter), str(merged)]
+
+
+def verdict(report: dict[str, Any], tolerance: float) -> str:
+    """ok, mismatch (merged ≠ base+adapter) or zero_effect (the adapter changes nothing)."""
+    if report["max_abs_diff_merged_vs_adapter"] > tolerance:
+        return "mismatch"
+    if report["max_abs_diff_adapter_vs_base"] <= 1e-6:
+        return "zero_effect"
+    return "ok"
+
+
+def merge(run_dir: Path, tolerance: float = 1e-3, force: bool = False) -> dict[str, Any]:
+    """Merge and check; returns the report also written to RUN/merge.json."""
+    cfg = yaml.safe_load((run_dir / "launch.yaml").read_text())
+    if not cfg.get("adapter"):
+        return {"status": "not_needed", "model": str(run_dir),
+                "message": "full fine-tuning: the run folder already holds the whole model; nothing to merge"}
+    if not (run_dir / "adapter_config.json").exists():
+        raise MergeError(f"{run_dir} has no adapter (adapter_config.json); did training finish? See {run_dir / 'train.log'}")
+    done = run_dir / "merge.json"
+    if done.exists() and (run_dir / "merged").is_dir() and not force:
+        return read_json(done)
+    python = envs.bin_path("train")
+    env = tool_env(_hardware(run_dir))
+    with RunLock(run_dir / ".lock", what=f"run {run_dir}"):
+        tmp = run_dir / ".merge-tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        log = run_dir / "merge.log"
+        check(run(merge_argv(python, run_dir / "launch.yaml", run_dir, tmp), env=env, log=log, quiet=True),
+              "Axolotl merge-lora", log)
+        res = check(run(check_argv(python, cfg["base_model"], run_dir, tmp / "merged"), env=env, log=log,
+                        quiet=True, tail_lines=200), "merge check", log)
+        report = json.loads(next(l for l in reversed(res.tail) if l.startswith("{")))
+        report["status"] = verdict(report, tolerance)
+        report["tolerance"] = tolerance
+        if report["status"] == "mismatch":
+            write_json(run_dir / "merge-failed.json", report)
+            raise MergeError(f"merged model differs from base+adapter by {report['max_abs_diff_merged_vs_adapter']:.3g} "
+                             f"(> {tolerance}); kept for inspection in {tmp / 'merged'}")
+        final = run_dir / "merged"
+        shutil.rmtree(final, ignore_errors=True)
+        (tmp / "merged").replace(final)
+        shutil.rmtree(tmp, ignore_errors=True)
+        report["model"] = str(final)
+        write_json(done, report)
+    return report
+
+
+def _hardware(run_dir: Path) -> str:
+    tj = run_dir / "train.json"
+    return read_json(tj).get("hardware", "cpu") if tj.exists() else "cpu"

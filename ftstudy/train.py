@@ -1,0 +1,217 @@
+"""Train one experiment through Axolotl: `accelerate launch -m axolotl.cli.train CONFIG` in the train environment.
+
+Each run has its own folder, `runs/<exp>/<method>-<hardware>-<id>/`, where <id> is a hash of the config: the
+same config always lands in the same folder (so a rerun resumes), a different one never reuses it. The folder
+holds config.yaml (what was asked), launch.yaml (what Axolotl was given: output_dir, resume point), the data
+manifest, train.log, Axolotl's checkpoints and train.json (figures parsed from the trainer).
+
+Example:
+    $ ftstudy train code --hardware cpu --base-model ./tiny --data tests/fixtures/magicoder.jsonl --max-steps 10
+    $ ftstudy train runs/code/lora-cpu-1a2b3c4d/config.yaml --resume
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ftstudy import envs, gen, profiles, validate
+from ftstudy.errors import UserError
+from ftstudy.fsio import atomic_write, read_json, write_json
+from ftstudy.locks import RunLock
+from ftstudy.runner import ToolError, run, show
+from ftstudy.trainlog import LogParser, history
+
+TOOLSIDE = Path(__file__).with_name("toolside")
+
+
+class TrainError(UserError, RuntimeError):
+    """A run that cannot start or did not finish; the message says why and what to do."""
+
+
+@dataclass
+class Request:
+    """What to train: an experiment (generated config) or an existing config file."""
+
+    cfg: dict[str, Any]
+    experiment: str
+    method: str
+    hardware: str
+    data: tuple[str, ...] = ()
+    from_file: Path | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def resolve(target: str, method=None, hardware="dgx-spark", base_model=gen.DEFAULT_BASE_MODEL, data=(), sets=(),
+            max_steps: int | None = None) -> Request:
+    """Generate the config for an experiment id, or read the given config file; apply --set and --max-steps."""
+    overrides = gen.parse_set(tuple(sets))
+    if max_steps:
+        # short runs still need checkpoints to resume from: save a few times over the run instead of per epoch
+        overrides.update({"max_steps": max_steps, "save_steps": max(1, max_steps // 4), "saves_per_epoch": None})
+    path = Path(target)
+    if path.suffix in (".yaml", ".yml") or path.is_file():
+        if not path.is_file():
+            raise TrainError(f"config {path} does not exist")
+        text = path.read_text()
+        cfg, problems = validate.load_yaml(text)
+        if problems:
+            raise TrainError(f"{path}: {problems[0].render()}")
+        meta = validate.header_meta(text)
+        for key, value in overrides.items():
+            gen._apply(cfg, key, value)
+        return Request(cfg, meta.get("experiment", path.stem), meta.get("method", cfg.get("adapter") or "full"),
+                       meta.get("hardware", hardware), from_file=path)
+    from ftstudy import registry
+
+    exp = registry.experiment(target)
+    method = method or exp.methods[0]
+    cfg = gen.build(target, method, hardware, base_model, tuple(data), overrides)
+    return Request(cfg, target, method, hardware, data=tuple(data))
+
+
+def config_text(req: Request) -> str:
+    regen = gen.command_line(req.experiment, req.method, req.hardware, req.cfg.get("base_model", ""), req.data, ())
+    return gen.render(req.cfg, req.experiment, req.method, req.hardware, regen, "config.yaml")
+
+
+def run_id(cfg: dict[str, Any]) -> str:
+    """Hash of everything that changes what is trained (output_dir is where, not what)."""
+    canon = {k: v for k, v in cfg.items() if k not in ("output_dir", "resume_from_checkpoint")}
+    return hashlib.sha256(json.dumps(canon, sort_keys=True, default=str).encode()).hexdigest()[:8]
+
+
+def run_dir(req: Request, runs_root: Path = Path("runs")) -> Path:
+    return runs_root / req.experiment / f"{req.method}-{req.hardware}-{run_id(req.cfg)}"
+
+
+def launch_argv(accelerate: str | Path, config: str | Path, gpus: int = 1, cpu: bool = False) -> list[str]:
+    """The exact launch command (pure: tests assert it)."""
+    argv = [str(accelerate), "launch", "--num_processes", str(gpus), "--num_machines", "1",
+            "--mixed_precision", "no" if cpu else "bf16", "--dynamo_backend", "no"]
+    if cpu:
+        argv.append("--cpu")
+    return argv + ["-m", "axolotl.cli.train", str(config)]
+
+
+def tool_env(hardware: str) -> dict[str, str]:
+    env = {"AXOLOTL_DO_NOT_TRACK": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"}
+    env.update(profiles.profile(hardware).get("env", {}))
+    return env
+
+
+def checkpoints(folder: Path) -> list[Path]:
+    """Complete checkpoints, oldest first. A checkpoint is complete once the trainer wrote its state file."""
+    found = [p for p in folder.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
+    done = [p for p in found if (p / "trainer_state.json").exists()]
+    return sorted(done, key=lambda p: int(p.name.split("-")[-1]))
+
+
+def check_inputs(req: Request) -> None:
+    """Fail before spending any CPU/GPU time: a missing base model or dataset, an invalid config."""
+    problems = validate.errors(validate.validate_text(config_text(req), req.hardware))
+    if problems:
+        raise TrainError("the config does not validate:\n  " + "\n  ".join(p.render() for p in problems))
+    base = str(req.cfg.get("base_model", ""))
+    looks_local = base.startswith((".", "/", "~")) or Path(base).exists() or base.count("/") != 1
+    if looks_local and not (Path(base).expanduser() / "config.json").is_file():
+        raise TrainError(f"base model {base!r} not found: no config.json there. Pass a hub id (org/name) or a local "
+                         "model folder (e.g. one made by `ftstudy tiny-model DIR`).")
+
+
+def train(req: Request, runs_root: Path = Path("runs"), resume: bool = False, dry_run: bool = False,
+          progress=lambda s: print(s, file=sys.stderr, flush=True)) -> dict[str, Any]:
+    """Run (or resume) one training run; returns the train.json figures."""
+    folder = run_dir(req, runs_root)
+    launch_cfg = {**req.cfg, "output_dir": str(folder)}
+    ckpts = checkpoints(folder)
+    if resume and ckpts:
+        launch_cfg["resume_from_checkpoint"] = str(ckpts[-1])
+    gpus = profiles.profile(req.hardware)["gpus"]
+    cpu = not profiles.profile(req.hardware)["gpu"]
+    argv = launch_argv("<train-env>/bin/accelerate" if dry_run else envs.bin_path("train", "accelerate"),
+                       folder / "launch.yaml", gpus, cpu)
+    if dry_run:
+        return {"run_dir": str(folder), "config": str(folder / "config.yaml"), "command": show(argv, tool_env(req.hardware))}
+    check_inputs(req)
+    if (folder / "train.json").exists() and read_json(folder / "train.json").get("status") == "completed":
+        progress(f"already trained: {folder} (delete it to train again)")
+        return read_json(folder / "train.json")
+    if ckpts and not resume:
+        raise TrainError(f"{folder} holds an interrupted run (last checkpoint {ckpts[-1].name}); "
+                         "rerun with --resume to continue it, or delete the folder to start over")
+    with RunLock(folder / ".lock", what=f"training run {folder}"):
+        return _launch(req, folder, launch_cfg, argv, progress)
+
+
+def _launch(req: Request, folder: Path, launch_cfg: dict, argv: list[str], progress) -> dict[str, Any]:
+    folder.mkdir(parents=True, exist_ok=True)
+    if not (folder / "config.yaml").exists():
+        atomic_write(folder / "config.yaml", config_text(req))
+    atomic_write(folder / "launch.yaml", yaml.safe_dump(launch_cfg, sort_keys=False))
+    write_json(folder / "data.json", data_manifest(req.cfg))
+    start = int(Path(launch_cfg["resume_from_checkpoint"]).name.split("-")[-1]) if launch_cfg.get("resume_from_checkpoint") else 0
+    parser = LogParser(on_progress=progress, total=launch_cfg.get("max_steps"),
+                       logging_steps=int(launch_cfg.get("logging_steps") or 1), start_step=start)
+    measure = [sys.executable, str(TOOLSIDE / "measure.py"), str(folder / "measure.json"), "--"]
+    started = time.time()
+    write_json(folder / "status.json", {"status": "running", "started": started, "resumed_from": launch_cfg.get("resume_from_checkpoint")})
+    res = run(measure + argv, env=tool_env(req.hardware), log=folder / "train.log", on_line=parser.feed)
+    figures = parser.figures()
+    measured = read_json(folder / "measure.json") if (folder / "measure.json").exists() else {}
+    prev = read_json(folder / "train.json") if (folder / "train.json").exists() else {}
+    figures = merge_figures(prev, figures, measured, time.time() - started)
+    final = checkpoints(folder)
+    if final and res.returncode == 0:
+        figures["loss_curve"] = history(final[-1]) or figures["loss_curve"]
+    figures.update({"experiment": req.experiment, "method": req.method, "hardware": req.hardware,
+                    "run_dir": str(folder), "checkpoints": [p.name for p in checkpoints(folder)]})
+    if res.interrupted or res.returncode != 0:
+        figures["status"] = "interrupted" if res.interrupted else "failed"
+        write_json(folder / "train.json", figures)
+        write_json(folder / "status.json", {"status": figures["status"], "log": str(folder / "train.log")})
+        if res.interrupted:
+            raise TrainError(f"interrupted; checkpoints kept in {folder}. Continue with: ftstudy train "
+                             f"{folder / 'config.yaml'} --resume")
+        raise ToolError(f"Axolotl training failed (exit {res.returncode}). Log: {folder / 'train.log'}\n  "
+                        + "\n  ".join(res.tail[-12:]))
+    figures["status"] = "completed"
+    write_json(folder / "train.json", figures)
+    write_json(folder / "status.json", {"status": "completed"})
+    return figures
+
+
+def merge_figures(prev: dict, new: dict, measured: dict, wall: float) -> dict:
+    """Join a resumed run's figures onto the earlier attempt's: the loss curve continues, time adds up."""
+    curve = {int(s): l for s, l in prev.get("loss_curve", [])}
+    curve.update({int(s): l for s, l in new.get("loss_curve", [])})
+    out = {**prev, **{k: v for k, v in new.items() if v is not None}}
+    out["loss_curve"] = sorted(curve.items())
+    out["wall_time_s"] = round(prev.get("wall_time_s", 0.0) + wall, 2)
+    out["attempts"] = prev.get("attempts", 0) + 1
+    peak = max(filter(None, [prev.get("peak_memory_gb"), measured.get("peak_gpu_gb") or measured.get("peak_rss_gb")]),
+               default=None)
+    out["peak_memory_gb"] = peak
+    out["peak_memory_kind"] = "gpu" if measured.get("peak_gpu_gb") else "process_rss"
+    return out
+
+
+def data_manifest(cfg: dict) -> dict:
+    """Which prepared files the run read, with their hashes and the manifests `prepare` wrote beside them."""
+    out = []
+    for ds in cfg.get("datasets") or []:
+        p = Path(ds.get("path", ""))
+        entry: dict[str, Any] = {"path": str(p), "type": ds.get("type")}
+        if p.is_file():
+            entry["sha256"] = hashlib.sha256(p.read_bytes()).hexdigest()
+            man = p.with_suffix(".manifest.json")
+            if man.is_file():
+                entry["manifest"] = read_json(man)
+        out.append(entry)
+    return {"datasets": out}
