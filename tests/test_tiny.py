@@ -1,0 +1,139 @@
+"""The tiny model: files and shape, byte-for-byte determinism, caching, the chat template as the train
+environment's transformers renders it, and the CLI verb."""
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+
+import pytest
+from click.testing import CliRunner
+
+from ftstudy import envs, tiny
+from ftstudy.cli import main
+
+TOOL = {"type": "function", "function": {"name": "get_weather", "description": "Weather for a city.",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+CONVERSATION = [
+    {"role": "system", "content": "Be brief."},
+    {"role": "user", "content": "Weather in Paris and Rome?"},
+    {"role": "assistant", "content": "", "tool_calls": [
+        {"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}},
+        {"type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Rome"}'}}]},
+    {"role": "tool", "content": '{"temp": 20}'},
+    {"role": "assistant", "content": "Paris is at 20."},
+]
+# What follows the system block: both argument forms (dict and JSON string) render the same way.
+EXPECTED_TURNS = (
+    "<|im_start|>user\nWeather in Paris and Rome?<|im_end|>\n"
+    "<|im_start|>assistant\n"
+    '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>\n'
+    '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Rome"}}\n</tool_call><|im_end|>\n'
+    '<|im_start|>user\n<tool_response>\n{"temp": 20}\n</tool_response><|im_end|>\n'
+    "<|im_start|>assistant\nParis is at 20.<|im_end|>\n"
+    "<|im_start|>assistant\n"
+)
+
+# Runs in the train environment (the test process has no transformers): renders, tokenizes, runs the model.
+PROBE = r"""
+import json, sys
+import torch
+from tokenizers import Tokenizer
+from transformers import AutoModelForCausalLM, AutoTokenizer
+path, case = sys.argv[1], json.loads(sys.argv[2])
+tok = AutoTokenizer.from_pretrained(path)
+text = tok.apply_chat_template(case["messages"], tools=case["tools"], tokenize=False, add_generation_prompt=True)
+plain = tok.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False)
+ids = tok(text)["input_ids"]
+raw = Tokenizer.from_file(path + "/tokenizer.json")
+model = AutoModelForCausalLM.from_pretrained(path)
+with torch.no_grad():
+    logits = model(torch.tensor([ids[:64]])).logits
+print(json.dumps({
+    "text": text, "plain": plain, "same_as_raw": raw.encode(text).ids == ids,
+    "single": {t: len(tok(t)["input_ids"]) for t in case["markup"]},
+    "skip_special": tok.decode(tok("<tool_call>x</tool_call><|im_end|>")["input_ids"], skip_special_tokens=True),
+    "logits": list(logits.shape), "eos": tok.eos_token, "pad": tok.pad_token,
+}))
+"""
+
+
+def hashes(path):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(path.iterdir())}
+
+
+def config(path):
+    return json.loads((path / "config.json").read_text())
+
+
+def test_cli_help_has_an_example():
+    result = CliRunner().invoke(main, ["tiny-model", "--help"])
+    assert result.exit_code == 0 and "Example" in result.output
+
+
+def test_refuses_bad_sizes_and_folders_that_are_not_tiny_models(tmp_path):
+    with pytest.raises(ValueError, match="multiple of 8"):
+        tiny.build(tmp_path / "m", hidden=12)
+    with pytest.raises(ValueError, match="at least 300"):
+        tiny.build(tmp_path / "m", vocab=100)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    with pytest.raises(ValueError, match="not a tiny model"):
+        tiny.build(mine)
+    assert (mine / "notes.txt").read_text() == "keep me"
+
+
+@pytest.mark.tools
+def test_default_model_files_and_shape(tiny_model):
+    names = {p.name for p in tiny_model.iterdir()}
+    assert {"config.json", "generation_config.json", "model.safetensors", "tokenizer.json",
+            "tokenizer_config.json", tiny.MANIFEST} <= names
+    cfg = config(tiny_model)
+    assert cfg["model_type"] == "qwen2" and cfg["architectures"] == ["Qwen2ForCausalLM"]
+    assert (cfg["num_hidden_layers"], cfg["hidden_size"], cfg["intermediate_size"]) == (4, 128, 256)
+    assert (cfg["num_attention_heads"], cfg["num_key_value_heads"], cfg["vocab_size"]) == (4, 2, 1000)
+    assert cfg["max_position_embeddings"] == 4096 and cfg["tie_word_embeddings"] is False
+    assert (tiny_model / "model.safetensors").stat().st_size < 5_000_000  # ~0.85M float32 parameters
+    assert not list(tiny_model.parent.glob(f".{tiny_model.name}.*"))  # no temp folders left behind
+
+
+@pytest.mark.tools
+def test_same_seed_same_bytes_other_seed_other_weights(tiny_model, tmp_path):
+    again = tiny.build(tmp_path / "again", seed=0)
+    assert hashes(again) == hashes(tiny_model)
+    stamp = (again / "model.safetensors").stat().st_mtime_ns
+    assert tiny.build(again, seed=0) == again and (again / "model.safetensors").stat().st_mtime_ns == stamp
+    before = hashes(again)
+    tiny.build(again, seed=1)  # other parameters: rebuilt in place
+    after = hashes(again)
+    assert after["model.safetensors"] != before["model.safetensors"]
+    assert after["tokenizer.json"] == before["tokenizer.json"]  # the tokenizer depends on the corpus only
+    assert json.loads((again / tiny.MANIFEST).read_text())["params"]["seed"] == 1
+
+
+@pytest.mark.tools
+def test_small_shape_is_honoured(tmp_path):
+    small = tiny.build(tmp_path / "small", layers=1, hidden=32, vocab=400, seed=5)
+    cfg = config(small)
+    assert (cfg["num_hidden_layers"], cfg["hidden_size"], cfg["vocab_size"]) == (1, 32, 400)
+
+
+@pytest.mark.tools
+def test_chat_template_renders_tools_and_tool_calls(tiny_model):
+    markup = ["<|im_start|>", "<|im_end|>", "<|endoftext|>", "<tool_call>", "</tool_call>", "<tools>", "</tools>"]
+    case = {"messages": CONVERSATION, "tools": [TOOL], "markup": markup}
+    res = subprocess.run([str(envs.bin_path("train")), "-c", PROBE, str(tiny_model), json.dumps(case)],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    text = out["text"]
+    assert text.startswith("<|im_start|>system\nBe brief.\n\n")
+    system, turns = text.split("<|im_end|>\n", 1)
+    assert "<tools>\n" + json.dumps(TOOL) + "\n</tools>" in system and "<tool_call>" in system
+    assert turns == EXPECTED_TURNS
+    assert out["plain"] == "<|im_start|>user\nhi<|im_end|>\n"  # no tools, no system: no system block
+    assert out["same_as_raw"]  # AutoTokenizer (Qwen2Tokenizer) and tokenizer.json agree
+    assert out["single"] == {t: 1 for t in markup}
+    assert out["skip_special"] == "<tool_call>x</tool_call>"  # servers strip ChatML, keep tool markup
+    assert out["logits"][-1] == 1000 and (out["eos"], out["pad"]) == ("<|im_end|>", "<|endoftext|>")
