@@ -168,7 +168,7 @@ def setup_cmd(names):
 def _attach() -> None:
     import importlib
 
-    for name in ("cli_train", "cli_bench", "cli_study", "cli_plan", "cli_score", "cli_tiny"):
+    for name in ("cli_data", "cli_train", "cli_bench", "cli_study", "cli_plan", "cli_score", "cli_tiny", "cli_serve"):
         try:
             importlib.import_module(f"ftstudy.{name}")
         except ModuleNotFoundError as exc:

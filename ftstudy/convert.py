@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from typing import Any, Callable
 
 from ftstudy.convert_xlam import xlam
@@ -55,7 +56,7 @@ def check_fields(shape: str, row: dict[str, Any]) -> None:
         Traceback (most recent call last):
         ftstudy.rows.RowError: missing field 'answer'
     """
-    if not isinstance(row, dict):
+    if not isinstance(row, (dict, Mapping)):  # Mapping: `datasets` hands map() functions a lazy row
         raise RowError(f"row must be a JSON object, got {type(row).__name__}")
     types = FIELD_TYPES.get(shape, {})
     for name in SHAPES[shape]["fields"]:

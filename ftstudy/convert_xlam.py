@@ -26,6 +26,7 @@ Example:
 """
 from __future__ import annotations
 
+import functools
 import json
 import re
 from typing import Any
@@ -87,6 +88,7 @@ def _schema(text: str) -> tuple[dict[str, Any], bool]:
     return schema, False
 
 
+@functools.lru_cache(maxsize=4096)  # a dataset repeats a few dozen type strings; parse each once per process
 def json_type(spec: str) -> tuple[dict[str, Any], bool]:
     """Map an xLAM type string to (JSON Schema, optional).
 
@@ -110,7 +112,7 @@ def parameters_schema(params: dict[str, Any]) -> dict[str, Any]:
             raise RowError(f"parameter {name!r} must be an object, got {type(spec).__name__}")
         raw_type = spec.get("type")
         schema, optional = json_type(raw_type) if isinstance(raw_type, str) else ({}, False)
-        prop = dict(schema)
+        prop = dict(schema)  # a copy: the cached schema is shared (its nested `items` are never modified)
         if isinstance(spec.get("description"), str):
             prop["description"] = spec["description"]
         if "default" in spec:

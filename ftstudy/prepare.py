@@ -59,9 +59,12 @@ class SourceReport:
     def line(self) -> str:
         skipped = sum(self.skipped.values())
         cap = f" (budget {self.budget:,})" if self.budget is not None else ""
+        def why(counts: dict[str, int]) -> str:
+            return f" ({', '.join(f'{k}: {v}' for k, v in counts.items())})" if counts else ""
+
         return (f"{self.name}: read {self.rows_read:,} · selected {self.selected:,}{cap} · converted {self.converted:,}"
-                f" · dropped {self.malformed} malformed, {skipped} without an example"
-                + (f" ({', '.join(f'{k}: {v}' for k, v in self.skipped.items())})" if skipped else ""))
+                f" · dropped {self.malformed} malformed{why(self.malformed_by_reason)}, {skipped} without an example"
+                f"{why(self.skipped)}")
 
 
 @dataclass
@@ -80,7 +83,7 @@ class PrepareReport:
             out.append("  " + s.line())
             t = s.tokens
             if t:
-                packed = f", {t['packed']:.1%} packed into {t['bins']:,} sequences" if t["packed"] is not None else \
+                packed = f", {t['packed']:.1%} packed into {t['bins']:,} sequence(s)" if t["packed"] is not None else \
                     " (preference rows: DPO does not pack)"
                 out.append(f"    tokens {t['tokens']:,} (max {t['max_len']:,}, mean {t['mean_len']:,}) · too long for "
                            f"sequence_len={t['sequence_len']}: {t['too_long']} · efficiency {t['padded']:.1%} padded{packed}")
@@ -249,7 +252,10 @@ def _count_tokens(exp, report: PrepareReport, data, model: str, hardware: str | 
         try:
             tokens.check_not_all_too_long(st, str(rep.path), mine)
         except tokens.TooLong as exc:
-            raise PrepareError(str(exc)) from None
+            # Removed, so that `train` (which prepares only missing files) cannot start on rows it would drop.
+            rep.path.unlink(missing_ok=True)
+            man.unlink(missing_ok=True)
+            raise PrepareError(f"{exc} The file was removed so that training cannot start on it.") from None
 
 
 def as_dict(report: PrepareReport) -> dict[str, Any]:

@@ -54,9 +54,10 @@ def preprocess(config: Path, work: Path) -> Path:
     os.environ.setdefault("AXOLOTL_DO_NOT_TRACK", "1")
     from axolotl.cli.preprocess import do_cli
 
-    # do_cli parses CLI flags from sys.argv; --download False stops it fetching the model's weights, which
-    # preprocess does by default and token counting does not need.
-    saved_argv, sys.argv = sys.argv, [sys.argv[0], "--download", "False"]
+    # do_cli parses CLI flags from sys.argv. --download False: preprocess otherwise fetches the model's weights,
+    # which counting does not need. --debug_num_examples 0: its default (1) prints a sample row picked with
+    # randrange(0, len - 1), which raises on a one-row dataset.
+    saved_argv, sys.argv = sys.argv, [sys.argv[0], "--download", "False", "--debug_num_examples", "0"]
     try:
         do_cli(config=str(copy))
     finally:

@@ -1,0 +1,145 @@
+"""Benchmark of prepare's conversion path against plain `datasets.map` of the same converter.
+
+1. Generates N synthetic rows (default 1,000,000) in the xLAM and UltraChat hub shapes, streamed to JSONL.
+2. Converts each file with ftstudy's streaming path (convert_stream.convert_file: a process pool over chunks,
+   order kept, written atomically) and records rows/s and peak RSS (this process and its largest worker).
+3. In the same run, converts the same file in the train environment with the plain `datasets` way:
+   load_dataset("json") -> Dataset.map(convert) -> to_json, single process, and records rows/s and peak RSS.
+Both times cover JSONL in -> JSONL out. Targets: ftstudy >= 1x the baseline's speed, < 2 GB peak RSS.
+
+Example:
+    $ FTSTUDY_TRAIN_ENV=/tmp/envtest/train .venv/bin/python tests/benchmarks/bench_convert.py
+    $ .venv/bin/python tests/benchmarks/bench_convert.py --rows 100000 --no-baseline
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+WORDS = ("alpha beta gamma delta river stone cloud paper orange seven light market garden signal north "
+         "quiet rapid number table window story").split()
+
+
+def _text(rng: random.Random, lo: int, hi: int) -> str:
+    return " ".join(rng.choices(WORDS, k=rng.randint(lo, hi)))
+
+
+def xlam_row(rng: random.Random, i: int) -> dict:
+    tools, answers = [], []
+    for t in range(rng.randint(1, 3)):
+        params = {f"p{k}": {"type": rng.choice(["str", "int", "float, optional", "List[int]", "bool"]),
+                            "description": _text(rng, 3, 8), **({"default": 1} if k % 2 else {})}
+                  for k in range(rng.randint(1, 4))}
+        tools.append({"name": f"tool_{t}", "description": _text(rng, 5, 12), "parameters": params})
+    for _ in range(rng.randint(0, 2)):
+        answers.append({"name": f"tool_{rng.randrange(len(tools))}", "arguments": {"p0": rng.randint(0, 99)}})
+    return {"id": i, "query": _text(rng, 8, 30), "tools": json.dumps(tools), "answers": json.dumps(answers)}
+
+
+def ultrachat_row(rng: random.Random, i: int) -> dict:
+    return {"id": str(i), "data": [_text(rng, 10, 60) for _ in range(2 * rng.randint(1, 4))]}
+
+
+def generate(shape: str, n: int, path: Path) -> None:
+    make = xlam_row if shape == "xlam" else ultrachat_row
+    rng = random.Random(0)
+    with open(path, "w") as fh:  # streamed: the rows are never held in memory
+        for i in range(n):
+            fh.write(json.dumps(make(rng, i)) + "\n")
+
+
+def ours(shape: str, src: Path, dst: Path) -> dict:
+    from ftstudy.convert_stream import commit, convert_file, default_workers
+
+    start = time.perf_counter()
+    res = convert_file(src, dst, shape)
+    commit(res, dst)
+    secs = time.perf_counter() - start
+    return {"rows": res.converted, "seconds": secs, "workers": default_workers()}
+
+
+def baseline_child(shape: str, src: str, dst: str, cache: str) -> None:
+    """Runs in the train environment: the plain `datasets` way, timed the same (JSONL in -> JSONL out)."""
+    from datasets import disable_progress_bars, load_dataset
+
+    from ftstudy.convert import convert
+
+    disable_progress_bars()
+    start = time.perf_counter()
+    ds = load_dataset("json", data_files=src, split="train", cache_dir=cache)
+    loaded = time.perf_counter()
+    out = ds.map(lambda row: convert(shape, row), remove_columns=ds.column_names)
+    mapped = time.perf_counter()
+    out.to_json(dst, lines=True, force_ascii=False)
+    end = time.perf_counter()
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"rows": len(out), "seconds": end - start, "load_s": loaded - start, "map_s": mapped - loaded,
+                      "write_s": end - mapped, "peak_rss_mb": rss}))
+
+
+def baseline(shape: str, src: Path, dst: Path, work: Path) -> dict | str:
+    from ftstudy import envs
+
+    try:
+        python = envs.bin_path("train")
+    except envs.EnvMissing as exc:
+        return f"skipped: {str(exc).splitlines()[0]}"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([str(python), __file__, "--baseline-child", shape, str(src), str(dst), str(work / "hf-cache")],
+                          env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        return "failed: " + " | ".join(proc.stderr.strip().splitlines()[-3:])
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--no-baseline", action="store_true")
+    ap.add_argument("--baseline-child", nargs=4, metavar=("SHAPE", "SRC", "DST", "CACHE"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.baseline_child:
+        baseline_child(*args.baseline_child)
+        return
+    with tempfile.TemporaryDirectory(prefix="ftstudy-bench-convert-") as tmp:
+        work = Path(tmp)
+        results = {}
+        for shape in ("xlam", "ultrachat"):
+            src = work / f"{shape}.jsonl"
+            generate(shape, args.rows, src)
+            mb = src.stat().st_size / 1e6
+            mine = ours(shape, src, work / f"{shape}-ours.jsonl")
+            base = None if args.no_baseline else baseline(shape, src, work / f"{shape}-datasets.jsonl", work)
+            results[shape] = (mb, mine, base)
+            (work / f"{shape}-ours.jsonl").unlink()
+        self_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # largest child, baseline included
+        print(f"bench_convert: {args.rows:,} rows per shape, {os.cpu_count()} cores\n")
+        for shape, (mb, mine, base) in results.items():
+            rate = mine["rows"] / mine["seconds"]
+            print(f"{shape} ({mb:,.0f} MB of JSONL)")
+            print(f"  ftstudy stream ({mine['workers']} workers): {rate:>10,.0f} rows/s  ({mine['seconds']:.1f} s)")
+            if isinstance(base, dict):
+                brate = base["rows"] / base["seconds"]
+                print(f"  datasets.map (1 process):   {brate:>10,.0f} rows/s  ({base['seconds']:.1f} s: load {base['load_s']:.1f}"
+                      f" + map {base['map_s']:.1f} + write {base['write_s']:.1f}; peak RSS {base['peak_rss_mb']:,.0f} MB)")
+                print(f"  ratio ftstudy / datasets:   {rate / brate:>10.2f}x  (target >= 1x)")
+            elif base:
+                print(f"  datasets.map baseline {base}")
+        print(f"\npeak RSS, ftstudy path: main process {self_rss:,.0f} MB (target < 2,048 MB); "
+              f"largest child {kids:,.0f} MB (a pool worker, or the baseline's process when it ran)")
+
+
+if __name__ == "__main__":
+    main()

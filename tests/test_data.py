@@ -1,0 +1,329 @@
+"""The data stage: converters on every experiment's fixtures, hand-computed conversions, malformed rows,
+deterministic prepare, --limit, packing arithmetic, and (marked `tools`) Axolotl's own preprocess on every
+experiment's prepared fixtures with the tiny model."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ftstudy import convert_stream, gen, registry, tokens
+from ftstudy.cli import main
+from ftstudy.convert import AG_NEWS_LABELS, RowError, RowSkip, convert
+from ftstudy.convert_xlam import NO_CALL_REPLY, json_type, xlam
+from ftstudy.prepare import PrepareError, budgets, prepare
+from ftstudy.shapes import SHAPES
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+# Two sources share the alpaca shape; each gets its own file so the medical mixture has distinct rows.
+FIXTURE_BY_HUB = {"medalpaca/medical_meadow_medical_flashcards": "alpaca-flashcards.jsonl"}
+
+
+def fixture(src: registry.Source) -> Path:
+    return FIXTURES / FIXTURE_BY_HUB.get(src.hub, f"{src.shape}.jsonl")
+
+
+def rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def quiet(_msg: str) -> None:
+    pass
+
+
+def check_axolotl_row(shape: str, out: dict) -> None:
+    """The converted row has what the shape's Axolotl dataset type reads."""
+    kind = SHAPES[shape]["axolotl"]["type"]
+    if kind == "chat_template":
+        msgs = out["messages"]
+        assert msgs and msgs[-1]["role"] == "assistant"
+        turns = [m["role"] for m in msgs if m["role"] != "system"]
+        assert turns == ["user", "assistant"] * (len(turns) // 2)
+    elif kind == "chatml.ultra":
+        assert out["prompt"] and out["chosen"][1]["content"] and out["rejected"][1]["content"]
+    else:  # `alpaca`, or a field map naming the row's own fields
+        names = ["instruction", "output"] if kind == "alpaca" else [kind["field_instruction"], kind["field_output"]]
+        assert all(isinstance(out[n], str) and out[n].strip() for n in names)
+
+
+def test_every_experiments_fixtures_convert():
+    exps, sources = 0, 0
+    for exp in registry.experiments():
+        for src in exp.sources:  # alternatives included
+            path = fixture(src)
+            data = rows(path)
+            assert len(data) >= (60 if src.shape in ("ag_news", "xlam") else 20), path
+            for i, row in enumerate(data, 1):
+                try:
+                    check_axolotl_row(src.shape, convert(src.shape, row))
+                except RowSkip:
+                    pass
+                except RowError as exc:
+                    pytest.fail(f"{path}:{i}: {exc}")
+            sources += 1
+        exps += 1
+    assert exps == 11 and sources == 18 == sum(len(e.sources) for e in registry.experiments())
+
+
+XLAM_ROW = {
+    "id": 7,
+    "query": "Forecast for Oslo, and the primes up to 20?",
+    "tools": json.dumps([
+        {"name": "forecast", "description": "Weather forecast.",
+         "parameters": {"city": {"type": "str", "description": "City name"},
+                        "days": {"type": "int, optional", "description": "Days ahead", "default": 3}}},
+        {"name": "primes", "description": "Primes in a range.",
+         "parameters": {"bounds": {"type": "List[int]", "description": "Low and high"},
+                        "strict": {"type": "bool", "description": "Exclude the bounds", "default": False}}},
+    ]),
+    "answers": json.dumps([{"name": "forecast", "arguments": {"city": "Oslo"}},
+                           {"name": "primes", "arguments": {"bounds": [1, 20]}}]),
+}
+
+
+def test_xlam_conversion_by_hand():
+    out = xlam(XLAM_ROW)
+    assert out["messages"][0] == {"role": "user", "content": XLAM_ROW["query"]}
+    assert out["messages"][1] == {"role": "assistant", "content": "", "tool_calls": [
+        {"type": "function", "function": {"name": "forecast", "arguments": '{"city": "Oslo"}'}},
+        {"type": "function", "function": {"name": "primes", "arguments": '{"bounds": [1, 20]}'}},
+    ]}
+    specs = [t["function"] for t in out["tools"]]
+    assert [t["type"] for t in out["tools"]] == ["function", "function"]
+    assert [(s["name"], s["description"]) for s in specs] == [("forecast", "Weather forecast."), ("primes", "Primes in a range.")]
+    assert json.loads(specs[0]["parameters"]) == {
+        "type": "object",
+        "properties": {"city": {"type": "string", "description": "City name"},
+                       "days": {"type": "integer", "description": "Days ahead", "default": 3}},
+        "required": ["city"]}
+    assert json.loads(specs[1]["parameters"]) == {
+        "type": "object",
+        "properties": {"bounds": {"type": "array", "items": {"type": "integer"}, "description": "Low and high"},
+                       "strict": {"type": "boolean", "description": "Exclude the bounds", "default": False}},
+        "required": ["bounds"]}
+
+
+@pytest.mark.parametrize("text, schema, optional", [
+    ("str", {"type": "string"}, False), ("int", {"type": "integer"}, False), ("float", {"type": "number"}, False),
+    ("bool", {"type": "boolean"}, False), ("Dict", {"type": "object"}, False), ("dict", {"type": "object"}, False),
+    ("List[int]", {"type": "array", "items": {"type": "integer"}}, False),
+    ("List[List[str]]", {"type": "array", "items": {"type": "array", "items": {"type": "string"}}}, False),
+    ("str, optional", {"type": "string"}, True), ("List[float], optional", {"type": "array", "items": {"type": "number"}}, True),
+    ("Optional[int]", {"type": "integer"}, True), ("Union[int, float]", {"type": ["integer", "number"]}, False),
+    ("Union[str, None]", {"type": "string"}, True), ("Tuple[float, float]", {"type": "array", "items": {"type": "number"}}, False),
+    ("Dict[str, Any]", {"type": "object"}, False), ("Any", {}, False), ("Callable", {}, False), ("list", {"type": "array"}, False),
+])
+def test_xlam_type_mapping(text, schema, optional):
+    assert json_type(text) == (schema, optional)
+
+
+def test_xlam_without_calls_answers_in_words():
+    row = {**XLAM_ROW, "answers": "[]"}
+    out = xlam(row)
+    assert out["messages"][1] == {"role": "assistant", "content": NO_CALL_REPLY}
+    assert sum(1 for r in rows(FIXTURES / "xlam.jsonl") if json.loads(r["answers"]) == []) >= 4
+    assert sum(1 for r in rows(FIXTURES / "xlam.jsonl") if len(json.loads(r["answers"])) >= 2) >= 8
+
+
+def test_ultrachat_alternates_and_drops_an_unanswered_turn():
+    out = convert("ultrachat", {"id": "1", "data": ["q1", "a1", "q2", "a2", "q3"]})
+    assert [(m["role"], m["content"]) for m in out["messages"]] == [
+        ("user", "q1"), ("assistant", "a1"), ("user", "q2"), ("assistant", "a2")]
+    for data, reason in (([], "empty conversation"), (["only a question"], "empty conversation"),
+                         (["q", ""], "turn 1 of 'data' is empty"), (["q", 5], "turn 1 of 'data' must be a string, got int")):
+        with pytest.raises(RowError, match=reason):
+            convert("ultrachat", {"id": "x", "data": data})
+
+
+def test_raw_ultrafeedback_binarizes_best_against_lower_rated():
+    def comp(text, score, fine=None):
+        return {"model": "m", "response": text, "overall_score": score, "fine-grained_score": fine, "annotations": {}}
+
+    row = {"source": "s", "instruction": "Why is the sky blue?", "models": ["m"] * 4,
+           "completions": [comp("ok", 6.0), comp("best", 9.0), comp("worst", 2.0), comp("unrated", "N/A")]}
+    out = convert("ultrafeedback_raw", row)
+    assert out["chosen"] == [{"role": "user", "content": row["instruction"]}, {"role": "assistant", "content": "best"}]
+    assert out["rejected"][1]["content"] in ("ok", "worst") and out["score_rejected"] < out["score_chosen"] == 9.0
+    assert out["prompt"] == row["instruction"]
+    with pytest.raises(RowSkip, match="all completions rated the same"):
+        convert("ultrafeedback_raw", {**row, "completions": [comp("a", 5.0), comp("b", 5.0)]})
+    for raw in rows(FIXTURES / "ultrafeedback_raw.jsonl"):
+        out = convert("ultrafeedback_raw", raw)
+        best = max(c["overall_score"] for c in raw["completions"])
+        assert out["score_chosen"] == best > out["score_rejected"]
+
+
+def test_ag_news_names_the_label_and_refuses_bad_ones():
+    out = convert("ag_news", {"text": "Chip makers unveil designs.", "label": 3})
+    assert out["messages"][1]["content"] == "Sci/Tech" and AG_NEWS_LABELS == ("World", "Sports", "Business", "Sci/Tech")
+    assert all(name in out["messages"][0]["content"] for name in AG_NEWS_LABELS)
+    with pytest.raises(RowError, match="label 4 out of range 0-3"):
+        convert("ag_news", {"text": "x", "label": 4})
+    with pytest.raises(RowError, match="field 'label' must be int, got bool"):
+        convert("ag_news", {"text": "x", "label": True})
+
+
+def test_other_converters_by_example():
+    wp = convert("writingprompts", {"prompt": "[ WP ] The moon apologises.", "story": "First. <newline> <newline> Second."})
+    assert wp["messages"][0]["content"] == "Write a story for this prompt: The moon apologises."
+    assert wp["messages"][1]["content"] == "First.\n\nSecond."
+    ch = convert("casehold", {"context": "Held (<HOLDING>).", "endings": ["a", "b", "c", "d", "e"], "label": 2})
+    assert ch["messages"][1]["content"] == "C. c" and "\nE. e\n" in ch["messages"][0]["content"]
+    pq = convert("pubmedqa", {"question": "Does it work?", "final_decision": "maybe", "long_answer": "Unclear.",
+                              "context": {"contexts": ["p1", "p2"], "labels": ["BACKGROUND", "RESULTS"], "meshes": []}})
+    assert "BACKGROUND: p1\nRESULTS: p2" in pq["messages"][0]["content"]
+    assert pq["messages"][1]["content"] == "Answer: maybe\n\nUnclear."
+    oo = convert("openorca", {"id": "x.1", "system_prompt": "", "question": "Q", "response": "R"})
+    assert [m["role"] for m in oo["messages"]] == ["user", "assistant"]
+
+
+def test_malformed_rows_stop_prepare_with_file_line_and_reason(tmp_path):
+    with pytest.raises(PrepareError) as err:
+        prepare("tool_use", data=[str(FIXTURES / "malformed" / "xlam.jsonl")], out_root=tmp_path, progress=quiet)
+    text = str(err.value)
+    src = FIXTURES / "malformed" / "xlam.jsonl"
+    assert text.startswith("4 malformed row(s)")
+    assert f"{src}:2: bad JSON in 'tools' (" in text
+    assert f"{src}:3: bad JSON in 'answers' (" in text
+    assert f"{src}:4: missing field 'tools'" in text
+    assert f"{src}:5: answer calls unknown tool 'not_a_listed_tool'" in text
+    assert "--skip-bad" in text and not list(tmp_path.rglob("*.jsonl"))  # nothing half-written
+    with pytest.raises(PrepareError) as err:
+        prepare("classification", data=[str(FIXTURES / "malformed" / "ag_news.jsonl")], out_root=tmp_path, progress=quiet)
+    src = FIXTURES / "malformed" / "ag_news.jsonl"
+    for expected in (f"{src}:2: field 'label' must be int, got str", f"{src}:3: label 7 out of range 0-3",
+                     f"{src}:4: missing field 'text'"):
+        assert expected in str(err.value)
+    with pytest.raises(PrepareError, match=r"not_json.jsonl:2: not valid JSON \("):
+        prepare("classification", data=[str(FIXTURES / "malformed" / "not_json.jsonl")], out_root=tmp_path, progress=quiet)
+
+
+def test_skip_bad_counts_and_records(tmp_path):
+    rep = prepare("chat", data=[str(FIXTURES / "malformed" / "ultrachat.jsonl")], out_root=tmp_path, skip_bad=True,
+                  progress=quiet).sources[0]
+    assert (rep.rows_read, rep.converted, rep.malformed) == (3, 1, 2)
+    man = json.loads(rep.path.with_suffix(".manifest.json").read_text())
+    assert man["counts"]["malformed_by_reason"] == {"empty conversation": 1, "field 'data' must be a list, got str": 1}
+    assert len(rows(rep.path)) == 1
+
+
+def test_prepare_is_deterministic_and_limit_selects_a_seeded_subset(tmp_path, monkeypatch):
+    data = [str(FIXTURES / "xlam.jsonl")]
+    a = prepare("tool_use", data=data, limit=20, out_root=tmp_path / "a", progress=quiet).sources[0]
+    # A second run with several worker processes over many small ranges gives the same bytes.
+    monkeypatch.setattr(convert_stream, "CHUNK_BYTES", 2048)
+    b = prepare("tool_use", data=data, limit=20, out_root=tmp_path / "b", progress=quiet, workers=2).sources[0]
+    assert a.path.read_bytes() == b.path.read_bytes() and (a.converted, a.selected, a.rows_read) == (20, 20, 64)
+    small = prepare("tool_use", data=data, limit=8, out_root=tmp_path / "c", progress=quiet).sources[0]
+    queries = {r["messages"][0]["content"] for r in rows(a.path)}
+    assert len(rows(small.path)) == 8 and {r["messages"][0]["content"] for r in rows(small.path)} < queries
+    full = prepare("tool_use", data=data, out_root=tmp_path / "d", progress=quiet).sources[0]
+    assert full.converted == 64 and [r["messages"][0]["content"] for r in rows(full.path)] == [r["query"] for r in rows(FIXTURES / "xlam.jsonl")]
+    man = json.loads(a.path.with_suffix(".manifest.json").read_text())
+    assert man["output"]["sha256"] == __import__("hashlib").sha256(a.path.read_bytes()).hexdigest()
+    assert man["input"]["path"] == data[0] and man["seed"] == 42 and man["selection"]["budget"] == 20
+    assert man["source"]["converter"] == "xlam" and man["counts"]["converted"] == 20
+
+
+def test_paths_match_the_generated_config_and_limit_follows_weights(tmp_path):
+    math = registry.experiment("math")
+    assert budgets(math.active_sources, 100) == [90, 10] and budgets(math.active_sources, None) == [395000, None]
+    data = [str(fixture(s)) for s in math.active_sources]
+    rep = prepare("math", data=data, limit=20, out_root=tmp_path, progress=quiet)
+    assert [s.converted for s in rep.sources] == [18, 2]
+    cfg = gen.build("math", data=data)  # the paths gen writes into configs are the files prepare wrote
+    assert [d["path"] for d in cfg["datasets"]] == [f"data/prepared/math/{s.path.name}" for s in rep.sources]
+    assert [s.path for s in rep.sources] == [tmp_path / "math" / Path(d["path"]).name for d in cfg["datasets"]]
+
+
+def test_ffd_and_efficiency_formulas():
+    assert tokens.ffd_bins([6, 5, 4, 3, 2], 10) == 2 and tokens.ffd_bins([], 10) == 0
+    assert tokens.ffd_bins([7] * 5, 10) == 5 and tokens.ffd_bins([5] * 6, 10) == 3
+    st = tokens.stats([100, 300, 500, 700], 512)
+    assert (st.too_long, st.tokens, st.bins) == (1, 900, 2)
+    assert st.padded == pytest.approx(900 / (3 * 512)) and st.packed == pytest.approx(900 / (2 * 512))
+    pref = tokens.stats([[10, 20], [30, 600]], 512)
+    assert (pref.too_long, pref.tokens, pref.packed) == (1, 30, None) and pref.padded == pytest.approx(30 / 1024)
+
+
+def test_all_rows_too_long_is_an_error_before_training():
+    lengths = [600, 700, 800, 900, 1000]
+    with pytest.raises(tokens.TooLong) as err:
+        tokens.check_not_all_too_long(tokens.stats(lengths, 512), "data/prepared/x/y.jsonl", lengths)
+    assert str(err.value).startswith("all 5 rows of data/prepared/x/y.jsonl are longer than sequence_len=512")
+    assert "--set sequence_len=1024" in str(err.value)
+    tokens.check_not_all_too_long(tokens.stats([600, 100], 512), "f", [600, 100])  # one fits: no error
+
+
+def test_cli_prepare_reports_errors_cleanly(tmp_path):
+    res = CliRunner().invoke(main, ["prepare", "classification", "--data", str(FIXTURES / "malformed" / "ag_news.jsonl")])
+    assert res.exit_code == 1 and "Error: 3 malformed row(s)" in res.output and "Traceback" not in res.output
+    res = CliRunner().invoke(main, ["prepare", "nope"])
+    assert res.exit_code == 1 and "unknown experiment 'nope'" in res.output
+
+
+# --- with the train environment and the tiny model -------------------------------------------------------------
+
+def _configs_for_every_experiment(tmp_path: Path, model: str) -> list[tuple[str, dict, int]]:
+    """(name, cpu-profile config, rows written) per experiment with its fixtures prepared, plus one per
+    alternative source (gen cannot name an alternative yet, so its entry is built from the shape as gen would)."""
+    out = []
+    for exp in registry.experiments():
+        data = [str(fixture(s)) for s in exp.active_sources]
+        rep = prepare(exp.id, data=data, out_root=tmp_path, progress=quiet)
+        cfg = gen.build(exp.id, hardware="cpu", base_model=model, data=data)
+        for entry, src in zip(cfg["datasets"], rep.sources):
+            entry["path"] = str(src.path)
+        out.append((exp.id, cfg, sum(s.converted for s in rep.sources)))
+        for alt in (s for s in exp.sources if s.alternative):
+            path = tmp_path / "alt" / exp.id / f"{alt.shape}.jsonl"
+            res = convert_stream.convert_file(fixture(alt), path, alt.shape)
+            convert_stream.commit(res, path)
+            cfg_alt = gen.build(exp.id, hardware="cpu", base_model=model)
+            cfg_alt["datasets"] = [{"path": str(path), "ds_type": "json", "split": "train", **SHAPES[alt.shape]["axolotl"]}]
+            out.append((f"{exp.id}/{alt.hub}", cfg_alt, res.converted))
+    return out
+
+
+@pytest.mark.tools
+def test_every_experiment_passes_axolotl_preprocess(tmp_path, tiny_model):
+    jobs = _configs_for_every_experiment(tmp_path, str(tiny_model))
+    results = tokens.count([cfg for _, cfg, _ in jobs], progress=quiet)
+    experiments = set()
+    for (name, cfg, n), result in zip(jobs, results):
+        assert len(result["lengths"]) == n, f"{name}: Axolotl kept {len(result['lengths'])} of {n} rows"
+        st = tokens.stats(result["lengths"], cfg["sequence_len"])
+        assert st.too_long == 0 and st.tokens > 0, f"{name}: {st}"
+        assert result["kind"] == ("preference" if cfg.get("rl") else "sft")
+        experiments.add(name.split("/")[0])
+    assert len(experiments) == 11 and len(jobs) == 13  # 11 experiments + 2 alternative sources
+
+
+@pytest.mark.tools
+def test_prepare_counts_tokens_and_refuses_all_too_long(tmp_path, tiny_model):
+    data = [str(FIXTURES / "ultrachat.jsonl")]
+    rep = prepare("chat", data=data, out_root=tmp_path, tokenizer=str(tiny_model), hardware="cpu", progress=quiet)
+    t = rep.sources[0].tokens
+    assert t["rows"] == 21 and t["too_long"] == 0 and t["sequence_len"] == 1024 and 0 < t["padded"] < t["packed"] <= 1
+    man = json.loads(rep.sources[0].path.with_suffix(".manifest.json").read_text())
+    assert man["tokens"]["tokens"] == t["tokens"] and man["tokens"]["tokenizer"] == str(tiny_model)
+    with pytest.raises(PrepareError) as err:
+        prepare("chat", data=data, out_root=tmp_path, tokenizer=str(tiny_model), hardware="cpu", sequence_len=16,
+                progress=quiet)
+    assert f"all 21 rows of {rep.sources[0].path} are longer than sequence_len=16" in str(err.value)
+    assert not rep.sources[0].path.exists()  # removed, so `train` cannot start on it
+
+
+@pytest.mark.tools
+def test_parquet_input_gives_the_same_rows(tmp_path):
+    from ftstudy import envs
+    from ftstudy.runner import check, run
+
+    pq = tmp_path / "xlam.parquet"
+    code = ("import sys, pyarrow.json as j, pyarrow.parquet as p; p.write_table(j.read_json(sys.argv[1]), sys.argv[2])")
+    check(run([str(envs.bin_path("train")), "-c", code, str(FIXTURES / "xlam.jsonl"), str(pq)], quiet=True), "write parquet")
+    a = prepare("tool_use", data=[str(FIXTURES / "xlam.jsonl")], out_root=tmp_path / "a", progress=quiet).sources[0]
+    b = prepare("tool_use", data=[str(pq)], out_root=tmp_path / "b", progress=quiet).sources[0]
+    assert b.converted == 64 and a.path.read_bytes() == b.path.read_bytes()
