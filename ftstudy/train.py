@@ -195,10 +195,12 @@ def merge_figures(prev: dict, new: dict, measured: dict, wall: float) -> dict:
     out["loss_curve"] = sorted(curve.items())
     out["wall_time_s"] = round(prev.get("wall_time_s", 0.0) + wall, 2)
     out["attempts"] = prev.get("attempts", 0) + 1
-    peak = max(filter(None, [prev.get("peak_memory_gb"), measured.get("peak_gpu_gb") or measured.get("peak_rss_gb")]),
-               default=None)
+    # GB (1e9 bytes) everywhere. On GPU: the allocator's peak Axolotl logs, else nvidia-smi's sampled peak;
+    # on CPU: the training process tree's peak resident set.
+    gpu = new.get("gpu_peak_allocated_gb") or measured.get("peak_gpu_gb")
+    peak = max(filter(None, [prev.get("peak_memory_gb"), gpu or measured.get("peak_rss_gb")]), default=None)
     out["peak_memory_gb"] = peak
-    out["peak_memory_kind"] = "gpu" if measured.get("peak_gpu_gb") else "process_rss"
+    out["peak_memory_kind"] = "gpu" if gpu else "process_rss"
     return out
 
 

@@ -70,6 +70,9 @@ class LogParser:
             step = self.start_step + (len(self.losses) + 1) * self.logging_steps
             self.losses.append((step, _num(logs["loss"])))
             self.step = max(self.step, step)
+            gib = _num(logs.get("memory/max_allocated (GiB)"))
+            if gib:  # Axolotl's own CUDA allocator peak: exact, where nvidia-smi sampling can miss a peak
+                self.tokens["gpu_peak_gb"] = max(self.tokens.get("gpu_peak_gb", 0), gib * 2**30 / 1e9)
             if _num(logs.get("tokens/total")) is not None:
                 self.tokens["tokens_total"] = int(_num(logs["tokens/total"]))
 
@@ -94,6 +97,7 @@ class LogParser:
             "samples_per_second": self.final.get("train_samples_per_second"),
             "tokens_per_epoch": self.tokens.get("total_num_tokens"),
             "supervised_tokens_per_epoch": self.tokens.get("total_supervised_tokens"),
+            "gpu_peak_allocated_gb": round(self.tokens["gpu_peak_gb"], 3) if self.tokens.get("gpu_peak_gb") else None,
         }
         # Axolotl logs the running count of tokens seen (`tokens/total`); divided by the trainer's own runtime
         # it is tokens/s without start-up and data preparation.

@@ -9,6 +9,7 @@ of its YAML, so tests and offline users need no hub.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from ftstudy.resources import evals_dir
 from ftstudy import runner
 
 TASKS_DIR = "tasks"
+RUNNER = Path(__file__).resolve().parent.parent / "toolside" / "lmeval_run.py"
 
 
 def model_args(ctx: BenchContext, backend: str) -> str:
@@ -38,27 +40,27 @@ def model_args(ctx: BenchContext, backend: str) -> str:
     return ",".join(args)
 
 
-def lm_eval_argv(python: str | Path, ctx: BenchContext, bench: dict, out: Path, include: Path | None,
-                 samples: dict[str, list[int]] | None) -> list[str]:
-    """The exact lm-eval command (pure: tests assert it)."""
+def spec(ctx: BenchContext, bench: dict, out: Path, include: Path | None,
+         samples: dict[str, list[int]] | None) -> dict[str, Any]:
+    """The lm-eval settings of one run (pure: tests assert it). The same for every model of a study."""
     backend = "hf" if ctx.device == "cpu" else "vllm"
-    argv = [str(python), "-m", "lm_eval", "run", "--model", backend, "--model_args", model_args(ctx, backend),
-            "--tasks", bench["task"], "--output_path", str(out), "--log_samples",
-            "--seed", f"{ctx.seed},{ctx.seed},{ctx.seed},{ctx.seed}",
-            "--batch_size", "auto" if backend == "vllm" else "8", "--device", ctx.device]
-    if "shots" in bench:
-        argv += ["--num_fewshot", str(bench["shots"])]
-    if bench.get("chat_template", True):
-        argv += ["--apply_chat_template"]
-        if bench.get("shots"):
-            argv += ["--fewshot_as_multiturn", "true"]
-    if include:
-        argv += ["--include_path", str(include)]
-    if samples:
-        argv += ["--samples", json.dumps(samples, separators=(",", ":"))]
-    if bench.get("code_execution"):
-        argv += ["--confirm_run_unsafe_code"]
-    return argv
+    shots = bench.get("shots")
+    chat = bench.get("chat_template", True)
+    return {
+        "model": backend, "model_args": model_args(ctx, backend), "tasks": [bench["task"]],
+        "output_path": str(out), "seed": ctx.seed, "device": ctx.device, "num_fewshot": shots,
+        # a tiny model on CPU is bound by per-batch overhead, a 7B on GPU by memory: vLLM sizes its own batches
+        "batch_size": "auto" if backend == "vllm" else 32,
+        "apply_chat_template": chat, "fewshot_as_multiturn": bool(chat and shots),
+        "include_path": str(include) if include else None, "local_only": bool(bench.get("local_task")),
+        "samples": samples, "confirm_run_unsafe_code": bool(bench.get("code_execution") and ctx.allow_code_execution),
+        "gen_kwargs": bench.get("gen_kwargs"),
+    }
+
+
+def lm_eval_argv(python: str | Path, spec_path: Path) -> list[str]:
+    """The exact command: lm-eval's Python API driven by toolside/lmeval_run.py from a spec file."""
+    return [str(python), str(RUNNER), str(spec_path)]
 
 
 def local_overlay(bench: dict, data_dir: Path | None, work: Path) -> tuple[Path | None, int | None]:
@@ -96,17 +98,23 @@ def run(ctx: BenchContext, bench: dict) -> HarnessOutput:
         raise HarnessUnavailable(f"{bench['id']}: --limit needs the task's size (n_docs in evals/benchmarks.yaml, "
                                  "or --data-dir) to draw the same seeded subset for every model")
     python = "<eval-env>/bin/python" if ctx.dry_run else envs.bin_path("eval")
-    argv = lm_eval_argv(python, ctx, bench, work / "out", include, {bench["task"]: subset} if subset else None)
+    run_spec = spec(ctx, bench, work / "out", include, {bench["task"]: subset} if subset else None)
+    argv = lm_eval_argv(python, work / "spec.json")
     ctx.commands.append(argv)
     if ctx.dry_run:
-        return HarnessOutput({}, [], settings={"command": runner.show(argv)})
+        return HarnessOutput({}, [], settings={"command": runner.show(argv), "spec": run_spec})
+    shutil.rmtree(work / "out", ignore_errors=True)  # never read an earlier, interrupted run's files
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "spec.json").write_text(json.dumps(run_spec, indent=2))
     env = {"HF_ALLOW_CODE_EVAL": "1"} if bench.get("code_execution") and ctx.allow_code_execution else {}
     env.update({"TOKENIZERS_PARALLELISM": "false", "HF_DATASETS_TRUST_REMOTE_CODE": "0"})
     log = work / "lm_eval.log"
-    work.mkdir(parents=True, exist_ok=True)
     started = time.time()
     runner.check(runner.run(argv, env=env, log=log, quiet=True), f"lm-eval {bench['task']}", log)
-    return parse_output(work / "out", bench, subset, time.time() - started)
+    out = parse_output(work / "out", bench, subset, time.time() - started)
+    out.settings["lm_eval"] = {k: run_spec[k] for k in ("model", "num_fewshot", "batch_size", "apply_chat_template",
+                                                         "fewshot_as_multiturn", "gen_kwargs", "seed")}
+    return out
 
 
 def parse_output(out: Path, bench: dict, subset: list[int] | None, wall: float) -> HarnessOutput:

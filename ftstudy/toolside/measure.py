@@ -22,7 +22,7 @@ def gpu_sampler(stop: threading.Event, peak: list) -> None:
         try:
             out = subprocess.run(["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits"],
                                  capture_output=True, text=True, timeout=10).stdout
-            used = max(float(x) for x in out.split()) / 1024
+            used = max(float(x) for x in out.split()) * 1024 * 1024 / 1e9  # MiB -> GB
             peak[0] = max(peak[0], used)
         except Exception:
             pass
@@ -45,7 +45,7 @@ def main() -> int:
     tmp = f"{out}.{os.getpid()}.tmp"
     with open(tmp, "w") as fh:
         json.dump({"returncode": code, "wall_s": round(time.time() - start, 3),
-                   "peak_rss_gb": round(rss_kb / 1024 / 1024, 4), "peak_gpu_gb": round(peak[0], 3) or None}, fh)
+                   "peak_rss_gb": round(rss_kb * 1024 / 1e9, 4), "peak_gpu_gb": round(peak[0], 3) or None}, fh)
     os.replace(tmp, out)
     return code
 

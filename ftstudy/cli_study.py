@@ -1,0 +1,157 @@
+"""CLI verbs of the study: run, status, compare, report, demo."""
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from ftstudy.cli import HARDWARE, METHOD, main
+
+STAGE = click.Choice(["prepare", "train", "merge", "bench-base", "bench-ft", "compare"])
+
+
+@main.command("run")
+@click.argument("exp")
+@click.option("--method", type=METHOD, help="Default: the experiment's first method.")
+@click.option("--hardware", type=HARDWARE, default="dgx-spark", show_default=True)
+@click.option("--base-model", default="Qwen/Qwen2.5-7B", show_default=True)
+@click.option("--data", multiple=True, help="Training file or hub id replacing the experiment's sources, in order.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override any Axolotl key.")
+@click.option("--limit", type=int, help="Cap training rows and benchmark items (seeded, same items for every model).")
+@click.option("--bench-limit", type=int, help="Benchmark items only (default: --limit).")
+@click.option("--max-steps", type=int, help="Stop training after N steps.")
+@click.option("--bench-data-dir", type=click.Path(exists=True, file_okay=False), help="Local benchmark data.")
+@click.option("--benchmarks", help="Comma-separated subset of the experiment's benchmarks.")
+@click.option("--judge-url", help="OpenAI-compatible judge endpoint (judge benchmarks).")
+@click.option("--judge-model", help="Judge model name.")
+@click.option("--from", "from_stage", type=STAGE, help="Redo this stage and every later one.")
+@click.option("--dry-run", is_flag=True, help="Print the plan (stages and commands); run nothing.")
+def run_cmd(exp, method, hardware, base_model, data, sets, limit, bench_limit, max_steps, bench_data_dir, benchmarks,
+            judge_url, judge_model, from_stage, dry_run):
+    """Run one experiment end to end: prepare → train → merge → bench base → bench fine-tuned → compare.
+
+    Each stage is keyed by a hash of its inputs: a rerun skips what is done and current, redoes what changed,
+    and resumes what was interrupted. Two runs of the same experiment at once: the second refuses.
+
+    \b
+    Example:
+      ftstudy run tool_use --hardware dgx-spark
+      ftstudy run classification --method full --hardware h100 --limit 2000
+      ftstudy run code --dry-run
+    """
+    from ftstudy import study
+
+    opts = study.Options(exp, method, hardware, base_model, tuple(data), tuple(sets), limit, max_steps, bench_data_dir,
+                         benchmarks.split(",") if benchmarks else None, judge_url, judge_model, from_stage,
+                         bench_limit=bench_limit)
+    s = study.Study(opts, progress=lambda m: click.echo(m, err=True))
+    out = s.run(dry_run=dry_run)
+    if dry_run:
+        for stage, action in out["plan"]:
+            click.echo(f"{stage:11} {action}")
+        click.echo(f"train command: {out['train_command']}")
+        return
+    rows = out.get("compare", {}).get("output", {}).get("rows", [])
+    from ftstudy import compare
+
+    click.echo(compare.table(rows))
+
+
+@main.command("status")
+@click.argument("exp", required=False)
+@click.option("--json", "as_json", is_flag=True)
+def status_cmd(exp, as_json):
+    """Show each stage of each experiment: done, stale (and why), failed (with the log), not started.
+
+    \b
+    Example:
+      ftstudy status
+      ftstudy status classification --json
+    """
+    from ftstudy import study
+
+    rows = study.status(experiment=exp)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no study state here yet: start one with `ftstudy run EXP`")
+    for r in rows:
+        click.echo(f"{r['experiment']:15} {r['method']:6} {r['hardware']:10} {r['stage']:11} {r['status']:12} {r['detail']}")
+
+
+@main.command("compare")
+@click.argument("exp")
+@click.option("--base", "base_tag", default="base", show_default=True, help="Tag of the base model's results.")
+@click.option("--ft", "ft_tag", help="Tag of the fine-tuned results (default: every other tag found).")
+@click.option("--results-dir", default="results", show_default=True, type=click.Path())
+@click.option("--json", "as_json", is_flag=True)
+def compare_cmd(exp, base_tag, ft_tag, results_dir, as_json):
+    """Compare base and fine-tuned results of an experiment, benchmark by benchmark.
+
+    Shows base, fine-tuned, delta, a paired bootstrap 95% CI over the same items, the plan's expected
+    before→after and whether it was met; guards flag regressions beyond their tolerance.
+
+    \b
+    Example:
+      ftstudy compare classification
+      ftstudy compare classification --ft full --json
+    """
+    from pathlib import Path
+
+    from ftstudy import compare
+
+    root = Path(results_dir)
+    tags = [ft_tag] if ft_tag else sorted(p.name for p in (root / exp).glob("*") if p.is_dir() and p.name != base_tag)
+    if not tags:
+        raise click.ClickException(f"no fine-tuned results for {exp} under {root}")
+    out = {t: compare.compare(exp, base_tag, t, root) for t in tags}
+    if as_json:
+        click.echo(json.dumps(out if not ft_tag else out[ft_tag], indent=2, default=str))
+        return
+    for t, rows in out.items():
+        click.echo(f"\n{exp}: {base_tag} vs {t}\n" + compare.table(rows))
+
+
+@main.command("report")
+@click.option("--out", "out_dir", default="report", show_default=True, type=click.Path(), help="Output folder.")
+@click.option("--root", default=".", show_default=True, type=click.Path(exists=True, file_okay=False),
+              help="Study root (holds results/, runs/, state/).")
+def report_cmd(out_dir, root):
+    """Write the study report: a self-contained HTML page and a Markdown summary.
+
+    \b
+    Example:
+      ftstudy report --out report/
+    """
+    from pathlib import Path
+
+    from ftstudy import report
+
+    paths = report.write(Path(root), Path(out_dir))
+    for p in paths:
+        click.echo(f"wrote {p}")
+
+
+@main.command("demo")
+@click.option("--out", "out_dir", default="demo-study", show_default=True, type=click.Path(),
+              help="Folder for the demo study (runs, results, report).")
+@click.option("--quick", is_flag=True, help="A minimal pass through every stage (CI smoke test; no improvement claimed).")
+def demo_cmd(out_dir, quick):
+    """Run a small but real study on CPU with the tiny local model and bundled data, and report it.
+
+    Builds the tiny model, then for the demo experiments: prepare, train with Axolotl, merge, bench base and
+    fine-tuned, compare, and write the report. Ends with the summary table and the report's path.
+
+    \b
+    Example:
+      ftstudy demo
+      ftstudy demo --quick --out /tmp/demo
+    """
+    from pathlib import Path
+
+    from ftstudy import demo
+
+    ok = demo.run(Path(out_dir), quick=quick, progress=lambda m: click.echo(m, err=True), echo=click.echo)
+    sys.exit(0 if ok else 1)

@@ -1,0 +1,245 @@
+"""The study: one command walks an experiment through prepare → train → merge → bench base → bench ft → compare.
+
+Each stage's output is keyed by a hash of its inputs (state/<exp>/<method>-<hardware>.json): a rerun skips what
+is done and current, redoes what changed, and resumes what was interrupted (training from its last checkpoint).
+Results of the base model are shared by every experiment that uses the same base and benchmark (results.py).
+
+Example:
+    $ ftstudy run classification --method lora --hardware cpu --base-model ./tiny --limit 40
+    $ ftstudy status
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from ftstudy import bench, compare, gen, merge, registry, train
+from ftstudy.errors import UserError
+from ftstudy.fsio import read_json, write_json
+from ftstudy.locks import RunLock
+
+STAGES = ("prepare", "train", "merge", "bench-base", "bench-ft", "compare")
+
+
+@dataclass
+class Options:
+    experiment: str
+    method: str | None = None
+    hardware: str = "dgx-spark"
+    base_model: str = gen.DEFAULT_BASE_MODEL
+    data: tuple[str, ...] = ()
+    sets: tuple[str, ...] = ()
+    limit: int | None = None
+    max_steps: int | None = None
+    bench_data_dir: str | None = None
+    benchmarks: list[str] | None = None
+    judge_url: str | None = None
+    judge_model: str | None = None
+    from_stage: str | None = None
+    root: Path = Path(".")
+    bench_limit: int | None = None      # benchmark items; default: the same as limit
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        exp = registry.experiment(self.experiment)
+        self.method = self.method or exp.methods[0]
+        registry.check_method(exp, self.method)
+
+
+def _hash(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def state_path(o: Options) -> Path:
+    return o.root / "state" / o.experiment / f"{o.method}-{o.hardware}.json"
+
+
+def load_state(o: Options) -> dict:
+    p = state_path(o)
+    return read_json(p) if p.exists() else {}
+
+
+class Study:
+    """One experiment × method × hardware, its stages and their keys."""
+
+    def __init__(self, o: Options, progress: Callable[[str], None] = print):
+        self.o, self.progress = o, progress
+        self.req = train.resolve(o.experiment, o.method, o.hardware, o.base_model, o.data, o.sets, o.max_steps)
+        self.runs, self.results = o.root / "runs", o.root / "results"
+        self.state = load_state(o)
+
+    # ---- what each stage depends on
+    def keys(self) -> dict[str, str]:
+        exp = registry.experiment(self.o.experiment)
+        data_key = _hash(exp.sources, self.o.data, self.o.limit, exp.seed)
+        train_key = _hash(train.run_id(self.req.cfg), data_key)
+        bench_key = _hash(self.o.benchmarks, self.blimit, self.o.bench_data_dir,
+                          [registry.benchmark(b)["version"] for b in (self.o.benchmarks or exp.all_benchmarks)])
+        return {"prepare": data_key, "train": train_key, "merge": train_key, "bench-base": _hash(self.o.base_model, bench_key),
+                "bench-ft": _hash(train_key, bench_key), "compare": _hash(train_key, bench_key, self.o.base_model)}
+
+    def needs_merge(self) -> bool:
+        return bool(self.req.cfg.get("adapter")) and any(
+            registry.benchmark(b)["harness"] not in ("lm-eval",) for b in self.bench_ids())
+
+    @property
+    def blimit(self) -> int | None:
+        return self.o.bench_limit or self.o.limit
+
+    def bench_ids(self) -> list[str]:
+        return self.o.benchmarks or registry.experiment(self.o.experiment).all_benchmarks
+
+    # ---- the stages
+    def do_prepare(self) -> dict:
+        from ftstudy import prepare
+
+        rep = prepare.prepare(self.o.experiment, data=self.o.data, limit=self.o.limit, base_model=self.o.base_model,
+                              hardware=self.o.hardware, sequence_len=self.req.cfg.get("sequence_len"),
+                              progress=self.progress)
+        return {"out_dir": str(rep.out_dir)}
+
+    def do_train(self) -> dict:
+        folder = train.run_dir(self.req, self.runs)
+        resume = bool(train.checkpoints(folder))
+        out = train.train(self.req, self.runs, resume=resume, progress=self.progress)
+        return {"run_dir": out["run_dir"], "train_loss": out.get("train_loss")}
+
+    def do_merge(self) -> dict:
+        folder = train.run_dir(self.req, self.runs)
+        if not self.needs_merge():
+            return {"skipped": "no benchmark needs merged weights (lm-eval applies the adapter itself)"}
+        rep = merge.merge(folder)
+        return {"model": rep.get("model", str(folder)), "status": rep["status"]}
+
+    def _bench(self, model: str, adapter: str | None, tag: str) -> dict:
+        rows = bench.bench(self.o.experiment, model, adapter, tag, self.o.benchmarks, self.blimit,
+                           self.o.bench_data_dir, self.o.judge_url, self.o.judge_model, results_root=self.results,
+                           progress=self.progress)
+        failed = [r for r in rows if r["status"] == "failed"]
+        if failed:
+            raise UserError("; ".join(f"{r['benchmark']}: {r['reason']}" for r in failed))
+        return {"rows": rows}
+
+    def do_bench_base(self) -> dict:
+        return self._bench(self.o.base_model, None, "base")
+
+    def ft_model(self) -> tuple[str, str | None]:
+        folder = train.run_dir(self.req, self.runs)
+        if not self.req.cfg.get("adapter"):
+            return str(folder), None                 # full fine-tuning: the run folder is the model
+        if (folder / "merged").is_dir():
+            return str(folder / "merged"), None      # merged weights serve every harness
+        return self.o.base_model, str(folder)       # base + adapter (lm-eval's peft=)
+
+    def do_bench_ft(self) -> dict:
+        model, adapter = self.ft_model()
+        return self._bench(model, adapter, self.o.method)
+
+    def do_compare(self) -> dict:
+        rows = compare.compare(self.o.experiment, "base", self.o.method, self.results, self.bench_ids())
+        return {"rows": rows}
+
+    # ---- the walk
+    def run(self, dry_run: bool = False) -> dict:
+        keys = self.keys()
+        start = STAGES.index(self.o.from_stage) if self.o.from_stage else 0
+        plan = []
+        for i, stage in enumerate(STAGES):
+            rec = self.state.get(stage, {})
+            forced = self.o.from_stage is not None and i >= start
+            fresh = rec.get("status") == "done" and rec.get("key") == keys[stage] and self.outputs_exist(stage)
+            # the same data prepared for another method of this experiment is the same data
+            fresh = fresh or (stage == "prepare" and self.prepared_elsewhere(keys[stage]))
+            # compare is cheap and reads what the bench stages left: always recomputed
+            plan.append((stage, "cached" if fresh and not forced and stage != "compare" else "run"))
+        if dry_run:
+            return {"plan": plan, "train_command": train.train(self.req, self.runs, dry_run=True)["command"]}
+        with RunLock(self.o.root / "state" / f".{self.o.experiment}.lock", what=f"the {self.o.experiment} study"):
+            self.state["_options"] = self.saved_options()
+            for stage, action in plan:
+                if action == "cached":
+                    self.progress(f"[{stage}] done and current - skipped")
+                    continue
+                self.progress(f"[{stage}] running")
+                self._record(stage, {"status": "running", "key": keys[stage], "started": time.time()})
+                try:
+                    out = getattr(self, "do_" + stage.replace("-", "_"))()
+                except BaseException as exc:
+                    status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+                    self._record(stage, {"status": status, "key": keys[stage], "error": str(exc)[:2000]})
+                    raise
+                began = self.state[stage]["started"]
+                self._record(stage, {"status": "done", "key": keys[stage], "started": began, "finished": time.time(),
+                                     "seconds": round(time.time() - began, 1), "output": out})
+        return self.state
+
+    def outputs_exist(self, stage: str) -> bool:
+        """A stage recorded as done still has its outputs (nobody deleted them since)."""
+        folder = train.run_dir(self.req, self.runs)
+        if stage == "prepare":
+            return all(Path(self.o.root / ds["path"]).exists() or Path(ds["path"]).exists()
+                       for ds in self.req.cfg["datasets"])
+        if stage == "train":
+            return (folder / "train.json").exists() and read_json(folder / "train.json").get("status") == "completed"
+        if stage == "merge":
+            return not self.needs_merge() or (folder / "merge.json").exists()
+        if stage in ("bench-base", "bench-ft"):
+            tag = "base" if stage == "bench-base" else self.o.method
+            from ftstudy import results
+
+            return all(results.paths(self.results, self.o.experiment, tag, b)[0].exists() for b in self.bench_ids())
+        return True
+
+    def prepared_elsewhere(self, key: str) -> bool:
+        for other in state_path(self.o).parent.glob("*.json"):
+            rec = read_json(other).get("prepare", {})
+            if rec.get("status") == "done" and rec.get("key") == key and self.outputs_exist("prepare"):
+                return True
+        return False
+
+    def saved_options(self) -> dict:
+        o = self.o
+        return {"base_model": o.base_model, "data": list(o.data), "sets": list(o.sets), "limit": o.limit,
+                "max_steps": o.max_steps, "bench_data_dir": o.bench_data_dir, "benchmarks": o.benchmarks,
+                "bench_limit": o.bench_limit}
+
+    def _record(self, stage: str, rec: dict) -> None:
+        self.state[stage] = rec
+        write_json(state_path(self.o), self.state)
+
+
+def status(root: Path = Path("."), experiment: str | None = None) -> list[dict]:
+    """Each stage of each experiment that has state: done, stale (and why), failed (with log), not started."""
+    rows = []
+    for path in sorted((root / "state").glob("*/*.json")):
+        exp = path.parent.name
+        if experiment and exp != experiment:
+            continue
+        method, _, hw = path.stem.partition("-")
+        state = read_json(path)
+        try:
+            current = Study(Options(exp, method, hw, **_saved_options(state)), progress=lambda s: None).keys()
+        except Exception:  # the experiment or method no longer exists: show the state as recorded
+            current = {}
+        for stage in STAGES:
+            rec = state.get(stage)
+            if rec is None:
+                st, why = "not started", ""
+            elif rec["status"] == "done" and current and rec.get("key") != current.get(stage):
+                st, why = "stale", "its inputs changed since it ran"
+            else:
+                st, why = rec["status"], rec.get("error", "")
+            rows.append({"experiment": exp, "method": method, "hardware": hw, "stage": stage, "status": st,
+                         "detail": why})
+    return rows
+
+
+def _saved_options(state: dict) -> dict:
+    opts = dict(state.get("_options", {}))
+    for key in ("data", "sets"):
+        opts[key] = tuple(opts.get(key) or ())
+    return opts
