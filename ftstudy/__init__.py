@@ -3,3 +3,42 @@
 The package imports no torch, transformers or vLLM at start-up; the heavy tools run in their own environments.
 """
 __version__ = "0.1.0"
+
+
+def results(root="results"):
+    """Every result as a pandas DataFrame: one row per experiment × tag × benchmark × metric.
+
+    Example:
+        >>> import ftstudy
+        >>> df = ftstudy.results("results")  # doctest: +SKIP
+    """
+    from pathlib import Path
+
+    import pandas as pd
+
+    from ftstudy import records as _records
+
+    rows = []
+    for rec in _records.iter_results(Path(root)):
+        for metric, value in (rec.get("metrics") or {rec["metric"]: rec.get("value")}).items():
+            rows.append({"experiment": rec["experiment"], "tag": rec["tag"], "benchmark": rec["benchmark"],
+                         "metric": metric, "value": value, "primary": metric == rec["metric"], "n": rec.get("n"),
+                         "model": rec.get("model"), "harness": rec.get("harness"), "path": rec["_path"]})
+        if not rec.get("metrics"):
+            continue
+    return pd.DataFrame(rows, columns=["experiment", "tag", "benchmark", "metric", "value", "primary", "n", "model",
+                                       "harness", "path"])
+
+
+def compare(experiment, base="base", ft=None, root="results"):
+    """The comparison rows of one experiment (every fine-tuned tag, or `ft`) as a pandas DataFrame."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from ftstudy import comparison as _comparison
+
+    root = Path(root)
+    tags = [ft] if ft else sorted(p.name for p in (root / experiment).iterdir() if p.is_dir() and p.name != base)
+    rows = [{**r, "tag": t} for t in tags for r in _comparison.compare(experiment, base, t, root)]
+    return pd.DataFrame(rows)

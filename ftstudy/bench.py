@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from ftstudy import envs, harness, registry, results
+from ftstudy import envs, harness, records, registry
 from ftstudy.errors import UserError
 from ftstudy.runner import ToolError
 
@@ -24,7 +24,7 @@ def wanted(exp_id: str, tag: str, model: str, adapter: str | None, bench: dict, 
     """The identity and description of one measurement, before it runs."""
     return {
         "experiment": exp_id, "tag": tag, "model": model, "adapter": adapter,
-        "model_fingerprint": results.fingerprint_of(model, adapter),
+        "model_fingerprint": records.fingerprint_of(model, adapter),
         "benchmark": bench["id"], "benchmark_version": bench["version"], "harness": bench["harness"],
         "task": bench["task"], "metric": bench["metric"], "higher_is_better": bench["higher_is_better"],
         "scale": bench["scale"], "limit": limit, "seed": seed,
@@ -74,17 +74,17 @@ def bench(experiment: str, model: str, adapter: str | None = None, tag: str | No
 
 def _one(ctx: harness.BenchContext, bench: dict, force: bool, root: Path, progress) -> dict[str, Any]:
     want = wanted(ctx.experiment, ctx.tag, ctx.model, ctx.adapter, bench, ctx.limit, ctx.seed, ctx.data_dir)
-    target, _ = results.paths(root, ctx.experiment, ctx.tag, bench["id"])
+    target, _ = records.paths(root, ctx.experiment, ctx.tag, bench["id"])
     row = {"benchmark": bench["id"], "harness": bench["harness"], "metric": bench["metric"], "path": str(target)}
     if not force and not ctx.dry_run:
-        found = results.find_reusable(root, want)
+        found = records.find_reusable(root, want)
         if found:
             if found != target:
-                results.copy_result(found, root, ctx.experiment, ctx.tag)
-            rec = results.read_json(target)
+                records.copy_result(found, root, ctx.experiment, ctx.tag)
+            rec = records.read_json(target)
             progress(f"{bench['id']}: reusing {found}")
             return {**row, "status": "reused", "value": rec.get("value"), "n": rec.get("n")}
-        results.check_overwrite(target, want)
+        records.check_overwrite(target, want)
     progress(f"{bench['id']}: running {bench['harness']} ({bench['task']})")
     started = time.time()
     try:
@@ -98,9 +98,9 @@ def _one(ctx: harness.BenchContext, bench: dict, force: bool, root: Path, progre
     if ctx.dry_run:
         return {**row, "status": "dry-run", "commands": out.settings.get("command")}
     value = out.metrics.get(bench["metric"])
-    rec = results.record(**want, metrics=out.metrics, value=value, harness_version=out.harness_version,
+    rec = records.record(**want, metrics=out.metrics, value=value, harness_version=out.harness_version,
                          settings=out.settings, subset_ids=out.subset_ids, n=len(out.samples),
                          wall_time_s=round(time.time() - started, 2), commands=[list(map(str, c)) for c in ctx.commands])
-    results.save(root, rec, out.samples)
+    records.save(root, rec, out.samples)
     progress(f"{bench['id']}: {bench['metric']} = {value} (n={len(out.samples)})")
     return {**row, "status": "ok", "value": value, "n": len(out.samples)}

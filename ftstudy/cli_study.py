@@ -53,9 +53,9 @@ def run_cmd(exp, method, hardware, base_model, data, sets, limit, bench_limit, m
         click.echo(f"train command: {out['train_command']}")
         return
     rows = out.get("compare", {}).get("output", {}).get("rows", [])
-    from ftstudy import compare
+    from ftstudy import comparison
 
-    click.echo(compare.table(rows))
+    click.echo(comparison.table(rows))
 
 
 @main.command("status")
@@ -100,18 +100,18 @@ def compare_cmd(exp, base_tag, ft_tag, results_dir, as_json):
     """
     from pathlib import Path
 
-    from ftstudy import compare
+    from ftstudy import comparison
 
     root = Path(results_dir)
     tags = [ft_tag] if ft_tag else sorted(p.name for p in (root / exp).glob("*") if p.is_dir() and p.name != base_tag)
     if not tags:
         raise click.ClickException(f"no fine-tuned results for {exp} under {root}")
-    out = {t: compare.compare(exp, base_tag, t, root) for t in tags}
+    out = {t: comparison.compare(exp, base_tag, t, root) for t in tags}
     if as_json:
         click.echo(json.dumps(out if not ft_tag else out[ft_tag], indent=2, default=str))
         return
     for t, rows in out.items():
-        click.echo(f"\n{exp}: {base_tag} vs {t}\n" + compare.table(rows))
+        click.echo(f"\n{exp}: {base_tag} vs {t}\n" + comparison.table(rows))
 
 
 @main.command("report")

@@ -56,7 +56,7 @@ QUICK = (
 
 def run(out: Path, quick: bool = False, progress: Callable[[str], None] = print, echo: Callable[[str], None] = print) -> bool:
     """Run the demo study into `out`; returns True when every stage ran (and, in full mode, reports verdicts)."""
-    from ftstudy import compare, report, study, tiny
+    from ftstudy import report, study, tiny
 
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()
@@ -71,19 +71,21 @@ def run(out: Path, quick: bool = False, progress: Callable[[str], None] = print,
         study.Study(opts, progress=progress).run()
         timings[f"{r.experiment}/{r.method}"] = round(time.time() - t0, 1)
     paths = report.write(out, out / "report")
-    echo("\n" + summary(out, compare))
+    echo("\n" + summary(out))
     echo(f"\nreport: {paths[0].resolve()}")
     echo(f"demo finished in {time.time() - started:.0f} s  ({', '.join(f'{k} {v:.0f} s' for k, v in timings.items())})")
     return True
 
 
-def summary(out: Path, compare) -> str:
+def summary(out: Path) -> str:
     """The closing table: one row per experiment × method × benchmark, with a plain-words verdict."""
+    from ftstudy import comparison
+
     lines = []
     results = out / "results"
     for exp in sorted(p.name for p in results.iterdir() if p.is_dir() and not p.name.startswith(".")):
         for tag in sorted(p.name for p in (results / exp).iterdir() if p.is_dir() and p.name != "base"):
-            for row in compare.compare(exp, "base", tag, results):
+            for row in comparison.compare(exp, "base", tag, results):
                 if row["status"] != "ok":
                     continue
                 sig = ("significant: the 95% CI excludes 0" if row.get("significant")

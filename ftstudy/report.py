@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ftstudy import compare, registry
+from ftstudy import comparison, registry
 from ftstudy.fsio import atomic_write, read_json
 
 
@@ -29,7 +29,7 @@ def collect(root: Path) -> dict[str, Any]:
         except LookupError:
             continue
         for tag in sorted(p.name for p in exp_dir.iterdir() if p.is_dir() and p.name != "base"):
-            rows += [{**r, "method": tag} for r in compare.compare(exp_dir.name, "base", tag, res) if r["status"] != "missing"]
+            rows += [{**r, "method": tag} for r in comparison.compare(exp_dir.name, "base", tag, res) if r["status"] != "missing"]
     for tj in sorted((root / "runs").glob("*/*/train.json")):
         t = read_json(tj)
         exp = registry.experiment(t["experiment"]) if t.get("experiment") in registry.experiment_ids() else None

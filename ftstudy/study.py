@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ftstudy import bench, compare, gen, merge, registry, train
+from ftstudy import bench, comparison, gen, merge, registry, train
 from ftstudy.errors import UserError
 from ftstudy.fsio import read_json, write_json
 from ftstudy.locks import RunLock
@@ -140,7 +140,7 @@ class Study:
         return self._bench(model, adapter, self.o.method)
 
     def do_compare(self) -> dict:
-        rows = compare.compare(self.o.experiment, "base", self.o.method, self.results, self.bench_ids())
+        rows = comparison.compare(self.o.experiment, "base", self.o.method, self.results, self.bench_ids())
         return {"rows": rows}
 
     # ---- the walk
@@ -189,9 +189,9 @@ class Study:
             return not self.needs_merge() or (folder / "merge.json").exists()
         if stage in ("bench-base", "bench-ft"):
             tag = "base" if stage == "bench-base" else self.o.method
-            from ftstudy import results
+            from ftstudy import records
 
-            return all(results.paths(self.results, self.o.experiment, tag, b)[0].exists() for b in self.bench_ids())
+            return all(records.paths(self.results, self.o.experiment, tag, b)[0].exists() for b in self.bench_ids())
         return True
 
     def prepared_elsewhere(self, key: str) -> bool:

@@ -10,15 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ftstudy import registry, results, stats
+from ftstudy import records, registry, stats
 from ftstudy.errors import UserError
 
 
 def _load(root: Path, exp: str, tag: str, bench: str) -> tuple[dict | None, list[dict]]:
-    path, _ = results.paths(root, exp, tag, bench)
+    path, _ = records.paths(root, exp, tag, bench)
     if not path.exists():
         return None, []
-    return results.read_json(path), results.load_samples(path)
+    return records.read_json(path), records.load_samples(path)
 
 
 def refusal(base: dict, ft: dict) -> str | None:

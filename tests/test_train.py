@@ -1,0 +1,169 @@
+"""Training for real: Axolotl through `accelerate launch` on the tiny model, on CPU.
+
+Covers SFT-LoRA (and loss going down), QLoRA, full fine-tuning with sample packing, DPO, kill-and-resume,
+merge with its numeric check, and a zero-effect adapter being flagged.
+"""
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ftstudy import train
+from ftstudy.cli import main
+
+FIX = Path(__file__).parent / "fixtures"
+FTSTUDY = [sys.executable, "-m", "ftstudy"]
+
+
+@pytest.fixture(scope="module")
+def study_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("train-study")
+
+
+def ftstudy(args, cwd, check=True, timeout=600):
+    res = subprocess.run(FTSTUDY + list(map(str, args)), cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    if check and res.returncode != 0:
+        raise AssertionError(f"ftstudy {' '.join(map(str, args))} failed:\n{res.stdout}\n{res.stderr[-3000:]}")
+    return res
+
+
+def train_json(cwd, out):
+    return json.loads((Path(cwd) / json.loads(out)["run_dir"] / "train.json").read_text())
+
+
+def test_launch_argv_is_exact():
+    assert train.launch_argv("/env/bin/accelerate", "runs/x/launch.yaml", 1, cpu=True) == [
+        "/env/bin/accelerate", "launch", "--num_processes", "1", "--num_machines", "1", "--mixed_precision", "no",
+        "--dynamo_backend", "no", "--cpu", "-m", "axolotl.cli.train", "runs/x/launch.yaml"]
+    assert train.launch_argv("a", "c.yaml", 8)[:9] == ["a", "launch", "--num_processes", "8", "--num_machines", "1",
+                                                       "--mixed_precision", "bf16", "--dynamo_backend"]
+
+
+def test_dry_run_prints_folder_config_and_command(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(main, ["train", "code", "--hardware", "h100x8", "--dry-run"])
+    assert res.exit_code == 0, res.output
+    assert "run folder: runs/code/lora-h100x8-" in res.output
+    assert "launch --num_processes 8" in res.output and "-m axolotl.cli.train" in res.output
+    assert not (tmp_path / "runs").exists(), "a dry run writes nothing"
+
+
+def test_run_folder_is_keyed_by_config():
+    a = train.resolve("code", hardware="cpu", base_model="m")
+    b = train.resolve("code", hardware="cpu", base_model="m", sets=("learning_rate=1e-3",))
+    assert train.run_dir(a) == train.run_dir(train.resolve("code", hardware="cpu", base_model="m"))
+    assert train.run_dir(a) != train.run_dir(b)
+
+
+def test_errors_before_any_work(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    res = runner.invoke(main, ["train", "code", "--hardware", "cpu", "--base-model", "./no-such-model",
+                               "--set", f"datasets.0.path={FIX / 'magicoder.jsonl'}"])
+    assert res.exit_code != 0 and "base model './no-such-model' not found" in res.output
+    res = runner.invoke(main, ["train", "code", "--hardware", "cpu", "--base-model", "./m",
+                               "--set", f"datasets.0.path={FIX / 'magicoder.jsonl'}", "--set", "adapterr=lora"])
+    assert res.exit_code != 0 and "adapterr: unknown key" in res.output
+    monkeypatch.setenv("FTSTUDY_TRAIN_ENV", str(tmp_path / "nowhere"))
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "config.json").write_text("{}")
+    res = runner.invoke(main, ["train", "code", "--hardware", "cpu", "--base-model", "./m",
+                               "--set", f"datasets.0.path={FIX / 'magicoder.jsonl'}"])
+    assert res.exit_code != 0 and "ftstudy setup train" in res.output
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("checkpoint-*"))
+
+
+METHODS = [
+    ("lora", ["code", "--method", "lora", "--set", f"datasets.0.path={FIX / 'magicoder.jsonl'}"]),
+    ("qlora", ["classification", "--method", "qlora", "--data", FIX / "ag_news.jsonl"]),
+    ("full-packed", ["code", "--method", "full", "--set", f"datasets.0.path={FIX / 'magicoder.jsonl'}",
+                     "--set", "sample_packing=true", "--set", "pad_to_sequence_len=true", "--set", "learning_rate=1e-3"]),
+    ("dpo", ["dpo", "--set", f"datasets.0.path={FIX / 'ultrafeedback_binarized.jsonl'}", "--set", "sequence_len=1024"]),
+]
+
+
+@pytest.mark.tools
+@pytest.mark.parametrize("name,args", METHODS, ids=[m[0] for m in METHODS])
+def test_each_method_trains(name, args, tiny_model, study_dir):
+    t0 = time.time()
+    res = ftstudy(["train", *args, "--hardware", "cpu", "--base-model", tiny_model, "--max-steps", 6], study_dir)
+    figures = train_json(study_dir, res.stdout)
+    assert figures["status"] == "completed" and figures["steps"] >= 5
+    losses = [l for _, l in figures["loss_curve"]]
+    assert len(losses) >= 5 and all(math.isfinite(l) for l in losses)
+    assert figures["peak_memory_gb"] > 0 and figures["wall_time_s"] > 0
+    run = Path(study_dir) / figures["run_dir"]
+    assert (run / "config.yaml").exists() and (run / "train.log").exists() and (run / "data.json").exists()
+    print(f"\n{name}: {time.time() - t0:.1f} s wall, loss {losses[0]:.3f} -> {losses[-1]:.3f}")
+
+
+@pytest.fixture(scope="module")
+def long_lora_run(tiny_model, study_dir):
+    """One SFT-LoRA run of 40 steps on a fixed fixture (shared by the loss and merge tests)."""
+    res = ftstudy(["train", "code", "--hardware", "cpu", "--base-model", tiny_model, "--max-steps", 40,
+                   "--set", f"datasets.0.path={FIX / 'magicoder.jsonl'}", "--set", "learning_rate=0.003"], study_dir)
+    return Path(study_dir) / json.loads(res.stdout)["run_dir"]
+
+
+@pytest.mark.tools
+def test_loss_goes_down_over_30_steps(long_lora_run):
+    curve = json.loads((long_lora_run / "train.json").read_text())["loss_curve"]
+    losses = [l for _, l in curve]
+    assert len(losses) >= 30
+    first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
+    assert last < first - 0.3, f"loss did not go down: {first:.3f} -> {last:.3f}"
+
+
+@pytest.mark.tools
+def test_merge_passes_the_numeric_check(long_lora_run, study_dir):
+    res = ftstudy(["merge", long_lora_run], study_dir)
+    report = json.loads(res.stdout)
+    assert report["status"] == "ok"
+    assert report["max_abs_diff_merged_vs_adapter"] < 1e-3 < report["max_abs_diff_merged_vs_base"]
+    assert (long_lora_run / "merged" / "config.json").exists() and not (long_lora_run / ".merge-tmp").exists()
+
+
+@pytest.mark.tools
+def test_zero_effect_adapter_is_flagged(tiny_model, study_dir):
+    res = ftstudy(["train", "code", "--hardware", "cpu", "--base-model", tiny_model, "--max-steps", 2,
+                   "--set", f"datasets.0.path={FIX / 'magicoder.jsonl'}", "--set", "learning_rate=0.0"], study_dir)
+    run = Path(study_dir) / json.loads(res.stdout)["run_dir"]
+    res = ftstudy(["merge", run], study_dir, check=False)
+    assert res.returncode != 0 and "changed nothing" in (res.stdout + res.stderr)
+
+
+@pytest.mark.tools
+def test_kill_after_first_checkpoint_then_resume(tiny_model, study_dir):
+    args = ["train", "code", "--hardware", "cpu", "--base-model", tiny_model, "--max-steps", 24,
+            "--set", f"datasets.0.path={FIX / 'magicoder.jsonl'}", "--set", "seed=7"]
+    proc = subprocess.Popen(FTSTUDY + list(map(str, args)), cwd=study_dir, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    run = None
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        found = [p for p in Path(study_dir, "runs", "code").glob("*/checkpoint-*") if (p / "trainer_state.json").exists()]
+        found = [p for p in found if "seed" in (p.parent / "config.yaml").read_text() and "seed: 7" in (p.parent / "config.yaml").read_text()]
+        if found:
+            run = found[0].parent
+            break
+        time.sleep(0.5)
+    assert run is not None, "no checkpoint appeared"
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode != 0 and "--resume" in err
+    first = max(int(p.name.split("-")[1]) for p in run.glob("checkpoint-*") if (p / "trainer_state.json").exists())
+    assert first < 24
+    res = ftstudy(args + ["--resume"], study_dir)
+    figures = json.loads((run / "train.json").read_text())
+    assert figures["status"] == "completed" and figures["attempts"] == 2
+    steps = [s for s, _ in figures["loss_curve"]]
+    assert steps[-1] == 24 and steps[0] == 1, "the step count continues from the checkpoint"
+    state = json.loads((run / "checkpoint-24" / "trainer_state.json").read_text())
+    assert state["global_step"] == 24
