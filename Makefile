@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV := .venv
 FTSTUDY := $(VENV)/bin/ftstudy
 
-.PHONY: setup envs test test-fast demo schema lock-train lock-eval bench clean
+.PHONY: setup envs browser test test-fast demo schema lock-train lock-eval bench clean
 
 $(VENV)/.ftstudy-core: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,11 @@ setup: $(VENV)/.ftstudy-core
 envs: setup
 	$(FTSTUDY) setup train eval
 
-test: envs
+# The report's render test uses Debian's Chromium (headless).
+browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+test: envs browser
 	$(VENV)/bin/pytest -q -p no:cacheprovider
 
 test-fast: setup

@@ -61,7 +61,8 @@ def run(
         if log_fh:
             log_fh.write(f"$ {show(argv, env)}\n")
         proc = subprocess.Popen(argv, env=full_env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, errors="replace", bufsize=1, start_new_session=True)
+                                text=True, errors="replace", bufsize=1, start_new_session=True,
+                                preexec_fn=_die_with_parent)
     except FileNotFoundError as exc:
         if log_fh:
             log_fh.close()
@@ -112,6 +113,17 @@ def check(result: Result, what: str, log: str | Path | None = None) -> Result:
         last = "\n  ".join(result.tail[-15:])
         raise ToolError(f"{what} failed (exit {result.returncode}).{where}\n  {last}")
     return result
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to send SIGHUP if ftstudy dies (even by SIGKILL), so that no tool
+    keeps running, and writing, behind a killed run's back (toolside/measure.py passes it on to its tree)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGHUP)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _main_thread() -> bool:

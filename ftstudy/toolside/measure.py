@@ -33,9 +33,17 @@ def main() -> int:
     assert sep == "--", "usage: measure.py OUT.json -- ARGV..."
     start = time.time()
     proc = subprocess.Popen(argv)
-    # pass Ctrl-C / kill on to the child so that it can stop cleanly
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda s, _f: proc.send_signal(s))
+    # SIGINT/SIGTERM from ftstudy reach the whole process group (this wrapper, accelerate, the trainer): the
+    # wrapper itself ignores them and waits for the tool to stop cleanly. SIGHUP means ftstudy died (see
+    # runner._die_with_parent): then the wrapper stops the tool tree itself, once.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+    def parent_died(_sig, _frame):
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        os.killpg(os.getpgrp(), signal.SIGTERM)
+
+    signal.signal(signal.SIGHUP, parent_died)
     stop, peak = threading.Event(), [0.0]
     if shutil.which("nvidia-smi"):
         threading.Thread(target=gpu_sampler, args=(stop, peak), daemon=True).start()

@@ -1,0 +1,71 @@
+"""The report renders: self-contained (no network), its table and plots show in headless Chromium, and the
+page logs no console error. Chromium is Debian's package, installed by the project's test set-up."""
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ftstudy import report
+from tests.test_compare import put, scores
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--enable-logging=stderr", "--v=0"]
+
+
+def chromium(args, tmp_path, timeout=120):
+    prof = tmp_path / "profile"
+    return subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={prof}", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def console_errors(stderr: str) -> list[str]:
+    return [l for l in stderr.splitlines() if "CONSOLE" in l and ("Uncaught" in l or "Error" in l or ":ERROR:" in l)]
+
+
+@pytest.fixture
+def study(tmp_path):
+    res = tmp_path / "results"
+    put(res, "classification", "base", "ag_news", scores(60, 0.3, 1))
+    put(res, "classification", "lora", "ag_news", scores(60, 0.8, 1))
+    put(res, "classification", "full", "ag_news", scores(60, 0.9, 2))
+    run = tmp_path / "runs" / "classification" / "lora-cpu-1234abcd"
+    run.mkdir(parents=True)
+    (run / "train.json").write_text(json.dumps({"experiment": "classification", "method": "lora", "hardware": "cpu",
+                                                "steps": 3, "loss_curve": [[1, 2.0], [2, 1.5], [3, 1.1]],
+                                                "wall_time_s": 12.5, "tokens_per_second": 900.0, "peak_memory_gb": 0.8}))
+    return tmp_path
+
+
+def test_report_contents_and_offline(study, tmp_path):
+    html_path, md_path = report.write(study, tmp_path / "out")
+    page = html_path.read_text()
+    assert page.count("<tr>") >= 4 and page.count("data:image/png;base64,") == 3
+    assert not re.search(r"(src|href)=\"https?://", page), "the page must open without a network"
+    md = md_path.read_text()
+    assert "| classification | lora | ag_news |" in md and "| classification | full | ag_news |" in md
+    assert "0.8 → 0.94" in md and "lora-cpu" not in md
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is installed by `make test` (apt)")
+def test_console_error_detection_works(tmp_path):
+    bad = tmp_path / "bad.html"
+    bad.write_text("<html><body><script>undefinedFunction()</script></body></html>")
+    res = chromium(["--dump-dom", bad.as_uri()], tmp_path)
+    assert console_errors(res.stderr), "the check must be able to fail"
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is installed by `make test` (apt)")
+def test_report_renders_in_headless_chromium(study, tmp_path):
+    html_path, _ = report.write(study, tmp_path / "out")
+    dom = chromium(["--dump-dom", html_path.as_uri()], tmp_path)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert not console_errors(dom.stderr), console_errors(dom.stderr)
+    assert "<table" in dom.stdout and dom.stdout.count("<img") == 3 and "Base vs fine-tuned" in dom.stdout
+    shot = tmp_path / "report.png"
+    res = chromium([f"--screenshot={shot}", "--window-size=1280,1600", html_path.as_uri()], tmp_path)
+    assert res.returncode == 0 and shot.exists() and shot.stat().st_size > 20_000, "an empty or blank screenshot"
