@@ -52,9 +52,9 @@ def spec(ctx: BenchContext, bench: dict, out: Path, include: Path | None,
         # a tiny model on CPU is bound by per-batch overhead, a 7B on GPU by memory: vLLM sizes its own batches
         "batch_size": "auto" if backend == "vllm" else 32,
         "apply_chat_template": chat, "fewshot_as_multiturn": bool(chat and shots),
-        "include_path": str(include) if include else None, "local_only": bool(bench.get("local_task")),
+        "include_path": str(include) if include else None, "local_only": bool(bench.get("local_task") and not bench.get("builtin_subtasks")),
         "samples": samples, "confirm_run_unsafe_code": bool(bench.get("code_execution") and ctx.allow_code_execution),
-        "gen_kwargs": bench.get("gen_kwargs"),
+        "gen_kwargs": bench.get("gen_kwargs"), "predict_only": bool(bench.get("predict_only")),
     }
 
 
@@ -130,8 +130,11 @@ def parse_output(out: Path, bench: dict, subset: list[int] | None, wall: float) 
     files = sorted(out.rglob(f"samples_{task}_*.jsonl"), key=lambda p: p.stat().st_mtime)
     for line in files[-1].read_text().splitlines() if files else []:
         s = json.loads(line)
-        samples.append({"id": str(s["doc_id"]), "score": _num(s.get(per_item_key)), "output": _output(s),
-                        "target": s.get("target")})
+        rec = {"id": str(s["doc_id"]), "score": _num(s.get(per_item_key)), "output": _output(s),
+               "target": s.get("target")}
+        if bench.get("predict_only"):
+            rec["doc"] = s.get("doc")  # a scorer outside lm-eval (the code sandbox) needs the item itself
+        samples.append(rec)
     samples.sort(key=lambda r: int(r["id"]))
     settings = {"n-shot": res.get("n-shot", {}).get(task), "chat_template_sha": res.get("chat_template_sha"),
                 "fewshot_as_multiturn": res.get("fewshot_as_multiturn"), "task_hash": res.get("task_hashes", {}).get(task),

@@ -26,7 +26,8 @@ def main(spec_path: str) -> int:
         log_samples=True, evaluation_tracker=tracker, apply_chat_template=spec.get("apply_chat_template", False),
         fewshot_as_multiturn=spec.get("fewshot_as_multiturn", False), gen_kwargs=spec.get("gen_kwargs"),
         task_manager=tm, random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed,
-        confirm_run_unsafe_code=spec.get("confirm_run_unsafe_code", False), bootstrap_iters=spec.get("bootstrap_iters", 1000))
+        confirm_run_unsafe_code=spec.get("confirm_run_unsafe_code", False), bootstrap_iters=spec.get("bootstrap_iters", 1000),
+        predict_only=spec.get("predict_only", False))
     samples = res.pop("samples")
     tracker.save_results_aggregated(results=res, samples=samples)
     for task in res["configs"]:
