@@ -25,7 +25,6 @@ from ftstudy.planner import estimate
 from ftstudy.planner_data import calibration_path, forget_calibration
 from ftstudy.planner_model import PlanError
 
-GIB_TO_GB = 2**30 / 1e9
 HEADER = re.compile(r"^# experiment: (\S+)\s+method: (\S+)\s+hardware: (\S+)", re.M)
 
 
@@ -76,7 +75,7 @@ def check(run_dir: str | Path) -> dict[str, Any]:
     _, train, meta = _read_run(run_dir)
     pred = predict_for_run(run_dir)
     peak = train.get("peak_memory_gb")
-    measured_gb = peak * GIB_TO_GB if peak else None
+    measured_gb = peak  # train.json records GB (1e9 bytes), like the planner
     rows = [
         {"quantity": "peak_memory_gb", "predicted": pred["memory_gb"]["total"], "measured": measured_gb,
          "kind": train.get("peak_memory_kind")},
@@ -114,7 +113,7 @@ def calibrate(run_dirs: list[str | Path], path: str | Path | None = None) -> dic
         entry = {"run": str(run), "experiment": meta.get("experiment"), "method": meta.get("method"),
                  "tokens_per_second": tps, "mfu": round(_measured_mfu(pred, tps), 5)}
         if train.get("peak_memory_gb"):
-            entry["peak_memory_gb"] = round(train["peak_memory_gb"] * GIB_TO_GB, 4)
+            entry["peak_memory_gb"] = round(train["peak_memory_gb"], 4)
             entry["predicted_without_overhead_gb"] = round(pred["memory_gb"]["total"] - pred["memory_gb"]["overhead"], 4)
         prof = cal.setdefault("profiles", {}).setdefault(meta["hardware"], {})
         prof["runs"] = [r for r in prof.get("runs", []) if r["run"] != str(run)] + [entry]

@@ -34,9 +34,21 @@ def collect(root: Path) -> dict[str, Any]:
         t = read_json(tj)
         exp = registry.experiment(t["experiment"]) if t.get("experiment") in registry.experiment_ids() else None
         t["plan_hours"] = exp.plan.get("hours", {}).get(t.get("method")) if exp else None
+        t["planner"] = _planner(tj.parent)
         runs.append(t)
     lock = read_json(root / "study.lock.json") if (root / "study.lock.json").exists() else None
     return {"rows": rows, "runs": runs, "lock": lock}
+
+
+def _planner(run_dir: Path) -> dict[str, float | None]:
+    """The planner's prediction for a finished run, to show beside what was measured (empty if unavailable)."""
+    try:
+        from ftstudy import planner_check
+
+        rows = {r["quantity"]: r["predicted"] for r in planner_check.check(run_dir)["rows"]}
+    except Exception:  # a run the planner cannot read (an old or foreign folder) still gets its measured row
+        return {}
+    return rows
 
 
 def _png(fig) -> str:
@@ -113,13 +125,27 @@ def table_rows(data: dict[str, Any]) -> list[list[str]]:
 
 
 HEAD = ["experiment", "method", "benchmark", "base", "fine-tuned", "delta", "95% CI", "expected (plan)", "verdict"]
-COST = ["experiment", "method", "hardware", "steps", "wall time (s)", "tokens/s", "peak memory (GB)", "plan (h, DGX Spark)"]
+COST = ["experiment", "method", "hardware", "steps", "wall time (s)", "tokens/s (planner)", "peak memory GB (planner)",
+        "plan (h, DGX Spark)"]
+
+
+def _vs(measured: Any, predicted: Any, nd: int) -> str:
+    if measured is None:
+        return "-"
+    if predicted is None:
+        return _f(measured, nd)
+    err = (predicted - measured) / measured * 100 if measured else 0.0
+    return f"{_f(measured, nd)} ({_f(predicted, nd)}, {err:+.0f}%)"
 
 
 def cost_rows(data: dict[str, Any]) -> list[list[str]]:
-    return [[r.get("experiment", "?"), r.get("method", "?"), r.get("hardware", "?"), _f(r.get("steps")),
-             _f(r.get("wall_time_s"), 1), _f(r.get("tokens_per_second"), 1), _f(r.get("peak_memory_gb"), 2),
-             _f(r.get("plan_hours"), 1)] for r in data["runs"]]
+    rows = []
+    for r in data["runs"]:
+        pred = r.get("planner") or {}
+        rows.append([r.get("experiment", "?"), r.get("method", "?"), r.get("hardware", "?"), _f(r.get("steps")),
+                     _f(r.get("wall_time_s"), 1), _vs(r.get("tokens_per_second"), pred.get("tokens_per_second"), 1),
+                     _vs(r.get("peak_memory_gb"), pred.get("peak_memory_gb"), 2), _f(r.get("plan_hours"), 1)])
+    return rows
 
 
 def markdown(data: dict[str, Any]) -> str:

@@ -175,7 +175,32 @@ class Study:
                 began = self.state[stage]["started"]
                 self._record(stage, {"status": "done", "key": keys[stage], "started": began, "finished": time.time(),
                                      "seconds": round(time.time() - began, 1), "output": out})
+            self.write_lock()
         return self.state
+
+    def write_lock(self) -> None:
+        """Record what this experiment's results depend on in study.lock.json; warn where the environment moved."""
+        from ftstudy import lock, records
+
+        folder = train.run_dir(self.req, self.runs)
+        data = read_json(folder / "data.json") if (folder / "data.json").exists() else {}
+        benches = {}
+        for tag in ("base", self.o.method):
+            for b in self.bench_ids():
+                path = records.paths(self.results, self.o.experiment, tag, b)[0]
+                if path.exists():
+                    rec = read_json(path)
+                    benches[f"{tag}/{b}"] = {"version": rec["benchmark_version"], "seed": rec.get("seed"),
+                                             "subset_ids": rec.get("subset_ids"), "model_fingerprint": rec["model_fingerprint"],
+                                             "judge": rec.get("settings", {}).get("judge_model"),
+                                             "rubric": rec.get("settings", {}).get("rubric_version")}
+        entry = {"method": self.o.method, "hardware": self.o.hardware, "base_model": self.o.base_model,
+                 "seed": registry.experiment(self.o.experiment).seed, "run": str(folder),
+                 "datasets": [{"path": d["path"], "sha256": d.get("sha256")} for d in data.get("datasets", [])],
+                 "benchmarks": benches}
+        _, diffs = lock.update(self.o.root, f"{self.o.experiment}/{self.o.method}-{self.o.hardware}", entry)
+        for d in diffs:
+            self.progress(f"warning: the environment differs from study.lock.json: {d}")
 
     def outputs_exist(self, stage: str) -> bool:
         """A stage recorded as done still has its outputs (nobody deleted them since)."""
