@@ -1,6 +1,7 @@
 """Make sure a generated config's prepared data exists before training (runs `prepare` when it does not)."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 
@@ -15,7 +16,10 @@ def ensure_prepared(req) -> None:
     from ftstudy import prepare
 
     prepare.prepare(req.experiment, data=req.data, sequence_len=req.cfg.get("sequence_len"),
-                    base_model=req.cfg.get("base_model"))
+                    base_model=req.cfg.get("base_model"), hardware=req.hardware,
+                    progress=lambda m: print(m, file=sys.stderr, flush=True))
     still = missing_data(req.cfg)
     if still:
-        raise RuntimeError(f"prepare did not produce {', '.join(still)}")
+        from ftstudy.errors import UserError
+
+        raise UserError(f"prepare did not produce {', '.join(still)}")
