@@ -41,10 +41,13 @@ def serve_cmd(model, adapter, engine, port, host, max_model_len, log_path, dry_r
     server = serve.Server(model, adapter, engine=engine, host=host, port=port, log=log_path,
                           max_model_len=max_model_len)
 
-    def stop(_signum, _frame):  # SIGTERM (e.g. from a supervisor) stops the server like Ctrl-C does
+    def stop(_signum, _frame):
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, stop)
+    # SIGTERM (a supervisor) stops the server like Ctrl-C; SIGINT is set too because a shell starts background
+    # jobs with it ignored, and Python then never raises KeyboardInterrupt.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, stop)
     click.echo(f"starting {engine} for {model} (log: {server.log}) ...", err=True)
     try:
         with server as url:

@@ -33,6 +33,7 @@ from pathlib import Path
 from ftstudy import envs
 from ftstudy.client import get_json
 from ftstudy.errors import UserError
+from ftstudy.runner import _die_with_parent
 
 LORA_NAME = "ftstudy-adapter"
 # vLLM's LoRAConfig.max_lora_rank is a Literal of these (1 too, but 8 costs nothing more and is always allowed).
@@ -206,8 +207,10 @@ class Server:
                 fh.write(f"$ {' '.join(self.argv)}\n")
                 fh.flush()
                 try:
+                    # preexec: the server gets SIGHUP if ftstudy dies, even by SIGKILL (the runner's rule)
                     self._proc = subprocess.Popen(self.argv, stdout=fh, stderr=subprocess.STDOUT,
-                                                  stdin=subprocess.DEVNULL, start_new_session=True)
+                                                  stdin=subprocess.DEVNULL, start_new_session=True,
+                                                  preexec_fn=_die_with_parent)
                 except OSError as exc:
                     raise ServeError(f"cannot start {self.argv[0]}: {exc.strerror}. Try `ftstudy doctor`.") from None
             _LIVE.add(self)

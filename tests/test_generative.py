@@ -149,6 +149,10 @@ class _Scripted(BaseHTTPRequestHandler):
         if body["messages"][0]["role"] == "system" and "[Answer A]" in last:
             message = {"content": "A reads better. [[A]]"}
         elif body.get("tools"):
+            if body.get("tool_choice") != "none":  # as vLLM without --enable-auto-tool-choice answers
+                self.send_response(400)
+                self.end_headers()
+                return
             if "boom" in last:
                 self.send_response(500)
                 self.end_headers()

@@ -195,6 +195,20 @@ def test_a_server_that_dies_shows_its_log(fake_env, monkeypatch):
             pass
 
 
+def test_server_dies_with_a_killed_ftstudy(fake_env):
+    code = "from ftstudy import serve\nsrv = serve.Server('m', engine='vllm')\nprint(srv.start(), flush=True)\ninput()"
+    parent = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True)
+    url = parent.stdout.readline().strip()
+    assert serve.answers(url)
+    parent.kill()  # SIGKILL: no cleanup runs in the parent, yet the server must not outlive it
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while serve.answers(url) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not serve.answers(url)
+
+
 def test_lazy_server_starts_once_and_records_its_command(fake_env):
     commands: list = []
     with serve.LazyServer("m", engine="vllm", commands=commands) as lazy:

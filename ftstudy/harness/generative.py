@@ -37,6 +37,10 @@ HUB = {  # bench task -> (hub id, config, split) for users without --data-dir
     "cnn_dailymail": ("abisee/cnn_dailymail", "3.0.0", "test"),
     "xsum": ("EdinburghNLP/xsum", None, "test"),
 }
+# vLLM refuses `tools` under the default tool_choice "auto" unless started with a tool-call parser (HTTP 400);
+# with "none" it still renders the tools into the prompt and returns the raw reply, which the scorer reads
+# (no server-side parser to disagree with it). transformers serve ignores the field and parses anyway.
+NO_TOOL_PARSING = {"tool_choice": "none"}
 SUMMARY_PROMPTS = {
     "cnn_dailymail": "Summarize the following article in three or four short sentences, one sentence per line.",
     "xsum": "Summarize the following article in one sentence.",
@@ -85,8 +89,9 @@ def placeholder(ctx: BenchContext, bench: dict, commands: list[list[str]]) -> Ha
     """--dry-run: nothing runs; the commands that would run are recorded and listed."""
     commands = [server_argv(ctx)] + commands
     ctx.commands.extend(commands)
+    shown = [runner.show(c) for c in commands]  # "command": one text, as the other harnesses report it
     return HarnessOutput(metrics={}, samples=[], harness_version=f"ftstudy {__version__}",
-                         settings={"dry_run": True, "commands": [runner.show(c) for c in commands]})
+                         settings={"dry_run": True, "commands": shown, "command": "\n".join(shown)})
 
 
 @contextmanager
@@ -198,7 +203,7 @@ def run_toolcall(ctx: BenchContext, bench: dict) -> HarnessOutput:
     def ask(row: dict) -> client.Reply:
         try:
             return client.chat_reply(url, name, [{"role": "user", "content": row["query"]}], tools=_xlam_tools(row),
-                                     max_tokens=gen["max_tokens"], seed=gen["seed"])
+                                     max_tokens=gen["max_tokens"], seed=gen["seed"], extra=NO_TOOL_PARSING)
         except client.RequestFailed as exc:
             # transformers serve parses Qwen <tool_call> blocks itself and answers HTTP 500 when one is
             # malformed (or cut off by max_tokens): the model's call could not be read, so it scores as such.
