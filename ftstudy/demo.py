@@ -12,7 +12,7 @@ its paired bootstrap CI and says plainly when a delta is not significant.
 
 Example:
     $ ftstudy demo                 # about 10 minutes on 2 cores once the environments are installed
-    $ ftstudy demo --quick         # every stage once, minimal sizes (CI smoke test)
+    $ ftstudy demo --quick         # every stage once, minimal sizes, about 2 minutes (CI smoke test)
 """
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ class DemoRun:
     max_steps: int | None = None
     limit: int | None = None
     bench_limit: int | None = None
+    count_tokens: bool = True
 
 
 # Tiny random models need a far higher learning rate than a 7B model; everything else is the cpu profile's.
@@ -47,10 +48,10 @@ FULL = (
     DemoRun("tool_use", "lora", "xlam_train.jsonl", ["xlam_toolcall"],
             ("learning_rate=0.003", "num_epochs=3", "lora_r=32", "lora_alpha=64", "sequence_len=1024"), bench_limit=60),
 )
+# Every stage once, as fast as the tools start: one experiment, a few steps, a few items, no token counting.
 QUICK = (
-    DemoRun("classification", "lora", "ag_news_train.jsonl", ["ag_news"], ("learning_rate=0.003",), max_steps=4, limit=12),
-    DemoRun("tool_use", "lora", "xlam_train.jsonl", ["xlam_toolcall"], ("learning_rate=0.003", "sequence_len=1024"),
-            max_steps=4, limit=6),
+    DemoRun("classification", "lora", "ag_news_train.jsonl", ["ag_news"], ("learning_rate=0.003",), max_steps=3,
+            limit=40, bench_limit=8, count_tokens=False),
 )
 
 
@@ -67,7 +68,8 @@ def run(out: Path, quick: bool = False, progress: Callable[[str], None] = print,
         t0 = time.time()
         progress(f"\n=== {r.experiment} · {r.method} ===")
         opts = study.Options(r.experiment, r.method, "cpu", str(model), (str(DATA / r.data),), r.sets, r.limit,
-                             r.max_steps, str(DATA / "bench"), r.benchmarks, root=out, bench_limit=r.bench_limit)
+                             r.max_steps, str(DATA / "bench"), r.benchmarks, root=out, bench_limit=r.bench_limit,
+                             count_tokens=r.count_tokens)
         study.Study(opts, progress=progress).run()
         timings[f"{r.experiment}/{r.method}"] = round(time.time() - t0, 1)
     paths = report.write(out, out / "report")

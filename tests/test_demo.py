@@ -1,0 +1,41 @@
+"""`ftstudy demo --quick` end to end: every stage of every demo experiment ran and the report exists.
+(Improvement is not asserted here: the quick mode trains a few steps; the full demo's benchmark measures it.)"""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from ftstudy import demo
+
+pytestmark = pytest.mark.tools
+
+STAGES = {"prepare", "train", "merge", "bench-base", "bench-ft", "compare"}
+
+
+def test_demo_data_splits_never_overlap():
+    def rows(name, key):
+        return {tuple(json.loads(l)[k] for k in key) for l in (demo.DATA / name).read_text().splitlines()}
+
+    assert not rows("ag_news_train.jsonl", ["text"]) & rows("bench/ag_news_mc.jsonl", ["text"])
+    assert not rows("xlam_train.jsonl", ["query", "tools"]) & rows("bench/xlam_heldout.jsonl", ["query", "tools"])
+
+
+def test_quick_demo_runs_every_stage(tmp_path, tiny_model):
+    out = tmp_path / "demo"
+    res = subprocess.run([sys.executable, "-m", "ftstudy", "demo", "--quick", "--out", str(out)], capture_output=True,
+                         text=True, timeout=1200)
+    assert res.returncode == 0, res.stderr[-4000:]
+    seen = 0
+    for r in demo.QUICK:
+        state = json.loads((out / "state" / r.experiment / f"{r.method}-cpu.json").read_text())
+        assert {s for s in STAGES if state[s]["status"] == "done"} == STAGES, (r, state)
+        seen += 1
+    assert seen == len(demo.QUICK) == 1
+    assert (out / "report" / "report.html").exists() and (out / "report" / "report.md").exists()
+    assert (out / "study.lock.json").exists()
+    assert "report:" in res.stdout and "demo finished" in res.stdout
+    for r in demo.QUICK:
+        for tag in ("base", r.method):
+            rec = json.loads((out / "results" / r.experiment / tag / f"{r.benchmarks[0]}.json").read_text())
+            assert rec["n"] == r.bench_limit
