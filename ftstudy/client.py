@@ -76,6 +76,21 @@ def get_json(url: str, timeout: float = 5.0) -> Any:
         return json.loads(resp.read().decode("utf-8") or "null")
 
 
+def answers(url: str, timeout: float = 2.0) -> bool:
+    """True when a server root answers 200 on both /health and /v1/models (vLLM and transformers serve do).
+
+    Example:
+        >>> answers("http://127.0.0.1:9")
+        False
+    """
+    try:
+        get_json(url + "/health", timeout=timeout)
+        get_json(url + "/v1/models", timeout=timeout)
+        return True
+    except Exception:  # noqa: BLE001 - any failure means "not ready yet"; a caller that waits watches the process
+        return False
+
+
 def post_json(url: str, body: dict, timeout: float = 600.0, retries: int = 4, backoff: float = 0.5) -> Any:
     """POST JSON and decode the JSON reply, retrying connection failures `retries` times with doubling waits.
 

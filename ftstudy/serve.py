@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 from ftstudy import envs
-from ftstudy.client import get_json
+from ftstudy.client import answers
 from ftstudy.errors import UserError
 from ftstudy.runner import _die_with_parent
 
@@ -153,16 +153,6 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
-
-
-def answers(url: str, timeout: float = 2.0) -> bool:
-    """True when both /health and /v1/models answer 200 (vLLM and transformers serve have both)."""
-    try:
-        get_json(url + "/health", timeout=timeout)
-        get_json(url + "/v1/models", timeout=timeout)
-        return True
-    except Exception:  # noqa: BLE001 - any failure means "not ready yet"; the caller watches the process too
-        return False
 
 
 class Server:

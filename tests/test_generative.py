@@ -148,6 +148,8 @@ class _Scripted(BaseHTTPRequestHandler):
         message = {"content": "my answer"}
         if body["messages"][0]["role"] == "system" and "[Answer A]" in last:
             message = {"content": "A reads better. [[A]]"}
+        elif "Rating: [[N]]" in last:  # a 1-10 grading request: 7 for a first turn, 4 for later turns
+            message = {"content": "Fine.\nRating: [[7]]" if last.count("[User]") == 1 else "Weaker. Rating: [[4]]"}
         elif body.get("tools"):
             if body.get("tool_choice") != "none":  # as vLLM without --enable-auto-tool-choice answers
                 self.send_response(400)
@@ -188,6 +190,18 @@ def test_toolcall_scores_structured_calls_and_survives_a_malformed_one(scripted,
     write_jsonl(tmp_path / "xlam_heldout.jsonl", [{**XLAM_ROWS[0], "query": "boom"}])
     with pytest.raises(client.RequestFailed, match="every tool-call request failed"):
         get("toolcall")(ctx, bench("xlam_toolcall"))
+
+
+@pytest.mark.parametrize("bench_id, turns", [("mt_bench", 2), ("chat_persona", 4)])
+def test_single_grades_every_turn(scripted, bench_id, turns):
+    ctx = BenchContext("x", "m", limit=3, server_url=lambda: scripted, judge_url=scripted + "/v1", judge_model="j")
+    out = get("judge-single")(ctx, registry.benchmark(bench_id))
+    m = out.metrics
+    assert m["n"] == 3 and m["n_judgments"] == 3 * turns and m["unparseable"] == 0
+    assert m["score_turn1"] == 7.0 and m[f"score_turn{turns}"] == 4.0
+    assert m["score"] == pytest.approx((7 + 4 * (turns - 1)) / turns)
+    assert all(s["ratings"] == [7.0] + [4.0] * (turns - 1) for s in out.samples)
+    assert out.settings["rubric_version"] == registry.benchmark(bench_id)["rubric"].split("/")[-1][:-3]
 
 
 def test_pairwise_cancels_a_judge_that_always_prefers_position_a(scripted):
