@@ -79,7 +79,12 @@ def _label(row: dict[str, Any], n: int) -> int:
 
 
 def keep(row: dict[str, Any]) -> dict[str, Any]:
-    """The hub row unchanged: an Axolotl built-in type (field map, alpaca, chatml.ultra) reads its fields."""
+    """The hub row unchanged: an Axolotl built-in type (field map, alpaca, chatml.ultra) reads its fields.
+
+    Example:
+        >>> keep({"question": "2+2?", "answer": "#### 4"})
+        {'question': '2+2?', 'answer': '#### 4'}
+    """
     return row
 
 
@@ -97,7 +102,12 @@ def ag_news(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def openorca(row: dict[str, Any]) -> dict[str, Any]:
-    """System prompt (when not blank) + question + response as chat messages."""
+    """System prompt (when not blank) + question + response as chat messages.
+
+    Example:
+        >>> [m["role"] for m in openorca({"system_prompt": "Be brief.", "question": "Q?", "response": "A."})["messages"]]
+        ['system', 'user', 'assistant']
+    """
     system = (row.get("system_prompt") or "").strip()
     head = [msg("system", system)] if system else []
     return {"messages": head + [msg("user", row["question"]), msg("assistant", row["response"])]}
@@ -123,7 +133,13 @@ def ultrachat(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def pubmedqa(row: dict[str, Any]) -> dict[str, Any]:
-    """Question + labelled abstract passages -> 'Answer: yes|no|maybe' and the long answer."""
+    """Question + labelled abstract passages -> 'Answer: yes|no|maybe' and the long answer.
+
+    Example:
+        >>> pubmedqa({"question": "Q?", "final_decision": "yes", "context": {"contexts": ["p"], "labels": ["RESULTS"]}}
+        ...          )["messages"][1]["content"]
+        'Answer: yes'
+    """
     decision = row["final_decision"].strip().lower()
     if decision not in ("yes", "no", "maybe"):
         raise RowError(f"final_decision must be yes, no or maybe, got {row['final_decision']!r}")
@@ -146,7 +162,12 @@ def pubmedqa(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def casehold(row: dict[str, Any]) -> dict[str, Any]:
-    """Context with <HOLDING> + lettered candidate holdings -> 'B. <holding text>'."""
+    """Context with <HOLDING> + lettered candidate holdings -> 'B. <holding text>'.
+
+    Example:
+        >>> casehold({"context": "See X (<HOLDING>).", "endings": ["a", "b"], "label": 1})["messages"][1]["content"]
+        'B. b'
+    """
     endings = row["endings"]
     if len(endings) < 2 or not all(isinstance(e, str) and e.strip() for e in endings):
         raise RowError("field 'endings' must hold at least two non-empty strings")

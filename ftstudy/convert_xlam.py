@@ -104,7 +104,12 @@ def json_type(spec: str) -> tuple[dict[str, Any], bool]:
 
 
 def parameters_schema(params: dict[str, Any]) -> dict[str, Any]:
-    """xLAM's flat parameter map -> a JSON Schema object (see the module docstring)."""
+    """xLAM's flat parameter map -> a JSON Schema object (see the module docstring).
+
+    Example:
+        >>> parameters_schema({"n": {"type": "int"}, "tag": {"type": "str", "default": "x"}})["required"]
+        ['n']
+    """
     props: dict[str, Any] = {}
     required = []
     for name, spec in params.items():
@@ -134,7 +139,12 @@ def _load(row: dict[str, Any], field: str) -> list[Any]:
 
 
 def function_spec(tool: Any, index: int) -> dict[str, Any]:
-    """One xLAM tool -> an OpenAI-style function spec (parameters as a JSON Schema object)."""
+    """One xLAM tool -> an OpenAI-style function spec (parameters as a JSON Schema object).
+
+    Example:
+        >>> function_spec({"name": "f", "parameters": {}}, 0)
+        {'name': 'f', 'description': '', 'parameters': {'type': 'object', 'properties': {}, 'required': []}}
+    """
     if not isinstance(tool, dict) or not isinstance(tool.get("name"), str) or not tool["name"].strip():
         raise RowError(f"tool {index} must be an object with a 'name'")
     params = tool.get("parameters") or {}

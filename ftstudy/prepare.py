@@ -12,6 +12,9 @@ sources' mixture weights, round(N * w / sum(w)), and each share is still capped.
 whose keyed hash of (experiment seed, experiment, source name, line number) is smallest: the same command
 gives the same rows, and memory stays O(k).
 
+Malformed rows are reported as `file:line: reason` (for hub, parquet and JSON-array inputs, the line of the
+JSONL copy under data/raw/<exp>/); the run stops unless skip_bad, which drops, counts and records them.
+
 Example:
     >>> r = prepare("classification", data=["tests/fixtures/ag_news.jsonl"], limit=16,
     ...             out_root=Path("/tmp/ftstudy-doc"), progress=lambda m: None)
@@ -27,11 +30,12 @@ from typing import Any, Callable
 
 from ftstudy import __version__, gen, registry, tokens
 from ftstudy.convert_stream import commit, convert_file, discard
-from ftstudy.fsio import read_json, write_json
+from ftstudy.fsio import atomic_write, read_json, write_json
 from ftstudy.shapes import SHAPES
 
 DEFAULT_OUT = Path(gen.PREPARED_DIR)
 SHOWN = 10  # malformed rows listed in the error
+FILE_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv", ".txt")
 
 
 class PrepareError(RuntimeError):
@@ -93,7 +97,12 @@ class PrepareReport:
 
 
 def budgets(sources: list[registry.Source], limit: int | None) -> list[int | None]:
-    """Rows wanted from each source: its cap, and with a limit its weight's share of the limit (also capped)."""
+    """Rows wanted from each source: its cap, and with a limit its weight's share of the limit (also capped).
+
+    Example:
+        >>> budgets(registry.experiment("math").active_sources, 100)   # weights 0.9 / 0.1
+        [90, 10]
+    """
     total = sum(s.weight for s in sources) or 1.0
     out: list[int | None] = []
     for s in sources:
@@ -125,14 +134,13 @@ def local_input(src: registry.Source, spec: str | None, raw: Path, progress: Cal
             progress(f"  reading parquet {path} (train environment)")
             _train_tool("hub_rows.py", ["--parquet", str(path), "--out", str(raw)], f"reading {path}")
             return raw, {"path": spec}
-        if path.suffix == ".json" and path.read_text(errors="replace").lstrip()[:1] == "[":
+        if path.suffix == ".json" and _starts_array(path):
             rows = json.loads(path.read_text())  # a JSON array has to be parsed whole; JSONL streams
-            raw.parent.mkdir(parents=True, exist_ok=True)
-            raw.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+            atomic_write(raw, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
             return raw, {"path": spec}
         return path, {"path": spec}
     hub = spec or src.hub
-    if spec and (spec.count("/") != 1 or spec.startswith((".", "/", "~"))):
+    if spec and (spec.count("/") != 1 or spec.startswith((".", "/", "~")) or spec.endswith(FILE_SUFFIXES)):
         raise PrepareError(f"--data {spec!r}: no such file, and not a hub dataset id (owner/name)")
     # The experiment's own config/split apply only to its own hub id; another id gets its train split.
     config, split = (src.config, src.split) if hub == src.hub else (None, "train")
@@ -144,6 +152,11 @@ def local_input(src: registry.Source, spec: str | None, raw: Path, progress: Cal
         _train_tool("hub_rows.py", args, f"streaming {hub} from the hub")
         write_json(meta, want)
     return raw, want
+
+
+def _starts_array(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(4096).lstrip()[:1] == b"["
 
 
 def _manifest(exp: registry.Experiment, src: registry.Source, rep: SourceReport, res, salt: str,
@@ -205,6 +218,9 @@ def prepare(exp_id: str, data: list[str] | tuple[str, ...] = (), limit: int | No
             discard(res)
             bad.append(rep)
             continue
+        if not res.converted:
+            discard(res)  # an empty file would pass here and fail deep inside the trainer
+            raise PrepareError(f"{name}: no training rows left from {path} ({rep.line()})")
         commit(res, rep.path)
         write_json(rep.path.with_suffix(".manifest.json"), _manifest(exp, src, rep, res, salt, limit))
         reports.append(rep)

@@ -85,7 +85,13 @@ def ffd_bins(lengths: list[int], capacity: int) -> int:
 
 
 def stats(lengths: list[int] | list[list[int]], sequence_len: int) -> TokenStats:
-    """Statistics of one source's lengths (ints for SFT rows, [chosen, rejected] pairs for preference rows)."""
+    """Statistics of one source's lengths (ints for SFT rows, [chosen, rejected] pairs for preference rows).
+
+    Example:
+        >>> st = stats([[40, 60], [50, 900]], 512)    # DPO rows: the second is too long on its rejected side
+        >>> (st.too_long, st.tokens, st.packed)
+        (1, 100, None)
+    """
     pairs = bool(lengths) and isinstance(lengths[0], list)
     seqs = [list(x) if pairs else [x] for x in lengths]  # type: ignore[arg-type]
     fit = [s for s in seqs if max(s) <= sequence_len]

@@ -227,6 +227,20 @@ def test_prepare_is_deterministic_and_limit_selects_a_seeded_subset(tmp_path, mo
     assert man["source"]["converter"] == "xlam" and man["counts"]["converted"] == 20
 
 
+def test_inputs_json_array_missing_file_and_empty(tmp_path):
+    src = FIXTURES / "ag_news.jsonl"
+    arr = tmp_path / "ag.json"
+    arr.write_text(json.dumps(rows(src), indent=1))
+    a = prepare("classification", data=[str(src)], out_root=tmp_path / "a", progress=quiet).sources[0]
+    b = prepare("classification", data=[str(arr)], out_root=tmp_path / "b", progress=quiet).sources[0]
+    assert a.path.read_bytes() == b.path.read_bytes() and b.input == {"path": str(arr)}
+    with pytest.raises(PrepareError, match="no such file, and not a hub dataset id"):
+        prepare("classification", data=["missing/ag.jsonl"], out_root=tmp_path, progress=quiet)
+    (tmp_path / "empty.jsonl").write_text("\n")
+    with pytest.raises(PrepareError, match="no training rows left"):
+        prepare("classification", data=[str(tmp_path / "empty.jsonl")], out_root=tmp_path, progress=quiet)
+
+
 def test_paths_match_the_generated_config_and_limit_follows_weights(tmp_path):
     math = registry.experiment("math")
     assert budgets(math.active_sources, 100) == [90, 10] and budgets(math.active_sources, None) == [395000, None]
