@@ -172,7 +172,8 @@ class Server:
         self.engine = pick_engine(engine)
         self.model_name = request_name(model, adapter)
         self.start_timeout, self.max_model_len = start_timeout, max_model_len
-        self.log = Path(log) if log else Path(tempfile.mkstemp(prefix="ftstudy-serve-", suffix=".log")[1])
+        self._own_log = not log  # a log we made up is removed after a clean exit; one that explains a failure stays
+        self.log = Path(log) if log else Path(tempfile.gettempdir()) / f"ftstudy-serve-{os.getpid()}-{id(self):x}.log"
         self.argv: list[str] = []
         self.url: str | None = None
         self._proc: subprocess.Popen | None = None
@@ -183,8 +184,10 @@ class Server:
     def __enter__(self) -> str:
         return self.start()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, *_) -> None:
         self.stop()
+        if exc_type is None and self._own_log:
+            self.log.unlink(missing_ok=True)
 
     def start(self) -> str:
         """Start the server and wait until it answers; returns the base URL (no /v1)."""
@@ -299,7 +302,7 @@ class LazyServer:
         return self
 
     def __exit__(self, *exc) -> None:
-        self.close()
+        self.server.__exit__(*exc)
 
 
 def _group_alive(pgid: int) -> bool:
