@@ -32,20 +32,6 @@ def wanted(exp_id: str, tag: str, model: str, adapter: str | None, bench: dict, 
     }
 
 
-class LazyServer:
-    """Starts an OpenAI-compatible server for the model on first use, and stops it at the end of the bench."""
-
-    def __init__(self, model: str, adapter: str | None, stack: contextlib.ExitStack):
-        self.model, self.adapter, self.stack, self.url = model, adapter, stack, None
-
-    def __call__(self) -> str:
-        if self.url is None:
-            from ftstudy import serve
-
-            self.url = self.stack.enter_context(serve.Server(self.model, adapter=self.adapter))
-        return self.url
-
-
 def bench(experiment: str, model: str, adapter: str | None = None, tag: str | None = None,
           benchmarks: list[str] | None = None, limit: int | None = None, data_dir: str | None = None,
           judge_url: str | None = None, judge_model: str | None = None, allow_code_execution: bool = False,
@@ -66,7 +52,12 @@ def bench(experiment: str, model: str, adapter: str | None = None, tag: str | No
             data_dir=Path(data_dir) if data_dir else None, out_dir=results_root, judge_url=judge_url,
             judge_model=judge_model, allow_code_execution=allow_code_execution, dry_run=dry_run,
             device="cuda" if (not dry_run and envs.has_gpu()) else "cpu", base_outputs=base_outputs)
-        ctx.server_url = LazyServer(model, adapter, stack)
+        if not dry_run:
+            from ftstudy import serve
+
+            lazy = serve.LazyServer(model, adapter, commands=ctx.commands)
+            stack.callback(lazy.close)  # the server (if one was started) stops when the bench ends, however it ends
+            ctx.server_url = lazy
         for bid in ids:
             rows.append(_one(ctx, registry.benchmark(bid), force, results_root, progress))
     return rows
