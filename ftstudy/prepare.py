@@ -150,8 +150,27 @@ def local_input(src: registry.Source, spec: str | None, raw: Path, progress: Cal
         progress(f"  streaming {hub} ({config or 'default'}/{split}) from the hub into {raw}")
         args = ["--hub", hub, "--split", split, "--out", str(raw)] + (["--config", config] if config else [])
         _train_tool("hub_rows.py", args, f"streaming {hub} from the hub")
+        if src.shape == "xlam" and hub == src.hub:
+            drop_heldout(raw, progress)
         write_json(meta, want)
     return raw, want
+
+
+def drop_heldout(raw: Path, progress: Callable[[str], None]) -> None:
+    """Benchmark items never enter training: the xLAM rows `ftstudy bench` holds out (by position, the same
+    seeded ranking as ftstudy.harness.generative.heldout_ids) are removed from the hub dump before conversion."""
+    from ftstudy.harness.generative import heldout_ids
+
+    with open(raw, "rb") as fh:
+        n = sum(1 for _ in fh)
+    held = set(heldout_ids(n))
+    tmp = raw.with_name(raw.name + ".tmp")
+    with open(raw, "rb") as src, open(tmp, "wb") as dst:
+        for i, line in enumerate(src):
+            if i not in held:
+                dst.write(line)
+    tmp.replace(raw)
+    progress(f"  held out {len(held)} of {n} rows for the xlam_toolcall benchmark")
 
 
 def _starts_array(path: Path) -> bool:

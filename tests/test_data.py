@@ -341,3 +341,16 @@ def test_parquet_input_gives_the_same_rows(tmp_path):
     a = prepare("tool_use", data=[str(FIXTURES / "xlam.jsonl")], out_root=tmp_path / "a", progress=quiet).sources[0]
     b = prepare("tool_use", data=[str(pq)], out_root=tmp_path / "b", progress=quiet).sources[0]
     assert b.converted == 64 and a.path.read_bytes() == b.path.read_bytes()
+
+
+def test_xlam_heldout_rows_never_enter_training(tmp_path):
+    """The rows the tool-call benchmark holds out are dropped from a hub dump before conversion."""
+    from ftstudy.harness.generative import heldout_ids
+    from ftstudy.prepare import drop_heldout
+
+    raw = tmp_path / "xlam.jsonl"
+    raw.write_text("".join(json.dumps({"id": i}) + "\n" for i in range(300)))
+    drop_heldout(raw, lambda m: None)
+    kept = [json.loads(l)["id"] for l in raw.read_text().splitlines()]
+    held = set(heldout_ids(300))
+    assert len(held) == 10 and not held & set(kept) and len(kept) == 290
