@@ -165,6 +165,8 @@ class Study:
             for stage, action in plan:
                 if action == "cached":
                     self.progress(f"[{stage}] done and current - skipped")
+                    if self.state.get(stage, {}).get("status") != "done":  # done under another method's state
+                        self._record(stage, {"status": "done", "key": keys[stage], "shared": True})
                     continue
                 self.progress(f"[{stage}] running")
                 self._record(stage, {"status": "running", "key": keys[stage], "started": time.time()})
