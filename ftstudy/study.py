@@ -43,6 +43,7 @@ class Options:
     root: Path = Path(".")
     bench_limit: int | None = None      # benchmark items; default: the same as limit
     count_tokens: bool = True           # prepare measures tokens with Axolotl's preprocess (~30 s on a CPU)
+    merge: str = "auto"                 # auto: only when a benchmark needs merged weights; always: every adapter
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
@@ -80,12 +81,12 @@ class Study:
         train_key = _hash(train.run_id(self.req.cfg), data_key)
         bench_key = _hash(self.o.benchmarks, self.blimit, self.o.bench_data_dir,
                           [registry.benchmark(b)["version"] for b in (self.o.benchmarks or exp.all_benchmarks)])
-        return {"prepare": data_key, "train": train_key, "merge": train_key, "bench-base": _hash(self.o.base_model, bench_key),
+        return {"prepare": data_key, "train": train_key, "merge": _hash(train_key, self.o.merge), "bench-base": _hash(self.o.base_model, bench_key),
                 "bench-ft": _hash(train_key, bench_key), "compare": _hash(train_key, bench_key, self.o.base_model)}
 
     def needs_merge(self) -> bool:
-        return bool(self.req.cfg.get("adapter")) and any(
-            registry.benchmark(b)["harness"] not in ("lm-eval",) for b in self.bench_ids())
+        return bool(self.req.cfg.get("adapter")) and (self.o.merge == "always" or any(
+            registry.benchmark(b)["harness"] not in ("lm-eval",) for b in self.bench_ids()))
 
     @property
     def blimit(self) -> int | None:

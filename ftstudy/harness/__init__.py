@@ -49,6 +49,7 @@ class BenchContext:
     server_url: Callable[[], str] | None = None   # starts (once) and returns an OpenAI-compatible base URL
     base_outputs: dict[str, str] | None = None    # the base model's outputs, for pairwise judging
     commands: list[list[str]] = field(default_factory=list)  # every external command run (recorded; --dry-run)
+    cache: dict = field(default_factory=dict)    # generations shared by benchmarks of one bench call
 
 
 @dataclass

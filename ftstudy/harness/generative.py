@@ -142,7 +142,7 @@ def converse(url: str, name: str, turns: list[str], system: str | None, gen: dic
 def output(metrics: dict, samples: list[dict], metric: str, ids: list[str], settings: dict) -> HarnessOutput:
     """The HarnessOutput, each sample's `score` being its value of the declared metric."""
     for s in samples:
-        s.setdefault("score", s.get(metric))
+        s["score"] = s[metric] if metric in s else s.get("score")
     return HarnessOutput(metrics=metrics, samples=samples, harness_version=f"ftstudy {__version__}",
                          settings=settings, subset_ids=ids)
 
@@ -211,8 +211,14 @@ def run_toolcall(ctx: BenchContext, bench: dict) -> HarnessOutput:
                 raise
             return client.Reply(text="", error=str(exc))
 
-    with serving(ctx) as (url, name):
-        replies = client.pmap(ask, rows)
+    # Benchmarks that score the same generations differently (exact match, tool selection) generate once.
+    key = ("toolcall", task, tuple(ids), gen["max_tokens"], gen["seed"])
+    if key in ctx.cache:
+        replies, name = ctx.cache[key]
+    else:
+        with serving(ctx) as (url, name):
+            replies = client.pmap(ask, rows)
+        ctx.cache[key] = (replies, name)
     failed = [rep.error for rep in replies if rep.error]
     if rows and len(failed) == len(rows):
         raise client.RequestFailed(f"every tool-call request failed; the first: {failed[0]}", 500)
