@@ -97,3 +97,27 @@ def test_real_lm_eval_base_and_adapter(tiny_model, adapter, tmp_path):
     shared = bench.bench("tool_use", str(tiny_model), benchmarks=["mmlu"], dry_run=True, results_root=tmp_path,
                          progress=lambda s: None)
     assert shared[0]["status"] == "dry-run"
+
+
+def test_code_benchmark_refuses_without_permission(tmp_path):
+    rows = bench.bench("code", str(tmp_path), benchmarks=["humaneval"], results_root=tmp_path,
+                       progress=lambda s: None, data_dir=str(FIX / "bench"))
+    assert rows[0]["status"] == "skipped" and "--allow-code-execution" in rows[0]["reason"]
+
+
+@pytest.mark.tools
+def test_code_benchmark_generates_with_lm_eval_and_executes_in_the_sandbox(tiny_model, tmp_path):
+    """The canonical solutions pass in the sandbox (the check can pass); the random model's completions don't."""
+    from ftstudy.harness import code
+    from ftstudy.sandbox import check_solution
+
+    for line in (FIX / "bench" / "humaneval_local.jsonl").read_text().splitlines():
+        doc = json.loads(line)
+        prog, tests, entry = code.program_and_tests("humaneval", doc, doc["canonical_solution"])
+        assert check_solution(prog, tests, entry).passed
+    rows = bench.bench("code", str(tiny_model), benchmarks=["humaneval"], data_dir=str(FIX / "bench"),
+                       allow_code_execution=True, results_root=tmp_path, progress=lambda s: None)
+    assert rows[0]["status"] == "ok" and rows[0]["n"] == 3
+    samples = records.load_samples(tmp_path / "code" / "base" / "humaneval.json")
+    assert {s["status"] for s in samples} <= {"passed", "failed", "error", "timeout", "memory"}
+    assert rows[0]["value"] == sum(s["score"] for s in samples) / 3
