@@ -169,7 +169,10 @@ def _launch(req: Request, folder: Path, launch_cfg: dict, argv: list[str], progr
     figures = merge_figures(prev, figures, measured, time.time() - started)
     final = checkpoints(folder)
     if final and res.returncode == 0:
+        # the last checkpoint's trainer state is the authority on the loss curve and the step count
         figures["loss_curve"] = history(final[-1]) or figures["loss_curve"]
+        state = read_json(final[-1] / "trainer_state.json")
+        figures["steps"] = int(state.get("global_step") or figures.get("steps") or 0)
     figures.update({"experiment": req.experiment, "method": req.method, "hardware": req.hardware,
                     "run_dir": str(folder), "checkpoints": [p.name for p in checkpoints(folder)]})
     if res.interrupted or res.returncode != 0:
