@@ -23,6 +23,12 @@ class Group(click.Group):
             return super().invoke(ctx)
         except UserError as exc:
             raise click.ClickException(str(exc).strip("'\"")) from None
+        except OSError as exc:  # disk full, a folder that cannot be written: say what and where, no traceback
+            if exc.filename is None or isinstance(exc, (BrokenPipeError, ConnectionError)):
+                raise
+            raise click.ClickException(f"cannot write or read {exc.filename}: {exc.strerror}. Nothing was left "
+                                       "half-written (ftstudy writes through temporary files); free space or fix "
+                                       "the path and rerun - completed work is kept.") from None
 
     def list_commands(self, ctx):
         return list(self.commands)  # in the order of the data flow, not alphabetical

@@ -101,3 +101,15 @@ def test_doctor_reports_environments(args):
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0
     assert "train" in res.output and "eval" in res.output
+
+
+def test_unwritable_results_folder_gives_a_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    from tests.test_compare import put, scores
+
+    put(tmp_path / "results", "classification", "base", "ag_news", scores(5, 0.5, 1))
+    put(tmp_path / "results", "classification", "ft", "ag_news", scores(5, 0.6, 1))
+    res = CliRunner().invoke(main, ["report", "--root", str(tmp_path), "--out", str(blocker / "report")])
+    assert res.exit_code != 0 and "cannot write or read" in res.output and "Traceback" not in res.output
+    assert blocker.read_text() == "not a folder"
