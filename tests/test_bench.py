@@ -69,7 +69,7 @@ def adapter(tiny_model, tmp_path_factory):
     code = ("import sys, torch; from peft import LoraConfig, get_peft_model; "
             "from transformers import AutoModelForCausalLM; torch.manual_seed(0); "
             "m = AutoModelForCausalLM.from_pretrained(sys.argv[1]); "
-            "p = get_peft_model(m, LoraConfig(r=8, lora_alpha=64, target_modules=['q_proj', 'v_proj', 'down_proj'], "
+            "p = get_peft_model(m, LoraConfig(r=8, lora_alpha=1024, target_modules=['q_proj', 'v_proj', 'down_proj', 'lm_head'], "
             "init_lora_weights=False)); p.save_pretrained(sys.argv[2])")
     subprocess.run([str(envs.bin_path("train")), "-c", code, str(tiny_model), str(out)], check=True, capture_output=True)
     return out
