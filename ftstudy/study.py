@@ -235,7 +235,7 @@ class Study:
         o = self.o
         return {"base_model": o.base_model, "data": list(o.data), "sets": list(o.sets), "limit": o.limit,
                 "max_steps": o.max_steps, "bench_data_dir": o.bench_data_dir, "benchmarks": o.benchmarks,
-                "bench_limit": o.bench_limit}
+                "bench_limit": o.bench_limit, "count_tokens": o.count_tokens, "merge": o.merge}
 
     def _record(self, stage: str, rec: dict) -> None:
         self.state[stage] = rec
