@@ -39,6 +39,8 @@ def compare(experiment, base="base", ft=None, root="results"):
     from ftstudy import comparison as _comparison
 
     root = Path(root)
-    tags = [ft] if ft else sorted(p.name for p in (root / experiment).iterdir() if p.is_dir() and p.name != base)
+    from ftstudy import records as _records
+
+    tags = [ft] if ft else _records.tags(root, experiment, exclude=base)
     rows = [{**r, "tag": t} for t in tags for r in _comparison.compare(experiment, base, t, root)]
     return pd.DataFrame(rows)

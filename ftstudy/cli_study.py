@@ -103,7 +103,9 @@ def compare_cmd(exp, base_tag, ft_tag, results_dir, as_json):
     from ftstudy import comparison
 
     root = Path(results_dir)
-    tags = [ft_tag] if ft_tag else sorted(p.name for p in (root / exp).glob("*") if p.is_dir() and p.name != base_tag)
+    from ftstudy import records
+
+    tags = [ft_tag] if ft_tag else records.tags(root, exp, exclude=base_tag)
     if not tags:
         raise click.ClickException(f"no fine-tuned results for {exp} under {root}")
     out = {t: comparison.compare(exp, base_tag, t, root) for t in tags}

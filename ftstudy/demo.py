@@ -86,12 +86,12 @@ def run(out: Path, quick: bool = False, progress: Callable[[str], None] = print,
 
 def summary(out: Path) -> str:
     """The closing table: one row per experiment × method × benchmark, with a plain-words verdict."""
-    from ftstudy import comparison
+    from ftstudy import comparison, records
 
     lines = []
     results = out / "results"
     for exp in sorted(p.name for p in results.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        for tag in sorted(p.name for p in (results / exp).iterdir() if p.is_dir() and p.name != "base"):
+        for tag in records.tags(results, exp):
             for row in comparison.compare(exp, "base", tag, results):
                 if row["status"] != "ok":
                     continue

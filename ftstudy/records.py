@@ -142,3 +142,34 @@ def iter_results(root: Path = Path("results")) -> Iterator[dict]:
         if "benchmark" in rec:
             rec["_path"] = str(path)
             yield rec
+
+
+def supersede(root: Path, experiment: str, tag: str, benchmarks: list[str], fingerprint: str,
+              progress=print) -> list[Path]:
+    """Move a tag's results that belong to another model (an earlier run of the same study stage, before a
+    hyperparameter changed) to results/<exp>/.superseded/<tag>-<fingerprint>/: kept, never overwritten, and out
+    of the way of the new model's results."""
+    moved = []
+    for bench in benchmarks:
+        rec_path, samples_path = paths(root, experiment, tag, bench)
+        if not rec_path.exists():
+            continue
+        old = read_json(rec_path).get("model_fingerprint", "unknown")
+        if old == fingerprint:
+            continue
+        dest = root / experiment / ".superseded" / f"{tag}-{old.split(':')[-1][:12]}"
+        dest.mkdir(parents=True, exist_ok=True)
+        if samples_path.exists():
+            samples_path.replace(dest / samples_path.name)
+        rec_path.replace(dest / rec_path.name)  # the record last: a record is never without its samples
+        progress(f"{bench}: the earlier result of tag {tag!r} (another model) kept in {dest}")
+        moved.append(dest / rec_path.name)
+    return moved
+
+
+def tags(root: Path, experiment: str, exclude: str = "base") -> list[str]:
+    """The result tags of an experiment (superseded results and work folders are not tags)."""
+    folder = root / experiment
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name != exclude and not p.name.startswith("."))

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ftstudy import comparison, registry
+from ftstudy import comparison, records, registry
 from ftstudy.fsio import atomic_write, read_json
 
 
@@ -28,7 +28,7 @@ def collect(root: Path) -> dict[str, Any]:
             registry.experiment(exp_dir.name)
         except LookupError:
             continue
-        for tag in sorted(p.name for p in exp_dir.iterdir() if p.is_dir() and p.name != "base"):
+        for tag in records.tags(res, exp_dir.name):
             rows += [{**r, "method": tag} for r in comparison.compare(exp_dir.name, "base", tag, res) if r["status"] != "missing"]
     for tj in sorted((root / "runs").glob("*/*/train.json")):
         t = read_json(tj)

@@ -139,7 +139,11 @@ class Study:
         return self.o.base_model, str(folder)       # base + adapter (lm-eval's peft=)
 
     def do_bench_ft(self) -> dict:
+        from ftstudy import records
+
         model, adapter = self.ft_model()
+        records.supersede(self.results, self.o.experiment, self.o.method, self.bench_ids(),
+                          records.fingerprint_of(model, adapter), self.progress)
         return self._bench(model, adapter, self.o.method)
 
     def do_compare(self) -> dict:

@@ -81,3 +81,13 @@ def test_notebook_api(tmp_path):
     assert set(df["tag"]) == {"base", "ft"} and {"experiment", "benchmark", "metric", "value"} <= set(df.columns)
     cmp = ftstudy.compare("classification", root=tmp_path)
     assert "delta" in cmp.columns and len(cmp[cmp["benchmark"] == "ag_news"]) == 1
+
+
+def test_a_new_model_supersedes_a_tag_without_losing_the_old_result(tmp_path):
+    put(tmp_path, "classification", "lora", "ag_news", scores(10, 0.5, 1), fingerprint="dir:old")
+    moved = records.supersede(tmp_path, "classification", "lora", ["ag_news"], "dir:new", progress=lambda s: None)
+    assert len(moved) == 1 and moved[0].parent.name == "lora-old" and moved[0].exists()
+    assert not (tmp_path / "classification" / "lora" / "ag_news.json").exists()
+    assert records.tags(tmp_path, "classification") == ["lora"]
+    put(tmp_path, "classification", "lora", "ag_news", scores(10, 0.7, 1), fingerprint="dir:new")
+    assert records.supersede(tmp_path, "classification", "lora", ["ag_news"], "dir:new") == []
