@@ -22,7 +22,7 @@ import yaml
 from ftstudy import __version__, profiles, registry
 from ftstudy.errors import UserError
 from ftstudy.fsio import atomic_write
-from ftstudy.resources import configs_dir, deepspeed_dir
+from ftstudy.resources import configs_dir
 from ftstudy.shapes import SHAPES
 
 DEFAULT_BASE_MODEL = "Qwen/Qwen2.5-7B"
@@ -228,9 +228,6 @@ def write_all(check: bool = False) -> list[Path]:
                 atomic_write(path, text)
     return stale
 
-
-def deepspeed_files() -> list[Path]:
-    return sorted(deepspeed_dir().glob("*.json"))
 
 
 def write_one(exp_id, method, hardware, base_model, data, sets, output) -> Path | None:

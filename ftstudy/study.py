@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -44,7 +44,6 @@ class Options:
     bench_limit: int | None = None      # benchmark items; default: the same as limit
     count_tokens: bool = True           # prepare measures tokens with Axolotl's preprocess (~30 s on a CPU)
     merge: str = "auto"                 # auto: only when a benchmark needs merged weights; always: every adapter
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
         exp = registry.experiment(self.experiment)

@@ -15,7 +15,7 @@ import hashlib
 import json
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,6 @@ class Request:
     hardware: str
     data: tuple[str, ...] = ()
     from_file: Path | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def resolve(target: str, method=None, hardware="dgx-spark", base_model=gen.DEFAULT_BASE_MODEL, data=(), sets=(),

@@ -13,7 +13,6 @@ Example:
 from __future__ import annotations
 
 import ast
-import math
 import re
 import time
 from typing import Any, Callable
@@ -27,7 +26,7 @@ def _num(value: Any) -> float | None:
         v = float(value)
     except (TypeError, ValueError):
         return None
-    return v if math.isfinite(v) else v  # keep inf/nan visible: a diverged loss must show, not vanish
+    return v  # inf/nan are kept: a diverged loss must show in train.json, not vanish
 
 
 class LogParser:

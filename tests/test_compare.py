@@ -1,6 +1,5 @@
 """Compare on constructed per-sample results with known deltas: CIs that must include / exclude zero,
 refusals, identical outputs, guards, the plan's expectation; the notebook API."""
-import json
 from pathlib import Path
 
 import pytest

@@ -160,7 +160,7 @@ def test_kill_after_first_checkpoint_then_resume(tiny_model, study_dir):
     assert proc.returncode != 0 and "--resume" in err
     first = max(int(p.name.split("-")[1]) for p in run.glob("checkpoint-*") if (p / "trainer_state.json").exists())
     assert first < 24
-    res = ftstudy(args + ["--resume"], study_dir)
+    ftstudy(args + ["--resume"], study_dir)
     figures = json.loads((run / "train.json").read_text())
     assert figures["status"] == "completed" and figures["attempts"] == 2
     steps = [s for s, _ in figures["loss_curve"]]
