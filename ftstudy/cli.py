@@ -84,18 +84,21 @@ def show_cmd(exp, as_json):
 @click.option("--method", type=METHOD, help="Default: the experiment's first method.")
 @click.option("--hardware", type=HARDWARE, default="dgx-spark", show_default=True, help="Hardware profile.")
 @click.option("--base-model", default="Qwen/Qwen2.5-7B", show_default=True, help="Hub id or local path.")
+@click.option("--source", "sources", multiple=True, metavar="ID",
+              help="Train on these sources (ids from `ftstudy show EXP`) instead of the default mixture.")
 @click.option("--data", multiple=True, help="File or hub id replacing the experiment's sources, in order.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override any Axolotl key (value parsed as YAML).")
 @click.option("-o", "--output", help="Output file, or - for stdout. Default: axolotl_configs/<exp>/<method>-<hw>.yaml.")
 @click.option("--all", "all_", is_flag=True, help="Regenerate every committed config under axolotl_configs/.")
 @click.option("--check", is_flag=True, help="With --all: write nothing, exit 1 naming stale files.")
-def gen_cmd(exp, method, hardware, base_model, data, sets, output, all_, check):
+def gen_cmd(exp, method, hardware, base_model, sources, data, sets, output, all_, check):
     """Generate one Axolotl YAML for an experiment × method × hardware profile.
 
     \b
     Example:
       ftstudy gen code                                  # LoRA, DGX Spark, Qwen2.5-7B
       ftstudy gen classification --method qlora --hardware h100 --set learning_rate=1e-4 -o -
+      ftstudy gen instruction --source openorca         # OpenOrca instead of FLAN
       ftstudy gen --all --check                         # are the committed configs current?
     """
     from ftstudy import gen
@@ -109,7 +112,7 @@ def gen_cmd(exp, method, hardware, base_model, data, sets, output, all_, check):
         return
     if not exp:
         raise click.UsageError("give an experiment id (see `ftstudy list`) or --all")
-    path = gen.write_one(exp, method, hardware, base_model, data, sets, output)
+    path = gen.write_one(exp, method, hardware, base_model, data, sets, output, sources)
     if path is not None:
         click.echo(f"wrote {path}", err=True)
 

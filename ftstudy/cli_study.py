@@ -16,6 +16,8 @@ STAGE = click.Choice(["prepare", "train", "merge", "bench-base", "bench-ft", "co
 @click.option("--method", type=METHOD, help="Default: the experiment's first method.")
 @click.option("--hardware", type=HARDWARE, default="dgx-spark", show_default=True)
 @click.option("--base-model", default="Qwen/Qwen2.5-7B", show_default=True)
+@click.option("--source", "sources", multiple=True, metavar="ID",
+              help="Train on these sources (ids from `ftstudy show EXP`) instead of the default mixture.")
 @click.option("--data", multiple=True, help="Training file or hub id replacing the experiment's sources, in order.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override any Axolotl key.")
 @click.option("--limit", type=int, help="Cap training rows and benchmark items (seeded, same items for every model).")
@@ -27,7 +29,7 @@ STAGE = click.Choice(["prepare", "train", "merge", "bench-base", "bench-ft", "co
 @click.option("--judge-model", help="Judge model name.")
 @click.option("--from", "from_stage", type=STAGE, help="Redo this stage and every later one.")
 @click.option("--dry-run", is_flag=True, help="Print the plan (stages and commands); run nothing.")
-def run_cmd(exp, method, hardware, base_model, data, sets, limit, bench_limit, max_steps, bench_data_dir, benchmarks,
+def run_cmd(exp, method, hardware, base_model, sources, data, sets, limit, bench_limit, max_steps, bench_data_dir, benchmarks,
             judge_url, judge_model, from_stage, dry_run):
     """Run one experiment end to end: prepare → train → merge → bench base → bench fine-tuned → compare.
 
@@ -44,7 +46,7 @@ def run_cmd(exp, method, hardware, base_model, data, sets, limit, bench_limit, m
 
     opts = study.Options(exp, method, hardware, base_model, tuple(data), tuple(sets), limit, max_steps, bench_data_dir,
                          benchmarks.split(",") if benchmarks else None, judge_url, judge_model, from_stage,
-                         bench_limit=bench_limit)
+                         bench_limit=bench_limit, sources=tuple(sources))
     s = study.Study(opts, progress=lambda m: click.echo(m, err=True))
     out = s.run(dry_run=dry_run)
     if dry_run:

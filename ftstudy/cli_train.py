@@ -13,13 +13,15 @@ from ftstudy.cli import HARDWARE, METHOD, main
 @click.option("--method", type=METHOD, help="Default: the experiment's first method.")
 @click.option("--hardware", type=HARDWARE, default="dgx-spark", show_default=True)
 @click.option("--base-model", default="Qwen/Qwen2.5-7B", show_default=True, help="Hub id or local model folder.")
+@click.option("--source", "sources", multiple=True, metavar="ID",
+              help="Train on these sources (ids from `ftstudy show EXP`) instead of the default mixture.")
 @click.option("--data", multiple=True, help="File or hub id replacing the experiment's sources, in order.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override any Axolotl key.")
 @click.option("--max-steps", type=int, help="Stop after N optimizer steps (smoke tests).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its last checkpoint.")
 @click.option("--runs-dir", default="runs", show_default=True, type=click.Path())
 @click.option("--dry-run", is_flag=True, help="Print the run folder, config path and exact command; run nothing.")
-def train_cmd(target, method, hardware, base_model, data, sets, max_steps, resume, runs_dir, dry_run):
+def train_cmd(target, method, hardware, base_model, sources, data, sets, max_steps, resume, runs_dir, dry_run):
     """Train an experiment (or a given Axolotl config) with `accelerate launch -m axolotl.cli.train`.
 
     Prepares the data first (see `ftstudy prepare`), validates the config, and writes everything to its own
@@ -35,7 +37,7 @@ def train_cmd(target, method, hardware, base_model, data, sets, max_steps, resum
 
     from ftstudy import train
 
-    req = train.resolve(target, method, hardware, base_model, data, sets, max_steps)
+    req = train.resolve(target, method, hardware, base_model, data, sets, max_steps, sources)
     if not dry_run and req.from_file is None:
         from ftstudy.prepare_hook import ensure_prepared
 

@@ -36,16 +36,19 @@ class GenError(UserError, ValueError):
 
 
 def source_name(source: registry.Source, data: str | None) -> str:
-    """File stem of a source's prepared JSONL; a user's --data gets its own name so configs never collide."""
-    stem = source.shape
+    """File stem of a source's prepared JSONL: the source's id (never its row shape, which two sources may
+    share); a user's --data gets its own name so configs never collide."""
+    stem = source.id
     if data:
         stem += "-" + hashlib.sha256(data.encode()).hexdigest()[:8]
     return stem
 
 
-def dataset_entries(exp: registry.Experiment, data: list[str] | tuple[str, ...] = ()) -> list[dict[str, Any]]:
-    """Axolotl `datasets:` entries for the experiment's sources (or the user's --data, in source order)."""
-    sources = exp.active_sources
+def dataset_entries(exp: registry.Experiment, data: list[str] | tuple[str, ...] = (),
+                    sources: list[str] | tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """Axolotl `datasets:` entries for the experiment's sources, or those named by --source (and the user's
+    --data replacing them, in order). Each source has a file of its own."""
+    sources = exp.select(sources)
     if len(data) > len(sources):
         raise GenError(
             f"{len(data)} --data given but experiment {exp.id!r} has {len(sources)} source(s): "
@@ -57,6 +60,9 @@ def dataset_entries(exp: registry.Experiment, data: list[str] | tuple[str, ...] 
         entry = {"path": f"{PREPARED_DIR}/{exp.id}/{source_name(src, override)}.jsonl", "ds_type": "json", "split": "train"}
         entry.update(_copy(SHAPES[src.shape]["axolotl"]))
         entries.append(entry)
+    paths = [e["path"] for e in entries]
+    if len(set(paths)) != len(paths):  # never two sources in one file: the second would overwrite the first
+        raise GenError(f"experiment {exp.id!r}: two sources would share a prepared file: {paths}")
     return entries
 
 
@@ -125,6 +131,7 @@ def build(
     base_model: str = DEFAULT_BASE_MODEL,
     data: list[str] | tuple[str, ...] = (),
     overrides: dict[str, Any] | None = None,
+    sources: list[str] | tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """The Axolotl config for one experiment × method × profile, as an ordered dict."""
     exp = registry.experiment(exp_id)
@@ -146,7 +153,7 @@ def build(
         cfg["rl"] = settings.pop("rl")
     if "dpo_beta" in settings:
         cfg["rl_beta"] = settings.pop("dpo_beta")
-    cfg["datasets"] = dataset_entries(exp, data)
+    cfg["datasets"] = dataset_entries(exp, data, sources)
     cfg["dataset_prepared_path"] = "last_run_prepared"
     cfg["val_set_size"] = 0.0
     cfg["sequence_len"] = min(exp.sequence_len, prof["max_sequence_len"])
@@ -173,11 +180,14 @@ def build(
     return cfg
 
 
-def command_line(exp_id: str, method: str, hardware: str, base_model: str, data: tuple[str, ...], sets: tuple[str, ...]) -> str:
+def command_line(exp_id: str, method: str, hardware: str, base_model: str, data: tuple[str, ...], sets: tuple[str, ...],
+                 sources: tuple[str, ...] = ()) -> str:
     """The `ftstudy gen` command that reproduces a config (only non-default options)."""
     argv = ["ftstudy", "gen", exp_id, "--method", method, "--hardware", hardware]
     if base_model != DEFAULT_BASE_MODEL:
         argv += ["--base-model", base_model]
+    for src in sources:
+        argv += ["--source", src]
     for d in data:
         argv += ["--data", d]
     for s in sets:
@@ -230,12 +240,12 @@ def write_all(check: bool = False) -> list[Path]:
 
 
 
-def write_one(exp_id, method, hardware, base_model, data, sets, output) -> Path | None:
+def write_one(exp_id, method, hardware, base_model, data, sets, output, sources=()) -> Path | None:
     """`ftstudy gen` for one config; returns the path written (None when printed to stdout)."""
     exp = registry.experiment(exp_id)
     method = method or exp.methods[0]
-    cfg = build(exp_id, method, hardware, base_model, tuple(data), parse_set(tuple(sets)))
-    regen = command_line(exp_id, method, hardware, base_model, tuple(data), tuple(sets))
+    cfg = build(exp_id, method, hardware, base_model, tuple(data), parse_set(tuple(sets)), tuple(sources))
+    regen = command_line(exp_id, method, hardware, base_model, tuple(data), tuple(sets), tuple(sources))
     if output == "-":
         print(render(cfg, exp_id, method, hardware, regen, None), end="")
         return None

@@ -182,7 +182,7 @@ def _manifest(exp: registry.Experiment, src: registry.Source, rep: SourceReport,
               limit: int | None) -> dict[str, Any]:
     return {
         "ftstudy_version": __version__, "experiment": exp.id, "seed": exp.seed,
-        "source": {"hub": src.hub, "config": src.config, "split": src.split, "shape": src.shape,
+        "source": {"id": src.id, "hub": src.hub, "config": src.config, "split": src.split, "shape": src.shape,
                    "converter": rep.converter, "weight": src.weight, "cap": src.cap},
         "input": {**rep.input, "sha256": res.input_sha256},
         "selection": {"budget": rep.budget, "limit": limit, "salt": salt,
@@ -193,6 +193,20 @@ def _manifest(exp: registry.Experiment, src: registry.Source, rep: SourceReport,
         "output": {"path": rep.path.name, "sha256": res.output_sha256, "rows": rep.converted},
         "tokens": None,
     }
+
+
+def _refuse_other_source(path: Path, src: registry.Source) -> None:
+    """A prepared file is one source's: never replace another source's rows with this one's."""
+    man = path.with_suffix(".manifest.json")
+    if not man.is_file():
+        return
+    try:
+        had = read_json(man).get("source", {})
+    except (OSError, ValueError):
+        return  # an unreadable manifest is rewritten with the file it describes
+    if had.get("id", src.id) != src.id or had.get("hub", src.hub) != src.hub:
+        raise PrepareError(f"{path} holds source {had.get('id') or had.get('hub')!r}, not {src.id!r}: refusing to "
+                           f"overwrite another source's prepared rows. Remove {path.parent} or prepare into another folder.")
 
 
 def _malformed_error(bad: list[SourceReport]) -> PrepareError:
@@ -209,7 +223,8 @@ def _malformed_error(bad: list[SourceReport]) -> PrepareError:
 def prepare(exp_id: str, data: list[str] | tuple[str, ...] = (), limit: int | None = None,
             out_root: Path = DEFAULT_OUT, skip_bad: bool = False, tokenizer: str | None = None,
             sequence_len: int | None = None, progress: Callable[[str], None] = print, *,
-            base_model: str | None = None, hardware: str | None = None, workers: int | None = None) -> PrepareReport:
+            base_model: str | None = None, hardware: str | None = None, workers: int | None = None,
+            sources: list[str] | tuple[str, ...] = ()) -> PrepareReport:
     """Prepare one experiment's training data; see the module docstring. Returns the report it printed.
 
     `tokenizer` (or `base_model`, the same thing as `gen --base-model` names it) enables token counting with
@@ -217,13 +232,15 @@ def prepare(exp_id: str, data: list[str] | tuple[str, ...] = (), limit: int | No
     dgx-spark) and `sequence_len` overrides the config's.
     """
     exp = registry.experiment(exp_id)
-    gen.dataset_entries(exp, data)  # refuses more --data than sources, with gen's message
+    gen.dataset_entries(exp, data, sources)  # refuses more --data than sources, or two sources in one file
     out_dir = Path(out_root) / exp.id
     raw_dir = Path(out_root).parent / "raw" / exp.id
+    chosen = exp.select(sources)
     reports, bad = [], []
-    for i, (src, budget) in enumerate(zip(exp.active_sources, budgets(exp.active_sources, limit))):
+    for i, (src, budget) in enumerate(zip(chosen, budgets(chosen, limit))):
         spec = data[i] if i < len(data) else None
         name = gen.source_name(src, spec)
+        _refuse_other_source(out_dir / f"{name}.jsonl", src)
         path, input_info = local_input(src, spec, raw_dir / f"{name}.jsonl", progress)
         salt = f"{exp.seed}/{exp.id}/{name}"
         rep = SourceReport(name, src.hub, src.shape, SHAPES[src.shape]["convert"], input_info, out_dir / f"{name}.jsonl",
@@ -248,7 +265,7 @@ def prepare(exp_id: str, data: list[str] | tuple[str, ...] = (), limit: int | No
     report = PrepareReport(exp.id, exp.seed, out_dir, reports)
     model = tokenizer or base_model
     if model:
-        _count_tokens(exp, report, data, model, hardware, sequence_len, progress)
+        _count_tokens(exp, report, data, model, hardware, sequence_len, progress, sources)
     else:
         report.tokens_note = "tokens not counted (no tokenizer given: pass --base-model)"
     for line in report.lines():
@@ -257,12 +274,12 @@ def prepare(exp_id: str, data: list[str] | tuple[str, ...] = (), limit: int | No
 
 
 def _count_tokens(exp, report: PrepareReport, data, model: str, hardware: str | None, sequence_len: int | None,
-                  progress) -> None:
+                  progress, sources=()) -> None:
     """Measure every source with Axolotl's preprocess; record stats in report and manifests; refuse all-too-long."""
     from ftstudy.envs import EnvMissing
 
     overrides = {"sequence_len": sequence_len} if sequence_len else None
-    cfg = gen.build(exp.id, None, hardware or gen.DEFAULT_HARDWARE, model, tuple(data), overrides)
+    cfg = gen.build(exp.id, None, hardware or gen.DEFAULT_HARDWARE, model, tuple(data), overrides, tuple(sources))
     for entry, rep in zip(cfg["datasets"], report.sources):
         entry["path"] = str(rep.path.resolve())  # measure the files just written, wherever out_root is
     report.sequence_len = cfg["sequence_len"]

@@ -15,7 +15,7 @@ def ensure_prepared(req) -> None:
         return
     from ftstudy import prepare
 
-    prepare.prepare(req.experiment, data=req.data, sequence_len=req.cfg.get("sequence_len"),
+    prepare.prepare(req.experiment, data=req.data, sources=req.sources, sequence_len=req.cfg.get("sequence_len"),
                     base_model=req.cfg.get("base_model"), hardware=req.hardware,
                     progress=lambda m: print(m, file=sys.stderr, flush=True))
     still = missing_data(req.cfg)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import difflib
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +35,10 @@ class UnknownName(UserError, LookupError):
 
 @dataclass(frozen=True)
 class Source:
-    """One training source: where it lives on the hub, its row shape, and how it joins the mixture."""
+    """One training source: its id (unique in its experiment; it names the prepared file, so two sources of
+    one row shape never share a file), where it lives on the hub, its row shape, and how it joins the mixture."""
 
+    id: str
     hub: str
     shape: str
     split: str = "train"
@@ -79,6 +81,26 @@ class Experiment:
         ids += [g["id"] for g in self.benchmarks.get("guards", [])]
         return list(dict.fromkeys(ids))
 
+    def select(self, ids: list[str] | tuple[str, ...] = ()) -> list[Source]:
+        """The sources of one run: the default mixture, or the ones named (`--source ID`), in the order given.
+
+        A named alternative has weight 0 in the default mixture; chosen by name it joins with weight 1.
+
+        Example:
+            >>> [s.hub for s in experiment("instruction").select(["openorca"])]
+            ['Open-Orca/OpenOrca']
+        """
+        if not ids:
+            return self.active_sources
+        by_id = {s.id: s for s in self.sources}
+        out = []
+        for i in dict.fromkeys(ids):
+            if i not in by_id:
+                raise UnknownName(f"source of experiment {self.id!r}", i, list(by_id))
+            s = by_id[i]
+            out.append(replace(s, weight=s.weight or 1.0, alternative=False))
+        return out
+
     def hyper(self, method: str) -> dict[str, Any]:
         """This experiment's hyperparameters for one method: shared values overlaid by the method's own."""
         shared = {k: v for k, v in self.hyperparameters.items() if k not in METHODS}
@@ -96,6 +118,9 @@ def _load() -> tuple[dict[str, Experiment], dict[str, dict]]:
     exps = {}
     for e in raw["experiments"]:
         sources = [Source(**s) for s in e.pop("sources")]
+        ids = [s.id for s in sources]
+        if len(set(ids)) != len(ids):  # a shared id would make two sources write one prepared file
+            raise ValueError(f"experiments.yaml: experiment {e['id']!r} has duplicate source ids: {ids}")
         exps[e["id"]] = Experiment(sources=sources, seed=seed, **e)
     bench = yaml.safe_load((evals_dir() / "benchmarks.yaml").read_text())["benchmarks"]
     return exps, bench

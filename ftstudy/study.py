@@ -43,6 +43,7 @@ class Options:
     root: Path = Path(".")
     bench_limit: int | None = None      # benchmark items; default: the same as limit
     count_tokens: bool = True           # prepare measures tokens with Axolotl's preprocess (~30 s on a CPU)
+    sources: tuple[str, ...] = ()       # --source: these sources instead of the default mixture
     merge: str = "auto"                 # auto: only when a benchmark needs merged weights; always: every adapter
 
     def __post_init__(self):
@@ -69,14 +70,14 @@ class Study:
 
     def __init__(self, o: Options, progress: Callable[[str], None] = print):
         self.o, self.progress = o, progress
-        self.req = train.resolve(o.experiment, o.method, o.hardware, o.base_model, o.data, o.sets, o.max_steps)
+        self.req = train.resolve(o.experiment, o.method, o.hardware, o.base_model, o.data, o.sets, o.max_steps, o.sources)
         self.runs, self.results = o.root / "runs", o.root / "results"
         self.state = load_state(o)
 
     # ---- what each stage depends on
     def keys(self) -> dict[str, str]:
         exp = registry.experiment(self.o.experiment)
-        data_key = _hash(exp.sources, self.o.data, self.o.limit, exp.seed)
+        data_key = _hash(exp.select(self.o.sources), self.o.data, self.o.limit, exp.seed)
         train_key = _hash(train.run_id(self.req.cfg), data_key)
         bench_key = _hash(self.o.benchmarks, self.blimit, self.o.bench_data_dir,
                           [registry.benchmark(b)["version"] for b in (self.o.benchmarks or exp.all_benchmarks)])
@@ -98,7 +99,7 @@ class Study:
     def do_prepare(self) -> dict:
         from ftstudy import prepare
 
-        rep = prepare.prepare(self.o.experiment, data=self.o.data, limit=self.o.limit,
+        rep = prepare.prepare(self.o.experiment, data=self.o.data, sources=self.o.sources, limit=self.o.limit,
                               base_model=self.o.base_model if self.o.count_tokens else None,
                               hardware=self.o.hardware, sequence_len=self.req.cfg.get("sequence_len"),
                               progress=self.progress)

@@ -45,10 +45,11 @@ class Request:
     hardware: str
     data: tuple[str, ...] = ()
     from_file: Path | None = None
+    sources: tuple[str, ...] = ()
 
 
 def resolve(target: str, method=None, hardware="dgx-spark", base_model=gen.DEFAULT_BASE_MODEL, data=(), sets=(),
-            max_steps: int | None = None) -> Request:
+            max_steps: int | None = None, sources=()) -> Request:
     """Generate the config for an experiment id, or read the given config file; apply --set and --max-steps."""
     overrides = gen.parse_set(tuple(sets))
     if max_steps:
@@ -71,12 +72,13 @@ def resolve(target: str, method=None, hardware="dgx-spark", base_model=gen.DEFAU
 
     exp = registry.experiment(target)
     method = method or exp.methods[0]
-    cfg = gen.build(target, method, hardware, base_model, tuple(data), overrides)
-    return Request(cfg, target, method, hardware, data=tuple(data))
+    cfg = gen.build(target, method, hardware, base_model, tuple(data), overrides, tuple(sources))
+    return Request(cfg, target, method, hardware, data=tuple(data), sources=tuple(sources))
 
 
 def config_text(req: Request) -> str:
-    regen = gen.command_line(req.experiment, req.method, req.hardware, req.cfg.get("base_model", ""), req.data, ())
+    regen = gen.command_line(req.experiment, req.method, req.hardware, req.cfg.get("base_model", ""), req.data, (),
+                             req.sources)
     return gen.render(req.cfg, req.experiment, req.method, req.hardware, regen, "config.yaml")
 
 

@@ -17,12 +17,11 @@ from ftstudy.prepare import PrepareError, budgets, prepare
 from ftstudy.shapes import SHAPES
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-# Two sources share the alpaca shape; each gets its own file so the medical mixture has distinct rows.
-FIXTURE_BY_HUB = {"medalpaca/medical_meadow_medical_flashcards": "alpaca-flashcards.jsonl"}
 
 
 def fixture(src: registry.Source) -> Path:
-    return FIXTURES / FIXTURE_BY_HUB.get(src.hub, f"{src.shape}.jsonl")
+    """Each source's fixture is found by its id: tests/fixtures/<source id>.jsonl, in the hub's row shape."""
+    return FIXTURES / f"{src.id}.jsonl"
 
 
 def rows(path: Path) -> list[dict]:
@@ -354,3 +353,60 @@ def test_xlam_heldout_rows_never_enter_training(tmp_path):
     kept = [json.loads(l)["id"] for l in raw.read_text().splitlines()]
     held = set(heldout_ids(300))
     assert len(held) == 10 and not held & set(kept) and len(kept) == 290
+
+
+def test_two_sources_of_one_shape_keep_their_own_prepared_files(tmp_path):
+    """Issue 10: MedInstruct-52k and the medical flashcards share the alpaca row shape. Each must reach
+    training: the config names two distinct prepared files, and each holds its own source's rows."""
+    med = registry.experiment("medical")
+    assert [s.shape for s in med.active_sources].count("alpaca") == 2
+    cfg_paths = [d["path"] for d in gen.build("medical")["datasets"]]
+    assert len(set(cfg_paths)) == len(cfg_paths) == len(med.active_sources), cfg_paths
+    files = {"AlpaCare/MedInstruct-52k": "medinstruct.jsonl", "qiaojin/PubMedQA": "pubmedqa.jsonl",
+             "medalpaca/medical_meadow_medical_flashcards": "medical_flashcards.jsonl"}
+    data = [str(FIXTURES / files[s.hub]) for s in med.active_sources]
+    rep = prepare("medical", out_root=tmp_path, progress=quiet, data=data)
+    assert len({s.path for s in rep.sources}) == len(med.active_sources)
+    for src, r, d in zip(med.active_sources, rep.sources, data):
+        wanted = {json.dumps(convert(src.shape, row), sort_keys=True) for row in rows(Path(d))}
+        got = {json.dumps(row, sort_keys=True) for row in rows(r.path)}
+        assert got and got <= wanted, f"{r.path} does not hold {src.hub}'s rows"
+
+
+def test_no_two_sources_share_a_prepared_file_anywhere():
+    """Every experiment, default sources and every --data/--source combination: distinct file per source."""
+    checked = 0
+    for exp in registry.experiments():
+        combos = [[], [str(FIXTURES / f"{s.id}.jsonl") for s in exp.active_sources], ["same.jsonl"] * len(exp.active_sources)]
+        for data in combos:
+            paths = [d["path"] for d in gen.dataset_entries(exp, data)]
+            assert len(set(paths)) == len(paths), (exp.id, data, paths)
+            checked += 1
+        for src in exp.sources:
+            paths = [d["path"] for d in gen.dataset_entries(exp, sources=[src.id])]
+            assert len(paths) == 1 and src.id in paths[0]
+    assert checked == 3 * len(registry.experiments())
+
+
+def test_prepare_refuses_to_overwrite_another_sources_file(tmp_path):
+    med = registry.experiment("medical")
+    data = [str(fixture(s)) for s in med.active_sources]
+    rep = prepare("medical", data=data, out_root=tmp_path, progress=quiet)
+    victim = rep.sources[0].path
+    manifest = victim.with_suffix(".manifest.json")
+    doc = json.loads(manifest.read_text())
+    doc["source"]["id"] = "medical_flashcards"  # as if another source had written this file
+    manifest.write_text(json.dumps(doc))
+    before = victim.read_bytes()
+    with pytest.raises(PrepareError, match="refusing to overwrite another source's prepared rows"):
+        prepare("medical", data=data, out_root=tmp_path, progress=quiet)
+    assert victim.read_bytes() == before
+
+
+def test_source_selects_an_alternative_and_unknown_ids_get_near_matches():
+    cfg = gen.build("instruction", sources=("openorca",))
+    assert [d["path"] for d in cfg["datasets"]] == ["data/prepared/instruction/openorca.jsonl"]
+    with pytest.raises(registry.UnknownName, match="Did you mean openorca"):
+        gen.build("instruction", sources=("openorka",))
+    r = CliRunner().invoke(main, ["gen", "instruction", "--source", "openorca", "-o", "-"])
+    assert r.exit_code == 0 and "--source openorca" in r.output and "openorca.jsonl" in r.output
