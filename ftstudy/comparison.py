@@ -1,6 +1,9 @@
 """Base vs fine-tuned, per benchmark: deltas computed from two results (never written by hand), a paired
 bootstrap CI over the same items, the study plan's expectation, and guard benchmarks that must not regress.
 
+The verdict (ftstudy/expectations.py) judges the measured gain and its CI against the plan's expected gain:
+met, below the plan's range, above it, not significant, regressed, or improved (no plan figure).
+
 Example:
     $ ftstudy compare classification            # base vs ft
     $ ftstudy compare classification --base base --ft lora --json
@@ -10,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ftstudy import records, registry, stats
+from ftstudy import expectations, records, registry, stats
 from ftstudy.errors import UserError
 
 
@@ -32,24 +35,9 @@ def refusal(base: dict, ft: dict) -> str | None:
     return None
 
 
-def verdict(paired: stats.Paired | None, higher_is_better: bool) -> str:
-    if paired is None:
-        return "no per-item data"
-    if not paired.significant:
-        return "not significant"
-    better = paired.delta > 0 if higher_is_better else paired.delta < 0
-    return "improved" if better else "regressed"
-
-
-def plan_check(exp: registry.Experiment, bench_id: str, delta: float | None, higher: bool) -> dict | None:
-    """The plan's expected before→after, and whether the measured gain met the expected gain."""
-    exp_fig = exp.plan.get("expected", {}).get(bench_id)
-    if not exp_fig or delta is None:
-        return None
-    want = exp_fig["after"] - exp_fig["before"]
-    met = delta >= want if higher else delta <= want
-    return {"before": exp_fig["before"], "after": exp_fig["after"], "expected_delta": round(want, 6),
-            "met": bool(met)}
+def plan_check(exp: registry.Experiment, bench_id: str, row: dict) -> dict | None:
+    """The plan's figure (and any published base score) for this benchmark, and the gain it expects."""
+    return expectations.check(exp, bench_id, registry.benchmark(bench_id), row)
 
 
 def compare_one(exp: registry.Experiment, bench_id: str, base_tag: str, ft_tag: str, root: Path,
@@ -78,13 +66,16 @@ def compare_one(exp: registry.Experiment, bench_id: str, base_tag: str, ft_tag: 
         paired = stats.paired_bootstrap(base_scores, ft_scores, seed=seed)
         row.update({"ci_low": paired.low, "ci_high": paired.high, "p_value": paired.p_value,
                     "significant": paired.significant, "paired_delta": paired.delta})
-    row["verdict"] = verdict(paired, bench["higher_is_better"])
+    plan = plan_check(exp, bench_id, row)
+    row["plan"] = plan
+    expected = tuple(plan["expected_gain"]) if plan and plan.get("expected_gain") else None
+    row["verdict"] = expectations.judge(paired.delta if paired else None, row.get("ci_low"), row.get("ci_high"),
+                                        expected, bench["higher_is_better"])
     if base_s and len(base_s) == len(ft_s) and all(
             x.get("output") == y.get("output") for x, y in zip(sorted(base_s, key=lambda s: s["id"]),
                                                                  sorted(ft_s, key=lambda s: s["id"]))):
         row["verdict"] = "adapter probably not applied"
         row["identical_outputs"] = True
-    row["plan"] = plan_check(exp, bench_id, row["delta"], bench["higher_is_better"])
     if role == "guard" and tolerance is not None:
         drop = -row["delta"] if bench["higher_is_better"] else row["delta"]
         row["tolerance"] = tolerance
@@ -114,15 +105,24 @@ def fmt(v: Any, scale: str = "fraction") -> str:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    out = [f"{'benchmark':15} {'role':9} {'base':>7} {'ft':>7} {'delta':>8} {'95% CI':>19} {'plan':>17}  verdict"]
+    out = [f"{'benchmark':21} {'role':9} {'base':>7} {'ft':>7} {'delta':>8} {'95% CI':>19} {'plan gain':>13}  verdict"]
     for r in rows:
         if r["status"] != "ok":
-            out.append(f"{r['benchmark']:15} {r['role']:9} {r['status']}: {r.get('reason', '')}")
+            out.append(f"{r['benchmark']:21} {r['role']:9} {r['status']}: {r.get('reason', '')}")
             continue
         s = r["scale"]
         ci = f"[{fmt(r.get('ci_low'), s)}, {fmt(r.get('ci_high'), s)}]" if "ci_low" in r else "-"
-        plan = r.get("plan")
-        plan_s = f"{plan['before']}->{plan['after']} {'met' if plan['met'] else 'missed'}" if plan else "-"
-        out.append(f"{r['benchmark']:15} {r['role']:9} {fmt(r['base'], s):>7} {fmt(r['ft'], s):>7} "
-                   f"{r['delta']:+8.3f} {ci:>19} {plan_s:>17}  {r['verdict']}")
+        out.append(f"{r['benchmark']:21} {r['role']:9} {fmt(r['base'], s):>7} {fmt(r['ft'], s):>7} "
+                   f"{r['delta']:+8.3f} {ci:>19} {plan_gain(r):>13}  {r['verdict']}")
     return "\n".join(out)
+
+
+def plan_gain(row: dict[str, Any]) -> str:
+    """The plan's expected gain for a row ('+0.2..0.4'), its reference figure, or '-'."""
+    plan = row.get("plan") or {}
+    if plan.get("expected_gain"):
+        lo, hi = plan["expected_gain"]
+        return f"+{lo:g}..{hi:g}" if lo != hi else f"+{lo:g}"
+    if plan.get("reference"):
+        return f"ref {plan['reference']['value']:g}"
+    return "-"

@@ -49,6 +49,7 @@ def merge(run_dir: Path, tolerance: float = 1e-3, force: bool = False) -> dict[s
     """Merge and check; returns the report also written to RUN/merge.json."""
     cfg = yaml.safe_load((run_dir / "launch.yaml").read_text())
     if not cfg.get("adapter"):
+        card_caution(run_dir, _experiment(run_dir))
         return {"status": "not_needed", "model": str(run_dir),
                 "message": "full fine-tuning: the run folder already holds the whole model; nothing to merge"}
     if not (run_dir / "adapter_config.json").exists():
@@ -78,8 +79,39 @@ def merge(run_dir: Path, tolerance: float = 1e-3, force: bool = False) -> dict[s
         (tmp / "merged").replace(final)
         shutil.rmtree(tmp, ignore_errors=True)
         report["model"] = str(final)
+        card_caution(final, _experiment(run_dir))
         write_json(done, report)
     return report
+
+
+CAUTION_MARK = "<!-- ftstudy caution -->"
+
+
+def card_caution(model_dir: Path, experiment: str | None) -> None:
+    """Put the study plan's caution for the experiment (not medical advice, not legal advice) at the top of the
+    model's card (README.md), after any YAML front matter; idempotent; nothing for experiments without one."""
+    from ftstudy import registry
+
+    if experiment not in registry.experiment_ids():
+        return
+    caution = registry.experiment(experiment).plan.get("caution")
+    card = model_dir / "README.md"
+    text = card.read_text() if card.is_file() else ""
+    if not caution or CAUTION_MARK in text:
+        return
+    front, body = "", text
+    if text.startswith("---\n") and "\n---\n" in text[4:]:
+        end = text.index("\n---\n", 4) + 5
+        front, body = text[:end], text[end:]
+    block = f"{CAUTION_MARK}\n> **Caution ({experiment}):** {caution}\n\n"
+    from ftstudy.fsio import atomic_write
+
+    atomic_write(card, front + block + body)
+
+
+def _experiment(run_dir: Path) -> str | None:
+    tj = run_dir / "train.json"
+    return read_json(tj).get("experiment") if tj.exists() else None
 
 
 def _hardware(run_dir: Path) -> str:

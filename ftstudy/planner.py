@@ -21,7 +21,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ftstudy import gen, profiles, registry
+from ftstudy import expectations, gen, profiles, registry
 from ftstudy.planner_data import OVERHEAD_GB, UNIFIED_MEMORY, calibrated, token_stats
 from ftstudy.planner_memory import Setup, activations, memory, optimizer_info, reference_model
 from ftstudy.planner_model import ModelShape, load_shape
@@ -165,7 +165,8 @@ def estimate(cfg: dict[str, Any], hardware: str, exp: registry.Experiment | None
         "flops_per_token": round(fpt),
         "throughput": {**sp, "method_speed": METHOD_SPEED.get(s.method, 1.0), "tokens_per_second": round(real_tps, 1)},
         "hours": round(seconds / 3600, 3) if seconds else None,
-        "plan_hours": (exp.plan.get("hours") or {}).get(method) if exp else None,
+        "plan_hours": expectations.planned_hours(exp, method) if exp else None,
+        "plan_hours_text": (expectations.hours(exp, method) or {}).get("text") if exp else None,
         "plan_hardware": "dgx-spark",
         "notes": _notes(s, hardware, optimizer_info(s.optimizer)),
     }

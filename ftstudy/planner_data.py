@@ -52,6 +52,9 @@ SOURCE_ROWS = {
     "medalpaca/medical_meadow_medical_flashcards": 33_955, "coastalcph/lex_glue": 45_000, "nguha/legalbench": 5,
     "HuggingFaceH4/ultrafeedback_binarized": 61_135, "Salesforce/xlam-function-calling-60k": 60_000,
     "abisee/cnn_dailymail": 287_113, "EdinburghNLP/xsum": 204_045, "euclaise/writingprompts": 272_600,
+    # the study plan's sizes where a card's exact count is not at hand: UltraChat "1.5M", OpenOrca "4M",
+    # UltraFeedback "64K" (study-plan.md)
+    "stingning/ultrachat": 1_500_000, "Open-Orca/OpenOrca": 4_000_000, "openbmb/UltraFeedback": 64_000,
 }
 # Axolotl's multipack reaches "~99%" (v0.9.1 notes); performance-reference §8 asks for >= 95%: plan on 97%.
 PACKED_EFFICIENCY = 0.97

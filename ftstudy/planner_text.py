@@ -60,7 +60,7 @@ def render_plan(p: dict[str, Any]) -> str:
     rate = f"{tp['gpus']} × " if tp["gpus"] > 1 else ""
     speed = f" × {tp['method_speed']:g} (4-bit dequant)" if tp["method_speed"] != 1 else ""
     hours = f"{p['hours']:.1f} h" if p["hours"] is not None else "? h"
-    plan_h = f"{p['plan_hours']:g} h on {p['plan_hardware']}" if p["plan_hours"] is not None else "none"
+    plan_h = f"{p['plan_hours_text']} on {p['plan_hardware']}" if p.get("plan_hours_text") else "no figure in the plan"
     lines += [f"time: {p['flops_per_token'] / 1e9:.1f} GFLOP/token / ({rate}{tp['peak_tflops']:g} TFLOP/s × MFU "
               f"{tp['mfu']:g} [{tp['mfu_source']}]{speed}) = {tp['tokens_per_second']:,.0f} tokens/s -> {hours}"
               f"   (study plan: {plan_h})"]

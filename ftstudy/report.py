@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ftstudy import comparison, records, registry
+from ftstudy import comparison, expectations, records, registry
 from ftstudy.fsio import atomic_write, read_json
 
 
@@ -33,11 +33,14 @@ def collect(root: Path) -> dict[str, Any]:
     for tj in sorted((root / "runs").glob("*/*/train.json")):
         t = read_json(tj)
         exp = registry.experiment(t["experiment"]) if t.get("experiment") in registry.experiment_ids() else None
-        t["plan_hours"] = exp.plan.get("hours", {}).get(t.get("method")) if exp else None
+        t["plan_hours"] = (expectations.hours(exp, t.get("method")) or {}).get("text") if exp else None
         t["planner"] = _planner(tj.parent)
         runs.append(t)
     lock = read_json(root / "study.lock.json") if (root / "study.lock.json").exists() else None
-    return {"rows": rows, "runs": runs, "lock": lock}
+    present = dict.fromkeys([r["experiment"] for r in rows] + [t.get("experiment") for t in runs])
+    cautions = {e: registry.experiment(e).plan["caution"] for e in present
+                if e in registry.experiment_ids() and registry.experiment(e).plan.get("caution")}
+    return {"rows": rows, "runs": runs, "lock": lock, "cautions": cautions}
 
 
 def _planner(run_dir: Path) -> dict[str, float | None]:
@@ -79,13 +82,15 @@ def plots(data: dict[str, Any]) -> dict[str, str]:
         ax.set_title("Before / after")
         ax.legend(fontsize=7)
         out["bars"] = _png(fig)
-        planned = [r for r in ok if r.get("plan")]
+        planned = [r for r in ok if (r.get("plan") or {}).get("expected_gain")]
         if planned:
             fig, ax = plt.subplots(figsize=(4.5, 3.2))
             for r in planned:
-                ax.scatter(r["plan"]["expected_delta"], r["delta"], color="#2f6fde")
-                ax.annotate(f"{r['experiment']}·{r['benchmark']}", (r["plan"]["expected_delta"], r["delta"]), fontsize=6)
-            lim = max(abs(v) for r in planned for v in (r["plan"]["expected_delta"], r["delta"])) or 1
+                lo, hi = r["plan"]["expected_gain"]
+                x = (lo + hi) / 2
+                ax.errorbar([x], [r["delta"]], xerr=[[x - lo], [hi - x]], fmt="o", color="#2f6fde", lw=0.8)
+                ax.annotate(f"{r['experiment']}·{r['benchmark']}", (x, r["delta"]), fontsize=6)
+            lim = max(abs(v) for r in planned for v in (*r["plan"]["expected_gain"], r["delta"])) or 1
             ax.plot([-lim, lim], [-lim, lim], ls="--", color="#999", lw=0.8)
             ax.set_xlabel("expected delta (plan)")
             ax.set_ylabel("measured delta")
@@ -116,8 +121,14 @@ def table_rows(data: dict[str, Any]) -> list[list[str]]:
             out.append([r["experiment"], r["method"], r["benchmark"], "-", "-", "-", "-", "-", f"{r['status']}: {r.get('reason', '')}"])
             continue
         ci = f"[{_f(r.get('ci_low'))}, {_f(r.get('ci_high'))}]" if "ci_low" in r else "-"
-        plan = r.get("plan")
-        exp_s = f"{plan['before']} → {plan['after']} ({'met' if plan['met'] else 'missed'})" if plan else "-"
+        plan = r.get("plan") or {}
+        exp_s = expectations.text(plan.get("figure"))
+        if plan.get("expected_gain"):
+            exp_s += f" (gain {comparison.plan_gain(r)})"
+        if plan.get("reference"):
+            exp_s = f"plan's {plan['reference']['method']} result {plan['reference']['value']:g}"
+        if plan.get("published"):
+            exp_s += f"; published base {plan['published']['base']:g}"
         sig = "" if r.get("significant") else " (not significant)" if "significant" in r else ""
         out.append([r["experiment"], r["method"], r["benchmark"], _f(r["base"]), _f(r["ft"]), f"{r['delta']:+.3f}", ci,
                     exp_s, r["verdict"] + (sig if r["verdict"] not in ("not significant",) else "")])
@@ -126,7 +137,7 @@ def table_rows(data: dict[str, Any]) -> list[list[str]]:
 
 HEAD = ["experiment", "method", "benchmark", "base", "fine-tuned", "delta", "95% CI", "expected (plan)", "verdict"]
 COST = ["experiment", "method", "hardware", "steps", "wall time (s)", "tokens/s (planner)", "peak memory GB (planner)",
-        "plan (h, DGX Spark)"]
+        "plan (DGX Spark)"]
 
 
 def _vs(measured: Any, predicted: Any, nd: int) -> str:
@@ -144,7 +155,7 @@ def cost_rows(data: dict[str, Any]) -> list[list[str]]:
         pred = r.get("planner") or {}
         rows.append([r.get("experiment", "?"), r.get("method", "?"), r.get("hardware", "?"), _f(r.get("steps")),
                      _f(r.get("wall_time_s"), 1), _vs(r.get("tokens_per_second"), pred.get("tokens_per_second"), 1),
-                     _vs(r.get("peak_memory_gb"), pred.get("peak_memory_gb"), 2), _f(r.get("plan_hours"), 1)])
+                     _vs(r.get("peak_memory_gb"), pred.get("peak_memory_gb"), 2), r.get("plan_hours") or "-"])
     return rows
 
 
@@ -152,8 +163,10 @@ def markdown(data: dict[str, Any]) -> str:
     def md(head, rows):
         return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(r) + " |" for r in rows])
 
-    parts = ["# ftstudy report", "", "## Base vs fine-tuned", "", md(HEAD, table_rows(data)), "",
-             "## Training cost", "", md(COST, cost_rows(data))]
+    parts = ["# ftstudy report", "", "## Base vs fine-tuned", "", md(HEAD, table_rows(data)), ""]
+    if data.get("cautions"):
+        parts += ["## Cautions", ""] + [f"- **{e}**: {c}" for e, c in data["cautions"].items()] + [""]
+    parts += ["## Training cost", "", md(COST, cost_rows(data))]
     if data["lock"]:
         parts += ["", "## Lock", "", "```json", json.dumps(data["lock"], indent=2), "```"]
     return "\n".join(parts) + "\n"
@@ -166,6 +179,8 @@ def page(data: dict[str, Any], images: dict[str, str]) -> str:
         return f'<table class="{cls}"><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>'
 
     imgs = "".join(f'<figure><img alt="{k}" src="data:image/png;base64,{v}"></figure>' for k, v in images.items())
+    cautions = "".join(f"<li><b>{html.escape(e)}</b>: {html.escape(c)}</li>" for e, c in data.get("cautions", {}).items())
+    cautions = f'<h2>Cautions</h2><ul class="cautions">{cautions}</ul>' if cautions else ""
     lock = f"<h2>Lock</h2><pre>{html.escape(json.dumps(data['lock'], indent=2))}</pre>" if data["lock"] else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>ftstudy report</title>
@@ -174,6 +189,7 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}th{{background:#f3
 img{{max-width:100%}}pre{{background:#f6f8fa;padding:1em;overflow:auto}}</style></head>
 <body><h1>ftstudy report</h1>
 <h2>Base vs fine-tuned</h2>{tab(HEAD, table_rows(data), "results")}
+{cautions}
 <h2>Plots</h2>{imgs or "<p>no plots yet</p>"}
 <h2>Training cost</h2>{tab(COST, cost_rows(data), "cost")}
 {lock}</body></html>

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 
-from ftstudy import profiles, registry
+from ftstudy import expectations, profiles, registry
 
 
 def list_rows() -> list[dict]:
@@ -12,6 +12,8 @@ def list_rows() -> list[dict]:
     for e in registry.experiments():
         rows.append({
             "id": e.id,
+            "phase": e.plan.get("phase"),
+            "order": e.plan.get("order"),
             "title": e.title,
             "datasets": [s.hub for s in e.active_sources],
             "methods": list(e.methods),
@@ -28,8 +30,11 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
 
 
 def list_table(rows: list[dict]) -> str:
-    body = [[r["id"], ", ".join(r["methods"]), ", ".join(r["primary"]), " + ".join(r["datasets"])] for r in rows]
-    return _table(["id", "methods", "primary", "datasets"], body) + f"\n\n{len(rows)} experiments. `ftstudy show ID` for details."
+    body = [[r["id"], str(r["phase"] or "-"), ", ".join(r["methods"]), ", ".join(r["primary"]), " + ".join(r["datasets"])]
+            for r in rows]
+    return (_table(["id", "phase", "methods", "primary", "datasets"], body)
+            + f"\n\n{len(rows)} experiments; phase: the study plan's recommended order (`ftstudy run --all` follows it)."
+            + " `ftstudy show ID` for details.")
 
 
 def experiment_dict(exp_id: str) -> dict:
@@ -37,7 +42,29 @@ def experiment_dict(exp_id: str) -> dict:
     d = asdict(e)
     d["hyperparameters_by_method"] = {m: e.hyper(m) for m in e.methods}
     d["benchmark_details"] = {b: registry.benchmark(b) for b in e.all_benchmarks}
+    d["plan_figures"] = plan_figures(e)
     return d
+
+
+def plan_figures(e: registry.Experiment) -> dict:
+    """The plan's figures for one experiment, each with its provenance ('plan', or 'published' + citation)."""
+    out = {"provenance": "plan", "document": expectations.PLAN_DOC, "phase": e.plan.get("phase"),
+           "order": e.plan.get("order"), "size": e.plan.get("size"), "quick_reference": e.plan.get("quick_reference"),
+           "caution": e.plan.get("caution"), "expected": {}, "published": {}, "reference": {}, "hours": {}}
+    for b in e.plan.get("expected", {}):
+        fig = expectations.figure(e, b)
+        gain = expectations.gain_range(e, b)
+        out["expected"][b] = {**fig, "expected_gain": list(gain) if gain else None}
+    for b, pub in (e.plan.get("published") or {}).items():
+        fig = e.plan.get("expected", {}).get(b, {})
+        lo_hi = fig.get("before")
+        out["published"][b] = {**pub, "provenance": "published",
+                               "contradicts_plan_before": bool(lo_hi) and not (lo_hi[0] <= pub["base"] <= lo_hi[1])}
+    for b, ref in (e.plan.get("reference") or {}).items():
+        out["reference"][b] = {**ref, "provenance": "plan"}
+    for m in e.methods:
+        out["hours"][m] = expectations.hours(e, m)
+    return out
 
 
 def show_json(exp_id: str) -> str:
@@ -49,8 +76,8 @@ def show_text(exp_id: str) -> str:
     out = [f"{e.id}: {e.title}", f"  teaches: {e.teaches}", "", "training data:"]
     for s in e.sources:
         where = s.hub + (f" [{s.config}]" if s.config else "") + f" split={s.split}"
-        mix = "alternative (weight 0; use with --data)" if s.alternative else f"weight {s.weight}, cap {s.cap or 'none'}"
-        out.append(f"  - {where}  ({mix})")
+        mix = "alternative, not in the default mixture" if s.alternative else f"weight {s.weight}, cap {s.cap or 'none'}"
+        out.append(f"  - {s.id}: {where}  ({mix}; select with --source {s.id})")
         out.append(f"      row shape {s.shape}: " + ", ".join(f"{k} -> {v}" for k, v in s.fields.items()))
         out.append(f"      to Axolotl: {s.to_axolotl}")
     out += ["", f"sequence_len: {e.sequence_len}   seed: {e.seed}", "", "methods and hyperparameters:"]
@@ -65,12 +92,35 @@ def show_text(exp_id: str) -> str:
     for g in e.benchmarks.get("guards", []):
         bd = registry.benchmark(g["id"])
         out.append(f"  {'guard':9} {g['id']:15} {bd['harness']:14} {bd['task']}  [must not drop > {g['tolerance']}]")
-    out += ["", "study plan:"]
-    for b, fig in e.plan.get("expected", {}).items():
-        out.append(f"  {b}: expected {fig['before']} -> {fig['after']}")
-    hours = ", ".join(f"{m} ~{h} h" for m, h in e.plan.get("hours", {}).items())
-    out.append(f"  training time on one DGX Spark: {hours}")
+    out += ["", plan_text(e)]
     out += ["", f"generate: ftstudy gen {e.id} --method {e.methods[0]} --hardware dgx-spark"]
+    return "\n".join(out)
+
+
+def plan_text(e: registry.Experiment) -> str:
+    """The plan's figures for `show`: order, size, expected before -> after or gain, published base scores."""
+    p = plan_figures(e)
+    phase = f"phase {p['phase']}, step {p['order']}" if p["phase"] else (e.plan.get("order_note") or "not in the order")
+    out = [f"study plan ({p['document']}; every figure here is the plan's unless marked published):",
+           f"  recommended order: {phase}", f"  dataset size: {p['size']:,} rows" if p["size"] else "  dataset size: -"]
+    if p["quick_reference"]:
+        q = p["quick_reference"]
+        out.append(f"  quick reference: {q['text']} on {q['benchmark']}")
+    for b, fig in p["expected"].items():
+        gain = fig["expected_gain"]
+        g = f"  (expected gain +{gain[0]:g}..{gain[1]:g})" if gain else ""
+        out.append(f"  {b}: {fig.get('text') or expectations.text(fig)}{g}")
+    for b, ref in p["reference"].items():
+        out.append(f"  {b}: {ref['text']} - the figure the other methods are compared with")
+    for b, pub in p["published"].items():
+        flag = "  CONTRADICTS the plan's before; verdicts judge the gain, not the after-value" if pub["contradicts_plan_before"] else ""
+        out.append(f"  {b}: published base {pub['base']:g} ({pub['citation']}){flag}")
+    hours = [f"{m} {h['text']}" for m, h in p["hours"].items() if h]
+    none = [m for m, h in p["hours"].items() if not h]
+    out.append("  training time on one DGX Spark: " + ("; ".join(hours) or "-")
+               + (f"  (no plan figure for {', '.join(none)})" if none else ""))
+    if p["caution"]:
+        out.append(f"  caution: {p['caution']}")
     return "\n".join(out)
 
 

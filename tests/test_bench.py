@@ -30,8 +30,8 @@ def test_every_benchmark_resolves_to_a_harness_and_task():
                 if key in b:
                     assert (evals_dir() / b[key]).is_file(), f"{bid}: {b[key]} missing"
             checked += 1
-    assert checked == sum(len(e.all_benchmarks) for e in registry.experiments()) == 45
-    assert len({b for e in registry.experiments() for b in e.all_benchmarks}) == 31
+    assert checked == sum(len(e.all_benchmarks) for e in registry.experiments()) > len(registry.experiments())
+    assert len({b for e in registry.experiments() for b in e.all_benchmarks}) == len(registry.benchmarks())
 
 
 def test_subset_is_seeded_and_the_same_for_every_model():

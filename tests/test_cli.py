@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from ftstudy.cli import main
+from ftstudy import registry
 
 
 def all_commands(group=main, prefix=()):
@@ -48,7 +49,7 @@ def test_show_and_unknown_id():
     runner = CliRunner()
     res = runner.invoke(main, ["show", "classification"])
     assert res.exit_code == 0
-    for needle in ("fancyzhx/ag_news", "qlora", "lora_r=16", "sequence_len: 512", "guard", "expected 0.8 -> 0.94",
+    for needle in ("fancyzhx/ag_news", "qlora", "lora_r=16", "sequence_len: 512", "guard", "Done with QLoRA (95.14%)",
                    "training time on one DGX Spark"):
         assert needle in res.output, needle
     bad = runner.invoke(main, ["show", "clasification"])
@@ -74,16 +75,17 @@ def test_gen_to_stdout_and_bad_set():
     assert res.exit_code == 0 and res.output.startswith("# ftstudy") and "rl: dpo" in res.output
     res = runner.invoke(main, ["gen", "dpo", "--set", "oops"])
     assert res.exit_code != 0 and "KEY=VALUE" in res.output
-    res = runner.invoke(main, ["gen", "chat", "--method", "full"])
+    res = runner.invoke(main, ["gen", "chat", "--method", "qlora"])
     assert res.exit_code != 0 and "unknown method" in res.output
 
 
 def test_gen_all_check_and_validate_all():
     runner = CliRunner()
     res = runner.invoke(main, ["gen", "--all", "--check"])
-    assert res.exit_code == 0 and "checked 19 configs; 0 stale" in res.output
+    pairs = sum(len(e.methods) for e in registry.experiments())
+    assert res.exit_code == 0 and f"checked {pairs} configs; 0 stale" in res.output
     res = runner.invoke(main, ["validate", "--all"])
-    assert res.exit_code == 0 and "19 file(s) checked, 0 invalid" in res.output
+    assert res.exit_code == 0 and f"{pairs} file(s) checked, 0 invalid" in res.output
 
 
 def test_gen_all_check_names_stale_files(tmp_path, monkeypatch):

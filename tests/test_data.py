@@ -242,7 +242,7 @@ def test_inputs_json_array_missing_file_and_empty(tmp_path):
 
 def test_paths_match_the_generated_config_and_limit_follows_weights(tmp_path):
     math = registry.experiment("math")
-    assert budgets(math.active_sources, 100) == [90, 10] and budgets(math.active_sources, None) == [395000, None]
+    assert budgets(math.active_sources, 100) == [90, 10] and budgets(math.active_sources, None) == [None, None]
     data = [str(fixture(s)) for s in math.active_sources]
     rep = prepare("math", data=data, limit=20, out_root=tmp_path, progress=quiet)
     assert [s.converted for s in rep.sources] == [18, 2]

@@ -16,12 +16,12 @@ def test_every_experiment_method_profile_validates():
         assert not problems, f"{exp_id}/{method}/{hw}: {[p.render() for p in problems]}"
         checked += 1
     methods = sum(len(e.methods) for e in registry.experiments())
-    assert methods == 19 and checked == 19 * 4 == len(CASES)
+    assert checked == methods * 4 == len(CASES) > 0
 
 
 def test_committed_configs_are_current():
     golden = gen.golden()
-    assert len(golden) == 19
+    assert len(golden) == sum(len(e.methods) for e in registry.experiments())
     stale = gen.write_all(check=True)
     assert not stale, f"stale: {stale}; run `ftstudy gen --all`"
 

@@ -32,6 +32,10 @@ def study(tmp_path):
     put(res, "classification", "base", "ag_news", scores(60, 0.3, 1))
     put(res, "classification", "lora", "ag_news", scores(60, 0.8, 1))
     put(res, "classification", "full", "ag_news", scores(60, 0.9, 2))
+    put(res, "math", "base", "gsm8k", scores(60, 0.3, 3))
+    put(res, "math", "lora", "gsm8k", scores(60, 0.6, 3))
+    put(res, "medical", "base", "medqa", scores(60, 0.4, 4))
+    put(res, "medical", "lora", "medqa", scores(60, 0.45, 4))
     run = tmp_path / "runs" / "classification" / "lora-cpu-1234abcd"
     run.mkdir(parents=True)
     (run / "train.json").write_text(json.dumps({"experiment": "classification", "method": "lora", "hardware": "cpu",
@@ -47,7 +51,9 @@ def test_report_contents_and_offline(study, tmp_path):
     assert not re.search(r"(src|href)=\"https?://", page), "the page must open without a network"
     md = md_path.read_text()
     assert "| classification | lora | ag_news |" in md and "| classification | full | ag_news |" in md
-    assert "0.8 → 0.94" in md and "lora-cpu" not in md
+    assert "plan's qlora result 0.9514" in md and "lora-cpu" not in md
+    assert "| math | lora | gsm8k |" in md and "0.5-0.6 -> 0.75-0.85 (gain +0.15..0.35); published base 0.854" in md
+    assert "## Cautions" in md and "not medical advice" in md and "not medical advice" in page
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is installed by `make test` (apt)")
