@@ -12,7 +12,8 @@ from ftstudy.cli import HARDWARE, main
               help="Prepare these sources (ids from `ftstudy show EXP`) instead of the default mixture.")
 @click.option("--data", multiple=True, metavar="FILE_OR_HUB_ID",
               help="JSONL/JSON/parquet file or hub id replacing the experiment's sources, in order (as in `gen`).")
-@click.option("--limit", type=click.IntRange(min=1), help="At most N rows in all, shared by the mixture weights.")
+@click.option("--max-rows", "--limit", "limit", type=click.IntRange(min=1),
+              help="At most N rows in all, shared by the mixture weights (default: every row, the plan's size).")
 @click.option("--skip-bad", is_flag=True, help="Drop malformed rows (counted and recorded) instead of stopping.")
 @click.option("--hardware", type=HARDWARE, default="dgx-spark", show_default=True,
               help="Profile whose config (sequence_len, packing) the token counts are measured against.")

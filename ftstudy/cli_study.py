@@ -12,7 +12,9 @@ STAGE = click.Choice(["prepare", "train", "merge", "bench-base", "bench-ft", "co
 
 
 @main.command("run")
-@click.argument("exp")
+@click.argument("exp", required=False)
+@click.option("--all", "all_", is_flag=True,
+              help="Every experiment and method, in the study plan's recommended order (see `ftstudy list`).")
 @click.option("--method", type=METHOD, help="Default: the experiment's first method.")
 @click.option("--hardware", type=HARDWARE, default="dgx-spark", show_default=True)
 @click.option("--base-model", default="Qwen/Qwen2.5-7B", show_default=True)
@@ -21,6 +23,8 @@ STAGE = click.Choice(["prepare", "train", "merge", "bench-base", "bench-ft", "co
 @click.option("--data", multiple=True, help="Training file or hub id replacing the experiment's sources, in order.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override any Axolotl key.")
 @click.option("--limit", type=int, help="Cap training rows and benchmark items (seeded, same items for every model).")
+@click.option("--max-rows", type=click.IntRange(min=1),
+              help="Training rows only (default: every row of the sources, the plan's size).")
 @click.option("--bench-limit", type=int, help="Benchmark items only (default: --limit).")
 @click.option("--max-steps", type=int, help="Stop training after N steps.")
 @click.option("--bench-data-dir", type=click.Path(exists=True, file_okay=False), help="Local benchmark data.")
@@ -29,8 +33,8 @@ STAGE = click.Choice(["prepare", "train", "merge", "bench-base", "bench-ft", "co
 @click.option("--judge-model", help="Judge model name.")
 @click.option("--from", "from_stage", type=STAGE, help="Redo this stage and every later one.")
 @click.option("--dry-run", is_flag=True, help="Print the plan (stages and commands); run nothing.")
-def run_cmd(exp, method, hardware, base_model, sources, data, sets, limit, bench_limit, max_steps, bench_data_dir, benchmarks,
-            judge_url, judge_model, from_stage, dry_run):
+def run_cmd(exp, all_, method, hardware, base_model, sources, data, sets, limit, max_rows, bench_limit, max_steps,
+            bench_data_dir, benchmarks, judge_url, judge_model, from_stage, dry_run):
     """Run one experiment end to end: prepare → train → merge → bench base → bench fine-tuned → compare.
 
     Each stage is keyed by a hash of its inputs: a rerun skips what is done and current, redoes what changed,
@@ -41,12 +45,28 @@ def run_cmd(exp, method, hardware, base_model, sources, data, sets, limit, bench
       ftstudy run tool_use --hardware dgx-spark
       ftstudy run classification --method full --hardware h100 --limit 2000
       ftstudy run code --dry-run
+      ftstudy run --all --hardware dgx-spark        # the whole study, phase by phase; a rerun resumes
     """
-    from ftstudy import study
+    from ftstudy import registry, study
 
+    if all_ == bool(exp):
+        raise click.UsageError("give one experiment id, or --all for the whole study")
+    if all_:
+        if method or sources or data or benchmarks:
+            raise click.UsageError("--all runs every experiment's own methods, sources and benchmarks: drop "
+                                   "--method/--source/--data/--benchmarks, or run one experiment")
+        todo = registry.plan_order()
+        for i, (exp_id, m) in enumerate(todo, 1):
+            click.echo(f"[{i}/{len(todo)}] {exp_id} × {m}", err=True)
+            ctx = click.get_current_context()
+            ctx.invoke(run_cmd, exp=exp_id, all_=False, method=m, hardware=hardware, base_model=base_model, sources=(),
+                       data=(), sets=sets, limit=limit, max_rows=max_rows, bench_limit=bench_limit, max_steps=max_steps,
+                       bench_data_dir=bench_data_dir, benchmarks=None, judge_url=judge_url, judge_model=judge_model,
+                       from_stage=from_stage, dry_run=dry_run)
+        return
     opts = study.Options(exp, method, hardware, base_model, tuple(data), tuple(sets), limit, max_steps, bench_data_dir,
                          benchmarks.split(",") if benchmarks else None, judge_url, judge_model, from_stage,
-                         bench_limit=bench_limit, sources=tuple(sources))
+                         bench_limit=bench_limit, sources=tuple(sources), max_rows=max_rows)
     s = study.Study(opts, progress=lambda m: click.echo(m, err=True))
     out = s.run(dry_run=dry_run)
     if dry_run:
@@ -92,8 +112,9 @@ def status_cmd(exp, as_json):
 def compare_cmd(exp, base_tag, ft_tag, results_dir, as_json):
     """Compare base and fine-tuned results of an experiment, benchmark by benchmark.
 
-    Shows base, fine-tuned, delta, a paired bootstrap 95% CI over the same items, the plan's expected
-    before→after and whether it was met; guards flag regressions beyond their tolerance.
+    Shows base, fine-tuned, delta, a paired bootstrap 95% CI over the same items, the plan's expected gain and
+    the verdict (met, below/above the plan's range, not significant, regressed); guards flag regressions
+    beyond their tolerance. Also writes results/<exp>.json in the plan's workflow shape (per method).
 
     \b
     Example:
@@ -102,7 +123,7 @@ def compare_cmd(exp, base_tag, ft_tag, results_dir, as_json):
     """
     from pathlib import Path
 
-    from ftstudy import comparison
+    from ftstudy import comparison, registry
 
     root = Path(results_dir)
     from ftstudy import records
@@ -111,6 +132,12 @@ def compare_cmd(exp, base_tag, ft_tag, results_dir, as_json):
     if not tags:
         raise click.ClickException(f"no fine-tuned results for {exp} under {root}")
     out = {t: comparison.compare(exp, base_tag, t, root) for t in tags}
+    from ftstudy import plan_results
+
+    for t, rows in out.items():  # results/<exp>.json, the plan's workflow shape, for each method compared
+        ok = [r for r in rows if r.get("status") == "ok"]
+        if ok and t in registry.experiment(exp).methods:
+            plan_results.write(root, exp, t, ok[0].get("base_model") or base_tag, ok[0].get("model") or t, rows)
     if as_json:
         click.echo(json.dumps(out if not ft_tag else out[ft_tag], indent=2, default=str))
         return

@@ -54,7 +54,7 @@ def compare_one(exp: registry.Experiment, bench_id: str, base_tag: str, ft_tag: 
     if why:
         return {**row, "status": "refused", "reason": why}
     b, f = base.get("value"), ft.get("value")
-    row.update({"base": b, "ft": f, "n": ft.get("n")})
+    row.update({"base": b, "ft": f, "n": ft.get("n"), "base_model": base.get("model"), "model": ft.get("model")})
     if b is None or f is None:
         return {**row, "status": "missing", "reason": "a result has no value for the metric"}
     row["delta"] = f - b

@@ -155,6 +155,20 @@ def benchmark(bench_id: str) -> dict:
     return {"id": bench_id, **b[bench_id]}
 
 
+def plan_order() -> list[tuple[str, str]]:
+    """(experiment, method) pairs in the study plan's recommended order: phase, then step, then the registry's
+    order; experiments the plan does not order come last. Methods in each experiment's own order.
+
+    Example:
+        >>> plan_order()[:4]
+        [('classification', 'qlora'), ('classification', 'lora'), ('classification', 'full'), ('tool_use', 'lora')]
+    """
+    exps = experiments()
+    pos = {e.id: i for i, e in enumerate(exps)}
+    key = lambda e: (e.plan.get("phase") or 99, e.plan.get("order") or 99, pos[e.id])
+    return [(e.id, m) for e in sorted(exps, key=key) for m in e.methods]
+
+
 def check_method(exp: Experiment, method: str) -> None:
     """Refuse a method the experiment does not declare."""
     if method not in exp.methods:

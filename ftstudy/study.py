@@ -44,6 +44,7 @@ class Options:
     bench_limit: int | None = None      # benchmark items; default: the same as limit
     count_tokens: bool = True           # prepare measures tokens with Axolotl's preprocess (~30 s on a CPU)
     sources: tuple[str, ...] = ()       # --source: these sources instead of the default mixture
+    max_rows: int | None = None         # --max-rows: training rows only (default: the plan's size, all rows)
     merge: str = "auto"                 # auto: only when a benchmark needs merged weights; always: every adapter
 
     def __post_init__(self):
@@ -77,7 +78,7 @@ class Study:
     # ---- what each stage depends on
     def keys(self) -> dict[str, str]:
         exp = registry.experiment(self.o.experiment)
-        data_key = _hash(exp.select(self.o.sources), self.o.data, self.o.limit, exp.seed)
+        data_key = _hash(exp.select(self.o.sources), self.o.data, self.train_rows, exp.seed)
         train_key = _hash(train.run_id(self.req.cfg), data_key)
         bench_key = _hash(self.o.benchmarks, self.blimit, self.o.bench_data_dir,
                           [registry.benchmark(b)["version"] for b in (self.o.benchmarks or exp.all_benchmarks)])
@@ -87,6 +88,10 @@ class Study:
     def needs_merge(self) -> bool:
         return bool(self.req.cfg.get("adapter")) and (self.o.merge == "always" or any(
             registry.benchmark(b)["harness"] not in ("lm-eval",) for b in self.bench_ids()))
+
+    @property
+    def train_rows(self) -> int | None:
+        return self.o.max_rows or self.o.limit
 
     @property
     def blimit(self) -> int | None:
@@ -99,7 +104,7 @@ class Study:
     def do_prepare(self) -> dict:
         from ftstudy import prepare
 
-        rep = prepare.prepare(self.o.experiment, data=self.o.data, sources=self.o.sources, limit=self.o.limit,
+        rep = prepare.prepare(self.o.experiment, data=self.o.data, sources=self.o.sources, limit=self.train_rows,
                               base_model=self.o.base_model if self.o.count_tokens else None,
                               hardware=self.o.hardware, sequence_len=self.req.cfg.get("sequence_len"),
                               progress=self.progress)
@@ -147,8 +152,12 @@ class Study:
         return self._bench(model, adapter, self.o.method)
 
     def do_compare(self) -> dict:
+        from ftstudy import plan_results
+
         rows = comparison.compare(self.o.experiment, "base", self.o.method, self.results, self.bench_ids())
-        return {"rows": rows}
+        path = plan_results.write(self.results, self.o.experiment, self.o.method, self.o.base_model,
+                                  self.ft_model()[0], rows)
+        return {"rows": rows, "plan_results": str(path)}
 
     # ---- the walk
     def run(self, dry_run: bool = False) -> dict:
@@ -239,7 +248,7 @@ class Study:
         o = self.o
         return {"base_model": o.base_model, "data": list(o.data), "sets": list(o.sets), "limit": o.limit,
                 "max_steps": o.max_steps, "bench_data_dir": o.bench_data_dir, "benchmarks": o.benchmarks,
-                "bench_limit": o.bench_limit, "count_tokens": o.count_tokens, "merge": o.merge}
+                "bench_limit": o.bench_limit, "max_rows": o.max_rows, "count_tokens": o.count_tokens, "merge": o.merge}
 
     def _record(self, stage: str, rec: dict) -> None:
         self.state[stage] = rec

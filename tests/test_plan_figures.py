@@ -146,3 +146,40 @@ def test_show_and_list_json_carry_provenance_phase_and_full():
     rows = {r["id"]: r for r in json.loads(runner.invoke(main, ["list", "--json"]).output)}
     assert all("full" in rows[e]["methods"] for e in ("chat", "medical", "legal"))
     assert {r["id"]: r["phase"] for r in rows.values()} == PHASES
+
+
+def test_compare_writes_plan_shaped_results_validated_by_the_schema(tmp_path):
+    import jsonschema
+
+    from ftstudy import plan_results
+
+    n = 100
+    put(tmp_path, "base", {str(i): float(i < 0.5 * n) for i in range(n)})
+    put(tmp_path, "lora", {str(i): float(i < 0.8 * n) for i in range(n)})
+    res = CliRunner().invoke(main, ["compare", "math", "--results-dir", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    doc = json.loads((tmp_path / "math.json").read_text())
+    schema = json.loads(plan_results.SCHEMA.read_text())
+    jsonschema.Draft202012Validator(schema).validate(doc)
+    lora = doc["methods"]["lora"]
+    assert lora["base_model_scores"] == {"gsm8k": 0.5} and lora["finetuned_scores"] == {"gsm8k": 0.8}
+    assert lora["improvement"]["gsm8k"]["absolute"] == pytest.approx(0.3)
+    assert lora["improvement"]["gsm8k"]["relative"] == pytest.approx(60.0)
+    assert lora["model"] == "m-lora" and doc["base_model"] == "m-base"
+    with pytest.raises(Exception, match="relative"):  # the schema can fail: an entry without `relative`
+        bad = json.loads(json.dumps(doc))
+        del bad["methods"]["lora"]["improvement"]["gsm8k"]["relative"]
+        plan_results.validate(bad)
+
+
+def test_run_all_follows_the_plans_order(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(main, ["run", "--all", "--dry-run", "--hardware", "cpu"])
+    assert res.exit_code == 0, res.output
+    order = [line.split("] ", 1)[1] for line in res.output.splitlines() if line.startswith("[")]
+    want = [f"{e} × {m}" for e, m in registry.plan_order()]
+    assert order == want and len(want) == sum(len(e.methods) for e in registry.experiments())
+    assert want[:3] == ["classification × qlora", "classification × lora", "classification × full"]
+    phases = [PHASES[w.split(" × ")[0]] or 99 for w in want]
+    assert phases == sorted(phases)
+    assert CliRunner().invoke(main, ["run", "--all", "code"]).exit_code != 0
