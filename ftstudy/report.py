@@ -35,12 +35,24 @@ def collect(root: Path) -> dict[str, Any]:
         exp = registry.experiment(t["experiment"]) if t.get("experiment") in registry.experiment_ids() else None
         t["plan_hours"] = (expectations.hours(exp, t.get("method")) or {}).get("text") if exp else None
         t["planner"] = _planner(tj.parent)
+        t["rows"], t["plan_size"] = _rows_used(tj.parent), (exp.plan.get("size") if exp else None)
         runs.append(t)
     lock = read_json(root / "study.lock.json") if (root / "study.lock.json").exists() else None
     present = dict.fromkeys([r["experiment"] for r in rows] + [t.get("experiment") for t in runs])
     cautions = {e: registry.experiment(e).plan["caution"] for e in present
                 if e in registry.experiment_ids() and registry.experiment(e).plan.get("caution")}
     return {"rows": rows, "runs": runs, "lock": lock, "cautions": cautions}
+
+
+def _rows_used(run_dir: Path) -> int | None:
+    """Training rows the run actually read: the sum over its prepared files' manifests (data.json)."""
+    dj = run_dir / "data.json"
+    try:
+        sets = read_json(dj)["datasets"] if dj.exists() else []
+        counts = [d["manifest"]["counts"]["converted"] for d in sets]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return sum(counts) if counts else None
 
 
 def _planner(run_dir: Path) -> dict[str, float | None]:
@@ -136,7 +148,7 @@ def table_rows(data: dict[str, Any]) -> list[list[str]]:
 
 
 HEAD = ["experiment", "method", "benchmark", "base", "fine-tuned", "delta", "95% CI", "expected (plan)", "verdict"]
-COST = ["experiment", "method", "hardware", "steps", "wall time (s)", "tokens/s (planner)", "peak memory GB (planner)",
+COST = ["experiment", "method", "hardware", "training rows (plan)", "steps", "wall time (s)", "tokens/s (planner)", "peak memory GB (planner)",
         "plan (DGX Spark)"]
 
 
@@ -153,7 +165,9 @@ def cost_rows(data: dict[str, Any]) -> list[list[str]]:
     rows = []
     for r in data["runs"]:
         pred = r.get("planner") or {}
-        rows.append([r.get("experiment", "?"), r.get("method", "?"), r.get("hardware", "?"), _f(r.get("steps")),
+        size = f"{r['rows']:,}" if r.get("rows") is not None else "-"
+        size += f" ({r['plan_size']:,})" if r.get("plan_size") else ""
+        rows.append([r.get("experiment", "?"), r.get("method", "?"), r.get("hardware", "?"), size, _f(r.get("steps")),
                      _f(r.get("wall_time_s"), 1), _vs(r.get("tokens_per_second"), pred.get("tokens_per_second"), 1),
                      _vs(r.get("peak_memory_gb"), pred.get("peak_memory_gb"), 2), r.get("plan_hours") or "-"])
     return rows

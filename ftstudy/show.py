@@ -102,7 +102,8 @@ def plan_text(e: registry.Experiment) -> str:
     p = plan_figures(e)
     phase = f"phase {p['phase']}, step {p['order']}" if p["phase"] else (e.plan.get("order_note") or "not in the order")
     out = [f"study plan ({p['document']}; every figure here is the plan's unless marked published):",
-           f"  recommended order: {phase}", f"  dataset size: {p['size']:,} rows" if p["size"] else "  dataset size: -"]
+           f"  recommended order: {phase}", f"  dataset size: {p['size']:,} rows (used by default: every row of the default sources; --max-rows N "
+           "lowers it)" if p["size"] else "  dataset size: -"]
     if p["quick_reference"]:
         q = p["quick_reference"]
         out.append(f"  quick reference: {q['text']} on {q['benchmark']}")

@@ -183,3 +183,19 @@ def test_run_all_follows_the_plans_order(tmp_path, monkeypatch):
     phases = [PHASES[w.split(" × ")[0]] or 99 for w in want]
     assert phases == sorted(phases)
     assert CliRunner().invoke(main, ["run", "--all", "code"]).exit_code != 0
+
+
+def test_model_card_carries_the_plans_caution(tmp_path):
+    from ftstudy import merge
+
+    card = tmp_path / "README.md"
+    card.write_text("---\nlibrary_name: peft\n---\n# model\n")
+    merge.card_caution(tmp_path, "legal")
+    merge.card_caution(tmp_path, "legal")  # idempotent
+    text = card.read_text()
+    assert text.startswith("---\nlibrary_name: peft\n---\n") and text.count("not legal advice") == 1
+    other = tmp_path / "code"
+    other.mkdir()
+    merge.card_caution(other, "code")
+    assert not (other / "README.md").exists()
+    assert all(registry.experiment(e).plan.get("caution") for e in ("medical", "legal"))
