@@ -154,7 +154,7 @@ def nectar(row: dict[str, Any]) -> dict[str, Any]:
     if len(ranked) < 2:
         raise RowSkip("fewer than two ranked answers")
     best = min(ranked, key=lambda r: r[0])
-    lower = [r for r in ranked if r[0] > best[0]]
+    lower = sorted(r for r in ranked if r[0] > best[0])  # sorted: the pick does not depend on the answers' order
     if not lower:
         raise RowSkip("all answers ranked the same")
     worse = lower[int(hashlib.sha256(prompt.encode()).hexdigest(), 16) % len(lower)]
