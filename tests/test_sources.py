@@ -218,3 +218,49 @@ def test_the_planner_has_a_token_estimate_for_every_shape():
     from ftstudy.shapes import SHAPES
 
     assert set(SHAPES) <= set(MEAN_TOKENS)
+
+
+# --- with the train environment (datasets), offline ----------------------------------------------------------
+
+def _hub_rows(*args: str):
+    from ftstudy import envs
+    from ftstudy.runner import run
+
+    script = Path(__file__).resolve().parents[1] / "ftstudy" / "toolside" / "hub_rows.py"
+    return run([str(envs.bin_path("train")), str(script), *args], quiet=True)
+
+
+@pytest.mark.tools
+def test_hub_rows_reads_configs_in_turn_tags_them_and_stops_at_the_limit(tmp_path, monkeypatch):
+    """A local repo laid out like a hub dataset with two configs (as nguha/legalbench or hendrycks_math are)."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    repo = tmp_path / "repo"
+    for name, n in (("alpha", 3), ("beta", 2)):
+        (repo / name).mkdir(parents=True)
+        (repo / name / "train.jsonl").write_text("".join(json.dumps({"text": f"{name} {i}", "answer": "Yes"}) + "\n"
+                                                         for i in range(n)))
+    (repo / "README.md").write_text("---\nconfigs:\n" + "".join(
+        f"- config_name: {c}\n  data_files:\n  - split: train\n    path: {c}/train.jsonl\n" for c in ("alpha", "beta")) + "---\n")
+    out = tmp_path / "out.jsonl"
+    res = _hub_rows("--hub", str(repo), "--config", "alpha", "--config", "beta", "--split", "train", "--out", str(out))
+    assert res.returncode == 0, res.tail
+    got = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["text"], r["_config"]) for r in got] == [("alpha 0", "alpha"), ("alpha 1", "alpha"), ("alpha 2", "alpha"),
+                                                        ("beta 0", "beta"), ("beta 1", "beta")]
+    assert all(convert("legalbench_task", r)["messages"][0]["content"].startswith("LegalBench task: ") for r in got)
+    res = _hub_rows("--hub", str(repo), "--config", "alpha", "--limit", "2", "--out", str(out))
+    assert res.returncode == 0 and [json.loads(line) for line in out.read_text().splitlines()] == [
+        {"text": "alpha 0", "answer": "Yes"}, {"text": "alpha 1", "answer": "Yes"}]  # one config: rows as they are
+
+
+@pytest.mark.tools
+def test_a_refused_hub_dump_says_what_to_do(tmp_path, monkeypatch):
+    """Offline, the hub cannot be reached (as with a gated dataset and no token): the error keeps the tool's
+    reason and adds the access steps; nothing is left behind under data/raw."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(PrepareError) as err:
+        prepare("code", sources=["starcoderdata"], out_root=tmp_path / "prepared", progress=lambda m: None)
+    text = str(err.value)
+    assert "streaming bigcode/starcoderdata from the hub failed" in text
+    assert "What to do: if the hub refused access, accept the terms on https://huggingface.co/datasets/bigcode/starcoderdata" in text
+    assert not list((tmp_path / "raw").rglob("*.jsonl"))
