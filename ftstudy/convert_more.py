@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from typing import Any, Callable
 
@@ -191,20 +192,45 @@ def toolbench(row: dict[str, Any]) -> dict[str, Any]:
     return {"messages": head + body}
 
 
+def _api_data(value: Any) -> dict[str, Any]:
+    """APIBench's api_data: an object in Gorilla's files, a JSON string in parquet copies; anything else: none."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return {}
+    return value if isinstance(value, dict) else {}
+
+
 def gorilla(row: dict[str, Any]) -> dict[str, Any]:
-    """APIBench row: `code` holds '###Instruction: …' then '###Output: <<<domain>>> … <<<api_call>>> …
-    <<<api_provider>>> … <<<explanation>>> … <<<code>>> …'; the instruction becomes the user turn, the output
-    (with its API call) the assistant's.
+    """APIBench row -> instruction as the user turn, the answer with its API call as the assistant's.
+
+    huggingface_train.json's `code` reads '###Instruction: …\n###Output: <<<domain>>>: … <<<api_call>>>: …
+    <<<api_provider>>>: … <<<explanation>>>: … <<<code>>>: …' and is split there. torchhub_train.json and
+    tensorflow_train.json hold "{'Instruction': …, 'Output': {…}}" (not valid JSON or Python): the instruction is
+    cut out of it and the answer rebuilt in the same <<<…>>> layout from the row's `api_call`, `provider` and
+    `api_data`.
 
     Example:
-        >>> gorilla({"code": "###Instruction: Detect cats.\\n###Output: <<<api_call>>>: load('cat')",
+        >>> gorilla({"code": "###Instruction: Detect cats.\n###Output: <<<api_call>>>: load('cat')",
         ...          "api_call": "load('cat')", "provider": "Hugging Face"})["messages"][1]["content"]
         "<<<api_call>>>: load('cat')"
     """
-    head, sep, output = row["code"].partition("###Output:")
-    if not sep:
+    code = row["code"]
+    head, sep, output = code.partition("###Output:")
+    if sep:
+        instruction = head.split("###Instruction:", 1)[-1].strip()
+    elif code.lstrip().startswith("{'Instruction':"):
+        instruction, sep, _ = code.split("'Instruction':", 1)[1].partition(", 'Output':")
+        instruction = instruction.strip().strip("\"'").strip()
+        call, data = row.get("api_call"), _api_data(row.get("api_data"))
+        if not sep or not isinstance(call, str) or not call.strip():
+            raise RowError("field 'code' holds {'Instruction': ...} without 'Output', or the row has no 'api_call'")
+        output = (f"<<<domain>>>: {data.get('domain') or 'N/A'}\n<<<api_call>>>: {call}\n"
+                  f"<<<api_provider>>>: {row.get('provider') or data.get('framework') or 'N/A'}\n"
+                  f"<<<explanation>>>: {data.get('description') or ''}")
+    else:
         raise RowError("field 'code' has no '###Output:' section")
-    instruction = head.split("###Instruction:", 1)[-1].strip()
     if not instruction or not output.strip():
         raise RowError("field 'code' has an empty instruction or output")
     return {"messages": [msg("user", instruction), msg("assistant", output.strip())]}

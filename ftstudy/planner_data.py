@@ -72,7 +72,7 @@ SOURCE_ROWS = {
     "HuggingFaceH4/ultrafeedback_binarized": 61_135, "Salesforce/xlam-function-calling-60k": 60_000,
     "abisee/cnn_dailymail": 287_113, "EdinburghNLP/xsum": 204_045, "euclaise/writingprompts": 272_600,
     "allenai/WildChat-1M": 837_989, "EleutherAI/hendrycks_math": 7_500, "berkeley-nest/Nectar": 182_954,
-    "gorilla-llm/APIBench": 8_191, "roneneldan/TinyStories": 2_119_719, "medalpaca/medical_meadow_wikidoc": 10_000,
+    "rbiswasfc/APIBench": 8_191, "roneneldan/TinyStories": 2_119_719, "medalpaca/medical_meadow_wikidoc": 10_000,
     "medalpaca/medical_meadow_wikidoc_patient_information": 5_942, "medalpaca/medical_meadow_mediqa": 2_208,
     "medalpaca/medical_meadow_health_advice": 8_676, "medalpaca/medical_meadow_pubmed_causal": 2_446,
     "medalpaca/medical_meadow_medqa": 10_178, "medalpaca/medical_meadow_cord19": 821_007,

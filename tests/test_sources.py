@@ -104,6 +104,17 @@ def test_gorilla_splits_instruction_from_output():
                                {"role": "assistant", "content": "<<<domain>>>: NLP\n<<<api_call>>>: pipeline('x')"}]
     with pytest.raises(RowError, match="no '###Output:' section"):
         convert("gorilla", {"code": "###Instruction: only a question"})
+    # torchhub_train.json's layout (as in the Gorilla repo): the answer is rebuilt from the row's own fields
+    torch_row = {"code": "{'Instruction': I need depth from one image., 'Output': {'domain': 'Classification', "
+                         "'api_call': \"model = torch.hub.load('intel-isl/MiDaS', 'DPT_Hybrid')\", 'code': 'x'}}",
+                 "api_call": "torch.hub.load(repo_or_dir='intel-isl/MiDaS', model='DPT_Hybrid')", "provider": "PyTorch",
+                 "api_data": {"domain": "Classification", "framework": "PyTorch", "description": "MiDaS depth."}}
+    out = convert("gorilla", torch_row)
+    assert convert("gorilla", {**torch_row, "api_data": json.dumps(torch_row["api_data"])}) == out  # parquet copies
+    assert out["messages"][0]["content"] == "I need depth from one image."
+    assert out["messages"][1]["content"] == ("<<<domain>>>: Classification\n<<<api_call>>>: torch.hub.load(repo_or_dir="
+                                             "'intel-isl/MiDaS', model='DPT_Hybrid')\n<<<api_provider>>>: PyTorch\n"
+                                             "<<<explanation>>>: MiDaS depth.")
 
 
 def test_booksum_legalbench_task_and_tinystories_by_example():
