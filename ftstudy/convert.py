@@ -26,6 +26,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Callable
 
+from ftstudy import convert_more
 from ftstudy.convert_xlam import xlam
 from ftstudy.rows import RowError, RowSkip, msg
 from ftstudy.shapes import SHAPES
@@ -43,6 +44,7 @@ FIELD_TYPES: dict[str, dict[str, type]] = {
     "casehold": {"label": int, "endings": list},
     "ultrafeedback_binarized": {"chosen": list, "rejected": list},
     "ultrafeedback_raw": {"completions": list},
+    **convert_more.FIELD_TYPES,
 }
 _TYPE_NAMES = {int: "int", list: "a list", dict: "an object", str: "a string"}
 
@@ -252,9 +254,11 @@ def _binarized_pairs(row: dict[str, Any]) -> None:
 CONVERTERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "keep": keep, "ag_news": ag_news, "openorca": openorca, "ultrachat": ultrachat, "pubmedqa": pubmedqa,
     "casehold": casehold, "ultrafeedback_raw": ultrafeedback_raw, "xlam": xlam, "writingprompts": writingprompts,
+    **convert_more.CONVERTERS,
 }
 # Checks for shapes kept as they are, beyond their fields' presence and types.
-EXTRA_CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {"ultrafeedback_binarized": _binarized_pairs}
+EXTRA_CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {"ultrafeedback_binarized": _binarized_pairs,
+                                                            **convert_more.EXTRA_CHECKS}
 
 
 def convert(shape: str, row: dict[str, Any]) -> dict[str, Any]:

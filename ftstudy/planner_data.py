@@ -42,8 +42,27 @@ MEAN_TOKENS = {
     "gsm8k": 210, "alpaca": 190, "pubmedqa": 430, "casehold": 430, "legalbench": 120,
     "ultrafeedback_binarized": 1000, "ultrafeedback_raw": 1000, "xlam": 650, "cnn_dailymail": 950,
     "xsum": 560, "writingprompts": 850,
+    # The plan's further sources (issue 10); each number with its reason:
+    "sharegpt": 1100,        # multi-turn; the Vicuna dump splits conversations at 2,048 LLaMA tokens, most run long
+    "wildchat": 1200,        # ~2.5 turns a conversation (WildChat paper) of a ~100-token prompt and a ~350-token reply
+    "starcoder": 1000,       # a Python file averages ~4 KB, at ~4 characters a token
+    "hendrycks_math": 300,   # a ~60-token problem and a ~200-token worked solution, plus the chat template
+    "nectar": 700,           # chosen + rejected: a ~100-token prompt twice with two ~250-token answers
+    "toolbench": 2500,       # the system prompt carries the APIs' JSON docs (~1k) and a trajectory has several rounds
+    "gorilla": 350,          # a ~40-token instruction and a domain/api_call/explanation/code output of ~250
+    "booksum": 7000,         # chapters average ~5k words (BookSum paper) plus a ~400-word summary
+    "legalbench_task": 150,  # a sentence-to-paragraph text and a one-word label, plus the task name
+    "cuad": 900,             # the converter's 3,000-character excerpt (~750 tokens), the question and the clause
+    "tinystories": 250,      # stories of ~175 words in simple English
 }
-MEAN_TOKENS_BY_HUB = {"medalpaca/medical_meadow_medical_flashcards": 110}
+# Per hub where one shape's sources differ: the Medical Meadow sets' train bytes / rows (dataset_info of their
+# lavita/medical-qa-datasets copies) at ~4 characters a token, plus ~25 template tokens.
+MEAN_TOKENS_BY_HUB = {
+    "medalpaca/medical_meadow_medical_flashcards": 110, "medalpaca/medical_meadow_wikidoc": 280,
+    "medalpaca/medical_meadow_wikidoc_patient_information": 160, "medalpaca/medical_meadow_mediqa": 1800,
+    "medalpaca/medical_meadow_health_advice": 90, "medalpaca/medical_meadow_pubmed_causal": 110,
+    "medalpaca/medical_meadow_medqa": 280, "medalpaca/medical_meadow_cord19": 420,
+}
 # Train-split sizes (rows) of the sources, from their dataset cards: the row count when a source has no cap
 # (and the ceiling when the cap exceeds the split).
 SOURCE_ROWS = {
@@ -55,6 +74,11 @@ SOURCE_ROWS = {
     # the study plan's sizes where a card's exact count is not at hand: UltraChat "1.5M", OpenOrca "4M",
     # UltraFeedback "64K" (study-plan.md)
     "stingning/ultrachat": 1_500_000, "Open-Orca/OpenOrca": 4_000_000, "openbmb/UltraFeedback": 64_000,
+    "allenai/WildChat-1M": 837_989, "EleutherAI/hendrycks_math": 7_500, "berkeley-nest/Nectar": 182_954,
+    "rbiswasfc/APIBench": 8_191, "roneneldan/TinyStories": 2_119_719, "medalpaca/medical_meadow_wikidoc": 10_000,
+    "medalpaca/medical_meadow_wikidoc_patient_information": 5_942, "medalpaca/medical_meadow_mediqa": 2_208,
+    "medalpaca/medical_meadow_health_advice": 8_676, "medalpaca/medical_meadow_pubmed_causal": 2_446,
+    "medalpaca/medical_meadow_medqa": 10_178, "medalpaca/medical_meadow_cord19": 821_007,
 }
 # Axolotl's multipack reaches "~99%" (v0.9.1 notes); performance-reference §8 asks for >= 95%: plan on 97%.
 PACKED_EFFICIENCY = 0.97

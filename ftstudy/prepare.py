@@ -29,8 +29,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ftstudy import __version__, gen, registry, tokens
+from ftstudy import sources as source_access
 from ftstudy.convert_stream import commit, convert_file, discard
 from ftstudy.fsio import atomic_write, read_json, write_json
+from ftstudy.runner import ToolError
 from ftstudy.shapes import SHAPES
 
 DEFAULT_OUT = Path(gen.PREPARED_DIR)
@@ -142,14 +144,18 @@ def local_input(src: registry.Source, spec: str | None, raw: Path, progress: Cal
     hub = spec or src.hub
     if spec and (spec.count("/") != 1 or spec.startswith((".", "/", "~")) or spec.endswith(FILE_SUFFIXES)):
         raise PrepareError(f"--data {spec!r}: no such file, and not a hub dataset id (owner/name)")
-    # The experiment's own config/split apply only to its own hub id; another id gets its train split.
-    config, split = (src.config, src.split) if hub == src.hub else (None, "train")
-    want = {"hub": hub, "config": config, "split": split}
+    if hub == src.hub and "not on the hub" in src.access:
+        raise PrepareError(source_access.local_only(src))
+    # The experiment's own config(s)/split apply only to its own hub id; another id gets its train split.
+    args, want = source_access.hub_request(src, hub)
     meta = raw.with_name(raw.name + ".source.json")
     if not (raw.is_file() and meta.is_file() and read_json(meta) == want):
-        progress(f"  streaming {hub} ({config or 'default'}/{split}) from the hub into {raw}")
-        args = ["--hub", hub, "--split", split, "--out", str(raw)] + (["--config", config] if config else [])
-        _train_tool("hub_rows.py", args, f"streaming {hub} from the hub")
+        config = ",".join(want.get("configs") or []) or want["config"] or "default"
+        progress(f"  streaming {hub} ({config}/{want['split']}) from the hub into {raw}")
+        try:
+            _train_tool("hub_rows.py", args + ["--out", str(raw)], f"streaming {hub} from the hub")
+        except ToolError as exc:
+            raise PrepareError(source_access.hub_failure(src, hub, str(exc))) from None
         if src.shape == "xlam" and hub == src.hub:
             drop_heldout(raw, progress)
         write_json(meta, want)

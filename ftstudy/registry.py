@@ -21,6 +21,7 @@ from ftstudy.errors import UserError
 from ftstudy.resources import evals_dir
 
 METHODS = ("lora", "qlora", "full", "dpo")
+ACCESS = ("gated", "licence", "very large", "not on the hub")  # Source.access values
 
 
 class UnknownName(UserError, LookupError):
@@ -48,6 +49,19 @@ class Source:
     weight: float = 1.0
     cap: int | None = None
     alternative: bool = False
+    # How the hub copy is read, beyond config/split: several configs read in turn into one file (their name
+    # goes into each row as `_config`), a folder of the repo (starcoderdata's per-language data_dir), or one
+    # file of it (repos that hold more than the training file).
+    configs: list[str] = field(default_factory=list)
+    data_dir: str | None = None
+    data_files: str | None = None
+    revision: str | None = None
+    # Why a user may not get this source as is (any of ACCESS): "gated" (accept the terms on the hub page, set
+    # HF_TOKEN), "licence" (terms to read before use), "very large" (the hub dump stops after `cap` rows in hub
+    # order; or --data with a local slice), "not on the hub" (a local file is needed: --data). `note` says
+    # what and what to do; `show` prints both, and prepare's errors repeat them.
+    access: list[str] = field(default_factory=list)
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -121,6 +135,9 @@ def _load() -> tuple[dict[str, Experiment], dict[str, dict]]:
         ids = [s.id for s in sources]
         if len(set(ids)) != len(ids):  # a shared id would make two sources write one prepared file
             raise ValueError(f"experiments.yaml: experiment {e['id']!r} has duplicate source ids: {ids}")
+        bad = [s.id for s in sources if not set(s.access) <= set(ACCESS)]
+        if bad:
+            raise ValueError(f"experiments.yaml: experiment {e['id']!r}: sources {bad} have an access not in {ACCESS}")
         exps[e["id"]] = Experiment(sources=sources, seed=seed, **e)
     bench = yaml.safe_load((evals_dir() / "benchmarks.yaml").read_text())["benchmarks"]
     return exps, bench

@@ -64,6 +64,18 @@ SHAPES: dict[str, dict[str, Any]] = {
     "cnn_dailymail": {"fields": ["article", "highlights"], "convert": "keep", "axolotl": field_map("article", "highlights")},
     "xsum": {"fields": ["document", "summary"], "convert": "keep", "axolotl": field_map("document", "summary")},
     "writingprompts": {"fields": ["prompt", "story"], "convert": "writingprompts", "axolotl": CHAT_ROWS},
+    # The plan's further sources (converters in ftstudy/convert_more.py).
+    "sharegpt": {"fields": ["conversations"], "convert": "sharegpt", "axolotl": CHAT_ROWS},
+    "wildchat": {"fields": ["conversation"], "convert": "wildchat", "axolotl": CHAT_ROWS},
+    "starcoder": {"fields": ["content"], "convert": "starcoder", "axolotl": {"type": "completion", "field": "text"}},
+    "hendrycks_math": {"fields": ["problem", "solution"], "convert": "hendrycks_math", "axolotl": CHAT_ROWS},
+    "nectar": {"fields": ["prompt", "answers"], "convert": "nectar", "axolotl": {"type": "chatml.ultra"}},
+    "toolbench": {"fields": ["conversations"], "convert": "toolbench", "axolotl": CHAT_ROWS},
+    "gorilla": {"fields": ["code"], "convert": "gorilla", "axolotl": CHAT_ROWS},
+    "booksum": {"fields": ["chapter", "summary_text"], "convert": "booksum", "axolotl": CHAT_ROWS},
+    "legalbench_task": {"fields": ["text", "answer"], "convert": "legalbench_task", "axolotl": CHAT_ROWS},
+    "cuad": {"fields": ["context", "question", "answers"], "convert": "cuad", "axolotl": CHAT_ROWS},
+    "tinystories": {"fields": ["text"], "convert": "tinystories", "axolotl": CHAT_ROWS},
 }
 
 PREFERENCE_TYPES = {"chatml.ultra", "chat_template.default", "chatml.intel", "chatml.prompt_pairs", "chatml.argilla"}

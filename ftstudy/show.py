@@ -5,6 +5,7 @@ import json
 from dataclasses import asdict
 
 from ftstudy import expectations, profiles, registry
+from ftstudy import sources as source_access
 
 
 def list_rows() -> list[dict]:
@@ -75,11 +76,15 @@ def show_text(exp_id: str) -> str:
     e = registry.experiment(exp_id)
     out = [f"{e.id}: {e.title}", f"  teaches: {e.teaches}", "", "training data:"]
     for s in e.sources:
-        where = s.hub + (f" [{s.config}]" if s.config else "") + f" split={s.split}"
-        mix = "alternative, not in the default mixture" if s.alternative else f"weight {s.weight}, cap {s.cap or 'none'}"
-        out.append(f"  - {s.id}: {where}  ({mix}; select with --source {s.id})")
+        config = ",".join(s.configs) if s.configs else s.config
+        where = s.hub + (f" [{config}]" if config else "") + f" split={s.split}"
+        where += "".join(f" {k}={v}" for k, v in (("data_dir", s.data_dir), ("data_files", s.data_files)) if v)
+        mix = (f"alternative (weight 0; select with --source {s.id}), cap {s.cap or 'none'}" if s.alternative
+               else f"weight {s.weight}, cap {s.cap or 'none'}")
+        out.append(f"  - {s.id}: {where}  ({mix})")
         out.append(f"      row shape {s.shape}: " + ", ".join(f"{k} -> {v}" for k, v in s.fields.items()))
         out.append(f"      to Axolotl: {s.to_axolotl}")
+        out += [f"      {line}" for line in source_access.access_lines(s)]
     out += ["", f"sequence_len: {e.sequence_len}   seed: {e.seed}", "", "methods and hyperparameters:"]
     for m in e.methods:
         settings = {**profiles.METHOD_SETTINGS[m], **e.hyper(m)}

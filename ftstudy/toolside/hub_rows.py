@@ -7,6 +7,8 @@ streamed, hashed for the manifest, and cached so a rerun does not download again
 
 Example:
     $ python hub_rows.py --hub fancyzhx/ag_news --split train --out data/raw/classification/ag_news.jsonl
+    $ python hub_rows.py --hub EleutherAI/hendrycks_math --config algebra --config geometry --out math.jsonl
+    $ python hub_rows.py --hub bigcode/starcoderdata --data-dir python --limit 500000 --out code.jsonl
     $ python hub_rows.py --parquet rows.parquet --out rows.jsonl
 """
 from __future__ import annotations
@@ -19,11 +21,22 @@ from pathlib import Path
 
 
 def rows(args: argparse.Namespace):
+    """The rows in order: each --config in turn (tagged `_config` when there are several), up to --limit."""
     from datasets import load_dataset
 
     if args.parquet:
-        return load_dataset("parquet", data_files=args.parquet, split="train", streaming=True)
-    return load_dataset(args.hub, args.config, split=args.split, streaming=True)
+        yield from load_dataset("parquet", data_files=args.parquet, split="train", streaming=True)
+        return
+    configs = args.config or [None]
+    n = 0
+    for config in configs:
+        extra = {k: v for k, v in (("data_dir", args.data_dir), ("data_files", args.data_files),
+                                   ("revision", args.revision)) if v}
+        for row in load_dataset(args.hub, config, split=args.split, streaming=True, **extra):
+            if args.limit is not None and n >= args.limit:
+                return
+            yield {**row, "_config": config} if len(configs) > 1 else row
+            n += 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,8 +44,12 @@ def main(argv: list[str] | None = None) -> int:
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--hub", help="hub dataset id, e.g. fancyzhx/ag_news")
     src.add_argument("--parquet", help="a local parquet file")
-    ap.add_argument("--config", default=None, help="dataset config name (hub only)")
+    ap.add_argument("--config", action="append", help="dataset config name (hub only; repeat to read several)")
     ap.add_argument("--split", default="train")
+    ap.add_argument("--data-dir", help="a folder of the hub repo (e.g. starcoderdata's per-language folder)")
+    ap.add_argument("--data-files", help="one file of the hub repo")
+    ap.add_argument("--revision", help="a hub revision (e.g. refs/convert/parquet)")
+    ap.add_argument("--limit", type=int, help="stop after this many rows (hub order)")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
 
