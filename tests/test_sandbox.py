@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -236,13 +237,17 @@ def test_cannot_signal_processes_outside():
         victim.wait()
 
 
-def test_parent_environment_is_not_readable(monkeypatch):
-    monkeypatch.setenv("HF_TOKEN", "hf_SECRET_for_test")
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-SECRET_for_test")
+def test_parent_environment_is_not_readable():
+    """/proc/<pid>/environ shows a process's environment as it started, so ftstudy's side runs in a fresh
+    process started with the tokens, as a user's shell would start ftstudy."""
     code = ("import os\nfor p in os.listdir('/proc'):\n    try:\n        print(open(f'/proc/{p}/environ').read())\n"
-            "    except OSError:\n        pass\nprint(open(f'/proc/{os.getppid()}/environ').read())\nprint(dict(os.environ))")
-    r = sandbox.run_code(code)
-    assert "SECRET" not in r.stdout + r.stderr, r.stdout
+            "    except OSError:\n        pass\nprint(open(f'/proc/{os.getppid()}/environ').read())\n"
+            "print(dict(os.environ))\nprint('done')")
+    probe = f"from ftstudy import sandbox\nr = sandbox.run_code({code!r})\nprint(r.status, r.stdout, r.stderr)"
+    out = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "HF_TOKEN": "hf_SECRET_for_test", "OPENAI_API_KEY": "sk-SECRET_for_test"})
+    assert out.stdout.startswith("passed") and "done" in out.stdout, out.stdout + out.stderr
+    assert "SECRET" not in out.stdout
 
 
 def test_memory_limit_holds_for_the_whole_tree():
