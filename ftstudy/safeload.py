@@ -47,20 +47,24 @@ def read_text(path: str | Path, max_bytes: int = MAX_BYTES) -> str:
         else:
             size = Path(path).stat().st_size
             if size > max_bytes:
-                raise Refused(f"{name}: {size / 2**20:.1f} MB is too big for a config (limit {max_bytes // 2**20} MB)"
-                              f": is this the right file?")
+                raise Refused(f"{name}: {_size(size)} is too big for a config (limit {_size(max_bytes)}): "
+                              "is this the right file?")
             with open(path, "rb") as fh:
                 data = fh.read(max_bytes + 1)
     except OSError as exc:
         raise Refused(f"{name}: cannot read it ({exc.strerror or exc})") from None
     if len(data) > max_bytes:
-        raise Refused(f"{name}: more than {max_bytes // 2**20} MB is too big for a config: is this the right file?")
+        raise Refused(f"{name}: more than {_size(max_bytes)} is too big for a config: is this the right file?")
     if b"\0" in data:
         raise Refused(f"{name}: a binary file, not YAML text: give the .yaml config")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise Refused(f"{name}: not UTF-8 text (byte {exc.start}): save the config as UTF-8") from None
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{n // 1024} kB"
 
 
 def expanded_size(node: yaml.Node, max_nodes: int) -> int:

@@ -22,7 +22,8 @@ def alias_bomb() -> str:
     """'Billion laughs': nine levels of nine aliases, 9**9 values from a few hundred bytes."""
     text = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
     for prev, name in zip("abcdefgh", "bcdefghi"):
-        text += f"{name}: &{name} [{', '.join([f'*{prev}'] * 9)}]\n"
+        key = "datasets" if name == "i" else name  # the schema check walks datasets item by item
+        text += f"{key}: &{name} [{', '.join([f'*{prev}'] * 9)}]\n"
     return text
 
 
