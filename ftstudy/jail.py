@@ -1,45 +1,45 @@
 """The isolation under ftstudy's code sandbox: bubblewrap (`bwrap`) plus a cgroup for the whole process tree.
 
 `run_jailed()` starts a program inside a bwrap jail whose only view of the machine is:
-- read-only: the Python interpreter ftstudy runs on, its standard library and the shared libraries they load
-  (found with `ldd`), and one task folder (mounted at /task); nothing else of the host (no /etc, /home,
-  /root, project tree, tool environments, /run sockets);
+- read-only: a Python interpreter (the one ftstudy runs on, or the system's python3 where uid 65534 cannot
+  read that one), its standard library and the shared libraries they load (found with `ldd`), and one task
+  folder (at /task); nothing else of the host (no /etc, /home, /root, project tree, tool environments, /run
+  sockets); the jail's own root is remounted read-only;
 - writable: a private tmpfs at /tmp, gone when the jail ends (its pages count against the memory limit);
 - its own user (uid/gid 65534 inside; outside it runs as uid 65534 too when ftstudy is root), pid, mount,
-  network (only a down loopback), ipc, uts and cgroup namespaces; `/proc` shows only the jail's processes;
+  network (only its own loopback: no host address, no abstract unix socket of the host), ipc, uts and cgroup namespaces; `/proc` shows only the jail's processes;
 - a fresh session (no terminal injection), `--die-with-parent`, and a clean environment (no secrets);
-- a cgroup (v2, or v1 memory + pids) holding every process of the jail: `memory_mb` for the whole tree
-  (no swap), at most `max_procs` processes, all killed at the deadline and at the end of every run.
+- a cgroup (ftstudy/cgroups.py: v2, or v1 memory + pids) holding every process of the jail: `memory_mb`
+  for the whole tree (no swap), at most `max_procs` processes, all killed at the deadline and at the end of
+  every run; per process also RLIMIT_AS (a readable MemoryError), RLIMIT_FSIZE and no core files.
 
 Where bwrap, user namespaces or a writable cgroup are missing, `require()` raises `JailUnavailable` with
 one line saying what to install or change: code never runs with less.
 
 Example:
-    >>> import pathlib, tempfile
-    >>> task = pathlib.Path(tempfile.mkdtemp())
-    >>> run_jailed(task, ["-c", "import os; print(os.getuid())"], timeout_s=10).stdout  # doctest: +SKIP
-    '65534\\n'
+    >>> import tempfile
+    >>> with tempfile.TemporaryFile() as out:  # doctest: +SKIP
+    ...     ran = run_jailed(tempfile.mkdtemp(), ["-c", "import os; print(os.getuid())"], stdout=out)
+    ...     _ = out.seek(0); print(ran.returncode, out.read())
+    0 b'65534\\n'
 """
 from __future__ import annotations
 
 import functools
-import itertools
 import os
 import re
 import resource
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ftstudy.cgroups import Cgroup, CgroupUnavailable
 from ftstudy.errors import UserError
 
 NOBODY = 65534
 _FILE_LIMIT = 256 * 1024 * 1024  # RLIMIT_FSIZE: one file cannot grow past this
-_counter = itertools.count()
 
 
 class JailUnavailable(UserError):
@@ -124,131 +124,6 @@ def bwrap_argv(bwrap: str, task_dir: str | Path, program: list[str], paths: tupl
 ENV = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
 
 
-class Cgroup:
-    """One cgroup for one run: memory (no swap) and process-count limits, kill-all, removal."""
-
-    def __init__(self, memory_mb: int, max_procs: int):
-        self.dirs: list[Path] = []
-        name = f"ftstudy-sandbox-{os.getpid()}-{next(_counter)}"
-        v2 = _v2_parent()
-        if v2 is not None:
-            d = v2 / name
-            d.mkdir()
-            self.dirs = [d]
-            _write(d / "memory.max", memory_mb * 1024 * 1024)
-            _write(d / "memory.swap.max", 0, optional=True)
-            _write(d / "pids.max", max_procs)
-            self.v2 = True
-            return
-        self.v2 = False
-        mem, pids = _v1_parent("memory"), _v1_parent("pids")
-        if mem is None or pids is None:
-            raise JailUnavailable("code execution refused: no writable cgroup to limit the memory and processes "
-                                  "of the whole sandbox (run ftstudy as root, or delegate a cgroup v2 with the "
-                                  "memory and pids controllers to this user)")
-        for parent in (mem, pids):
-            (parent / name).mkdir()
-            self.dirs.append(parent / name)
-        _write(self.dirs[0] / "memory.limit_in_bytes", memory_mb * 1024 * 1024)
-        _write(self.dirs[0] / "memory.memsw.limit_in_bytes", memory_mb * 1024 * 1024, optional=True)
-        _write(self.dirs[1] / "pids.max", max_procs)
-
-    def enter(self) -> None:
-        """Move the calling process (the child, between fork and exec) into the cgroup."""
-        for d in self.dirs:
-            with open(d / "cgroup.procs", "w") as fh:
-                fh.write(str(os.getpid()))
-
-    def oom(self) -> bool:
-        if self.v2:
-            events = (self.dirs[0] / "memory.events").read_text()
-            return int(re.search(r"oom_kill (\d+)", events).group(1)) > 0
-        control = (self.dirs[0] / "memory.oom_control").read_text()
-        kills = re.search(r"oom_kill (\d+)", control)
-        return (int(kills.group(1)) if kills else int((self.dirs[0] / "memory.failcnt").read_text())) > 0
-
-    def kill_all(self, deadline_s: float = 10) -> None:
-        """SIGKILL every process in the cgroup until none is left (pids.max bounds how fast they fork)."""
-        if self.v2 and (self.dirs[0] / "cgroup.kill").exists():
-            _write(self.dirs[0] / "cgroup.kill", 1)
-        end = time.monotonic() + deadline_s
-        while time.monotonic() < end:
-            pids = [int(p) for d in self.dirs for p in (d / "cgroup.procs").read_text().split()]
-            if not pids:
-                return
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            time.sleep(0.01)
-
-    def remove(self) -> None:
-        for d in self.dirs:
-            for _ in range(500):  # a killed process leaves the cgroup a moment after it is reaped
-                try:
-                    d.rmdir()
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    time.sleep(0.01)
-
-
-def _write(path: Path, value: object, optional: bool = False) -> None:
-    try:
-        path.write_text(str(value))
-    except OSError:
-        if not optional:
-            raise
-
-
-def _own(controller: str) -> str:
-    """This process's cgroup path in a hierarchy ('' for v2's unified line)."""
-    for line in Path("/proc/self/cgroup").read_text().splitlines():
-        _, ctrls, path = line.split(":", 2)
-        if controller in ctrls.split(","):
-            return path
-    return "/"
-
-
-def _writable_child_parent(parent: Path) -> bool:
-    probe = parent / f"ftstudy-probe-{os.getpid()}"
-    try:
-        probe.mkdir()
-        probe.rmdir()
-        return True
-    except OSError:
-        return False
-
-
-def _v2_parent() -> Path | None:
-    for mount in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified"):
-        if not os.path.exists(f"{mount}/cgroup.controllers"):
-            continue
-        parent = Path(mount + _own("")).resolve()
-        ctrls = set((parent / "cgroup.controllers").read_text().split())
-        if {"memory", "pids"} <= ctrls and _writable_child_parent(parent):
-            subtree = set((parent / "cgroup.subtree_control").read_text().split())
-            if not {"memory", "pids"} <= subtree:
-                _write(parent / "cgroup.subtree_control", "+memory +pids", optional=True)
-                subtree = set((parent / "cgroup.subtree_control").read_text().split())
-            if {"memory", "pids"} <= subtree:
-                return parent
-    return None
-
-
-def _v1_parent(controller: str) -> Path | None:
-    mount = Path("/sys/fs/cgroup") / controller
-    if not (mount / "cgroup.procs").exists():
-        return None
-    parent = Path(str(mount) + _own(controller))
-    for candidate in (parent, mount):
-        if candidate.exists() and _writable_child_parent(candidate):
-            return candidate
-    return None
-
-
 def _preexec(cgroup: Cgroup, memory_mb: int) -> None:
     """In the child between fork and exec: join the cgroup, set per-process limits, drop root."""
     cgroup.enter()
@@ -273,7 +148,10 @@ def run_jailed(task_dir: str | Path, py_args: list[str], timeout_s: float = 10, 
     argv = bwrap_argv(bwrap, task_dir, [python(), "-I", *py_args], python_files())
     cgroup = None
     try:
-        cgroup = Cgroup(memory_mb, max_procs)
+        try:
+            cgroup = Cgroup(memory_mb, max_procs)
+        except CgroupUnavailable as exc:
+            raise JailUnavailable(str(exc)) from None
         proc = subprocess.Popen(argv, cwd="/", env=ENV, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
                                 pass_fds=pass_fds, start_new_session=True,
                                 preexec_fn=functools.partial(_preexec, cgroup, memory_mb))
