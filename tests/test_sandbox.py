@@ -288,3 +288,17 @@ def test_jail_argv_shape():
     assert "--bind" not in argv and "--dev-bind" not in argv  # nothing of the host is writable
     binds = {argv[i + 2] for i, a in enumerate(argv) if a == "--ro-bind"}
     assert binds == {"/usr/lib/python3.11", "/task"}
+
+
+@pytest.mark.parametrize("tail", ["\n\nif __name__ == '__main__':\n    print(add(2, 3))\n",
+                                  "\n\nassert add(2, 3) == 5\nprint('all good')\n",
+                                  "\n\nprint(add(2, 3))\n",
+                                  "\n```\n\nThis function adds two numbers.\n"])
+def test_mbpp_stop_sequences_cut_what_an_instruct_model_adds(tail):
+    """lm-eval cuts a generation at the first stop sequence: what reaches the sandbox is the function alone."""
+    import yaml
+
+    until = yaml.safe_load((REPO / "evals/tasks/mbpp_local.yaml").read_text())["generation_kwargs"]["until"]
+    completion = RIGHT + tail.lstrip("\n") if tail.startswith("\n```") else RIGHT.rstrip("\n") + tail
+    cut = min(completion.find(s) for s in until if s in completion)
+    assert completion[:cut].strip() == RIGHT.strip()
