@@ -44,8 +44,8 @@ EARLY = "the code ended the process before its tests finished"
 # not know it) and writes it to the result channel, then ends without running atexit hooks.
 _RUNNER = r"""
 import os, sys, traceback, builtins
-_read, _write, _exit, _close = os.read, os.write, os._exit, os.close
-_print_exc, _stderr = traceback.print_exc, sys.stderr
+_read, _write, _exit = os.read, os.write, os._exit
+_print_exc = traceback.print_exc
 _Assertion, _Memory, _Exit = AssertionError, MemoryError, SystemExit
 _marker_fd, _result_fd = int(sys.argv[1]), int(sys.argv[2])
 _hook_blocked = ("subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn")
