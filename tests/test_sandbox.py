@@ -302,3 +302,28 @@ def test_mbpp_stop_sequences_cut_what_an_instruct_model_adds(tail):
     completion = RIGHT + tail.lstrip("\n") if tail.startswith("\n```") else RIGHT.rstrip("\n") + tail
     cut = min(completion.find(s) for s in until if s in completion)
     assert completion[:cut].strip() == RIGHT.strip()
+
+
+# One row in the shape of google-research-datasets/mbpp "full" (written for this test, not an MBPP item).
+MBPP_ROW = {"task_id": 9001, "text": "Write a function to add two numbers.", "code": "def add(a, b):\r\n  return a + b",
+            "test_list": ["assert add(2, 3) == 5", "assert add(-1, 1) == 0", "assert add(0, 0) == 0"],
+            "test_setup_code": "", "challenge_test_list": []}
+
+
+@pytest.mark.parametrize("bench_id", ["humaneval", "mbpp"])
+def test_reference_solutions_of_hub_shaped_rows_pass(bench_id):
+    """Rows in the hub's exact shape: the reference solution passes (a check that can pass), an early exit not."""
+    import json
+
+    from ftstudy.harness import code
+
+    rows = ([json.loads(line) for line in (REPO / "tests/fixtures/bench/humaneval_local.jsonl").read_text().splitlines()]
+            if bench_id == "humaneval" else [MBPP_ROW])
+    assert rows
+    for doc in rows:
+        right = doc["canonical_solution"] if bench_id == "humaneval" else doc["code"]
+        prog, tests, entry = code.program_and_tests(bench_id, doc, right)
+        assert sandbox.check_solution(prog, tests, entry).passed
+        prog, tests, entry = code.program_and_tests(bench_id, doc, "    return None\nimport sys\nsys.exit(0)\n"
+                                                    if bench_id == "humaneval" else "import sys\nsys.exit(0)\n")
+        assert not sandbox.check_solution(prog, tests, entry).passed
