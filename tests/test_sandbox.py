@@ -327,3 +327,19 @@ def test_reference_solutions_of_hub_shaped_rows_pass(bench_id):
         prog, tests, entry = code.program_and_tests(bench_id, doc, "    return None\nimport sys\nsys.exit(0)\n"
                                                     if bench_id == "humaneval" else "import sys\nsys.exit(0)\n")
         assert not sandbox.check_solution(prog, tests, entry).passed
+
+
+def test_code_benchmark_is_skipped_with_one_line_without_the_jail(monkeypatch, tmp_path):
+    """The harness refuses before generating anything: no completion is made that could not be run safely."""
+    from ftstudy.harness import BenchContext, HarnessUnavailable, code
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    jail._self_check.cache_clear()
+    try:
+        with pytest.raises(HarnessUnavailable) as err:
+            code.run(BenchContext("code", "some/model", allow_code_execution=True, out_dir=tmp_path),
+                     {"id": "humaneval", "task": "humaneval"})
+    finally:
+        jail._self_check.cache_clear()
+    assert "apt-get install bubblewrap" in str(err.value) and "\n" not in str(err.value)
+    assert list(tmp_path.iterdir()) == []
