@@ -23,7 +23,7 @@ ENV DEBIAN_FRONTEND=noninteractive \
     FTSTUDY_EVAL_ENV=/opt/ftstudy/envs/eval \
     FTSTUDY_BFCL_ENV=/opt/ftstudy/envs/bfcl
 
-RUN apt-get update && apt-get install -y --no-install-recommends git python3-venv chromium \
+RUN apt-get update && apt-get install -y --no-install-recommends git python3-venv chromium bubblewrap \
     && rm -rf /var/lib/apt/lists/*
 
 COPY ftstudy/envs/ /opt/ftstudy/requirements/

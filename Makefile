@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV := .venv
 FTSTUDY := $(VENV)/bin/ftstudy
 
-.PHONY: setup envs browser test test-fast demo schema lock-train lock-eval bench clean
+.PHONY: setup envs browser sandbox test test-fast demo schema lock-train lock-eval bench clean
 
 $(VENV)/.ftstudy-core: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,10 +23,14 @@ envs: setup
 browser:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
-test: envs browser
+# Model-written code (code benchmarks) runs only inside bubblewrap; its tests run it for real.
+sandbox:
+	@command -v bwrap >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap; }
+
+test: envs browser sandbox
 	$(VENV)/bin/pytest -q -p no:cacheprovider
 
-test-fast: setup
+test-fast: setup sandbox
 	$(VENV)/bin/pytest -q -p no:cacheprovider -m "not tools"
 
 demo: envs

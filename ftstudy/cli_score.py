@@ -74,12 +74,34 @@ def _run(score, predictions, references, as_json, samples_path):
     from ftstudy.scorers import ScoreInputError, load_jsonl
 
     try:
-        metrics, samples = score(load_jsonl(predictions), load_jsonl(references))
+        preds, refs = load_jsonl(predictions), load_jsonl(references)
+        _check_overlap(preds, refs, predictions, references)
+        metrics, samples = score(preds, refs)
     except ScoreInputError as exc:
         raise click.ClickException(str(exc)) from None
     if samples_path:
         atomic_write(samples_path, "".join(json.dumps(s, sort_keys=True) + "\n" for s in samples))
     click.echo(json.dumps(metrics, indent=2) if as_json else _table(metrics))
+
+
+def _check_overlap(preds: list, refs: list, pred_path: str, ref_path: str) -> None:
+    """No predictions, or none for these references, is an error (scores of 0.0 would look like a result);
+    a partial overlap is a warning with the counts."""
+    from ftstudy.scorers import ScoreInputError
+
+    if not preds:
+        raise ScoreInputError(f"{pred_path}: no predictions (the file is empty): generate outputs first")
+    pred_ids = {str(p.get("id")) for p in preds if isinstance(p, dict)}
+    ref_ids = {str(r.get("id")) for r in refs if isinstance(r, dict)}
+    both = pred_ids & ref_ids
+    if ref_ids and not both:
+        raise ScoreInputError(f"none of the {len(pred_ids)} prediction ids in {pred_path} is among the {len(ref_ids)} "
+                              f"reference ids in {ref_path} (e.g. {sorted(pred_ids)[0]!r} vs {sorted(ref_ids)[0]!r}): "
+                              "are they outputs for these references?")
+    if both and (len(both) < len(ref_ids) or len(both) < len(pred_ids)):
+        click.echo(f"warning: {len(both)} of {len(ref_ids)} references have a prediction ({len(ref_ids) - len(both)} "
+                   f"missing, scored as wrong); {len(pred_ids) - len(both)} predictions match no reference (ignored)",
+                   err=True)
 
 
 def _table(metrics: dict) -> str:

@@ -46,6 +46,19 @@ class RequestFailed(UserError, RuntimeError):
         self.status = status
 
 
+KEY_VARIABLE = "OPENAI_API_KEY"  # where the key of an OpenAI-compatible server or judge is read from
+_AUTH_STATUS = {401, 403}
+
+
+class AuthenticationFailed(RequestFailed):
+    """The server answered 401/403: it is up, but refuses the key (or its absence)."""
+
+
+def _auth_error(root: str, code: int, detail: str) -> AuthenticationFailed:
+    return AuthenticationFailed(f"{root} answered HTTP {code}: an authentication error (the server is up but refuses "
+                                f"the key): set a valid key in {KEY_VARIABLE}. Reply: {detail[:200]}", code)
+
+
 @dataclass
 class Reply:
     """One chat completion: `text` is what scorers read (content + tool calls rendered as <tool_call>)."""
@@ -111,6 +124,8 @@ def post_json(url: str, body: dict, timeout: float = 600.0, retries: int = 4, ba
                 return json.loads(resp.read().decode("utf-8"))
         except urllib.error.HTTPError as exc:
             detail = exc.read().decode("utf-8", "replace")[:800]
+            if exc.code in _AUTH_STATUS:
+                raise _auth_error(url.split("/v1/")[0], exc.code, detail) from None
             if exc.code in _RETRY_STATUS:
                 reason = f"HTTP {exc.code}: {detail}"
                 continue
@@ -225,6 +240,11 @@ def list_models(base_url: str, timeout: float = 10.0) -> list[str]:
     url = api_base(base_url) + "/v1/models"
     try:
         data = get_json(url, timeout=timeout)
+    except urllib.error.HTTPError as exc:  # it answered: not "unreachable"
+        detail = exc.read().decode("utf-8", "replace")[:800]
+        if exc.code in _AUTH_STATUS:
+            raise _auth_error(api_base(base_url), exc.code, detail) from None
+        raise RequestFailed(f"{url} refused the request (HTTP {exc.code}): {detail}", exc.code) from None
     except (urllib.error.URLError, ConnectionError, TimeoutError, socket.timeout, http.client.HTTPException) as exc:
         raise ServerUnreachable(f"no model server answers at {api_base(base_url)} ({exc})") from None
     return [m["id"] for m in (data or {}).get("data", []) if isinstance(m, dict) and "id" in m]

@@ -21,7 +21,12 @@ def _load(root: Path, exp: str, tag: str, bench: str) -> tuple[dict | None, list
     path, _ = records.paths(root, exp, tag, bench)
     if not path.exists():
         return None, []
-    return records.read_json(path), records.load_samples(path)
+    try:
+        return records.read_json(path), records.load_samples(path)
+    except (ValueError, OSError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise UserError(f"{path}: cannot be read ({str(exc).splitlines()[0][:80]}), probably cut short: delete it and "
+                        f"redo that benchmark: ftstudy bench {exp} --model MODEL --tag {tag} --benchmarks {bench} "
+                        f"--results-dir {root} --force") from None
 
 
 def refusal(base: dict, ft: dict) -> str | None:

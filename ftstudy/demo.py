@@ -62,9 +62,17 @@ QUICK = (
 
 def run(out: Path, quick: bool = False, progress: Callable[[str], None] = print, echo: Callable[[str], None] = print) -> bool:
     """Run the demo study into `out`; returns True when every stage ran (and, in full mode, reports verdicts)."""
-    from ftstudy import report, study, tiny
+    from ftstudy.locks import RunLock
 
     out.mkdir(parents=True, exist_ok=True)
+    # the lock comes before any work: a second demo into the same folder refuses at once, building nothing
+    with RunLock(out / "state" / ".demo.lock", what=f"the demo study in {out}"):
+        return _run(out, quick, progress, echo)
+
+
+def _run(out: Path, quick: bool, progress: Callable[[str], None], echo: Callable[[str], None]) -> bool:
+    from ftstudy import report, study, tiny
+
     started = time.time()
     progress(f"demo study in {out.resolve()} ({'quick' if quick else 'full'} mode)")
     model = tiny.build(out / "tiny-model", seed=0, log=progress)

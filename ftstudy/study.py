@@ -105,6 +105,7 @@ class Study:
         from ftstudy import prepare
 
         rep = prepare.prepare(self.o.experiment, data=self.o.data, sources=self.o.sources, limit=self.train_rows,
+                              out_root=self.o.root / gen.PREPARED_DIR,  # under the study root, never the cwd
                               base_model=self.o.base_model if self.o.count_tokens else None,
                               hardware=self.o.hardware, sequence_len=self.req.cfg.get("sequence_len"),
                               progress=self.progress)

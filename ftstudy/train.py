@@ -126,11 +126,30 @@ def check_inputs(req: Request) -> None:
                          "model folder (e.g. one made by `ftstudy tiny-model DIR`).")
 
 
+def launch_config(cfg: dict[str, Any], folder: Path, root: Path) -> dict[str, Any]:
+    """What Axolotl is given: the run folder as output_dir, prepared data read from the study root `root`, and
+    Axolotl's own prepared-data cache inside the run folder, so nothing is written to the current folder (pure).
+
+    Example:
+        >>> launch_config({"datasets": [{"path": "data/prepared/x/a.jsonl"}], "dataset_prepared_path": "last_run_prepared"},
+        ...               Path("/s/runs/r1"), Path("/s"))["dataset_prepared_path"]
+        '/s/runs/r1/last_run_prepared'
+    """
+    out = {**cfg, "output_dir": str(folder)}
+    if isinstance(cfg.get("datasets"), list):
+        out["datasets"] = [{**ds, "path": str(root / ds["path"])} if isinstance(ds, dict) and
+                           str(ds.get("path", "")).startswith(gen.PREPARED_DIR + "/") else ds for ds in cfg["datasets"]]
+    prepared = cfg.get("dataset_prepared_path")
+    if isinstance(prepared, str) and not Path(prepared).is_absolute():
+        out["dataset_prepared_path"] = str(folder / prepared)
+    return out
+
+
 def train(req: Request, runs_root: Path = Path("runs"), resume: bool = False, dry_run: bool = False,
           progress=lambda s: print(s, file=sys.stderr, flush=True)) -> dict[str, Any]:
     """Run (or resume) one training run; returns the train.json figures."""
     folder = run_dir(req, runs_root)
-    launch_cfg = {**req.cfg, "output_dir": str(folder)}
+    launch_cfg = launch_config(req.cfg, folder, Path(runs_root).parent)
     ckpts = checkpoints(folder)
     if resume and ckpts:
         launch_cfg["resume_from_checkpoint"] = str(ckpts[-1])
@@ -156,7 +175,7 @@ def _launch(req: Request, folder: Path, launch_cfg: dict, argv: list[str], progr
     if not (folder / "config.yaml").exists():
         atomic_write(folder / "config.yaml", config_text(req))
     atomic_write(folder / "launch.yaml", yaml.safe_dump(launch_cfg, sort_keys=False))
-    write_json(folder / "data.json", data_manifest(req.cfg))
+    write_json(folder / "data.json", data_manifest(launch_cfg))
     start = int(Path(launch_cfg["resume_from_checkpoint"]).name.split("-")[-1]) if launch_cfg.get("resume_from_checkpoint") else 0
     parser = LogParser(on_progress=progress, total=launch_cfg.get("max_steps"),
                        logging_steps=int(launch_cfg.get("logging_steps") or 1), start_step=start)

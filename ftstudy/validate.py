@@ -41,8 +41,12 @@ class Problem:
 
 def load_yaml(text: str) -> tuple[Any, list[Problem]]:
     """Parse YAML; a syntax error becomes one Problem naming the line and column."""
+    from ftstudy import safeload
+
     try:
-        return yaml.safe_load(text), []
+        return safeload.load(text), []
+    except safeload.Refused as exc:
+        return None, [Problem("", str(exc), "")]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
@@ -284,11 +288,37 @@ def validate_file(path: str | Path, hardware: str | None = None) -> list[Problem
     if str(path) == "-":
         import sys
 
-        return validate_text(sys.stdin.read(), hardware)
+        return validate_text(_read("-"), hardware)
     path = Path(path)
     if not path.is_file():
         return [Problem("", f"{path}: no such file", "check the path")]
-    return validate_text(path.read_text(), hardware)
+    return validate_text(_read(path), hardware)
+
+
+def _read(path: str | Path) -> str:
+    """The text, or a Refused (one line) for a file too big, binary or not UTF-8 (ftstudy/safeload.py)."""
+    from ftstudy import safeload
+
+    return safeload.read_text(path)
+
+
+def _refused_as_problem(fn):
+    """validate_file reports a refused file as its one problem, so the other files are still checked."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(path, *args, **kwargs):
+        from ftstudy import safeload
+
+        try:
+            return fn(path, *args, **kwargs)
+        except safeload.Refused as exc:
+            return [Problem("", str(exc), "")]
+
+    return wrapper
+
+
+validate_file = _refused_as_problem(validate_file)
 
 
 def errors(problems: list[Problem]) -> list[Problem]:

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -22,10 +23,23 @@ def test_demo_data_splits_never_overlap():
 
 
 def test_quick_demo_runs_every_stage(tmp_path, tiny_model):
-    out = tmp_path / "demo"
-    res = subprocess.run([sys.executable, "-m", "ftstudy", "demo", "--quick", "--out", str(out)], capture_output=True,
-                         text=True, timeout=1200)
+    """...and a second demo started on the same folder meanwhile refuses at once; nothing lands outside --out."""
+    out, cwd = tmp_path / "demo", tmp_path / "cwd"
+    cwd.mkdir()
+    argv = [sys.executable, "-m", "ftstudy", "demo", "--quick", "--out", str(out)]
+    first = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lock = out / "state" / ".demo.lock"
+    deadline = time.monotonic() + 120
+    while not (lock.exists() and "pid" in lock.read_text()) and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    second = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=120)
+    stdout, stderr = first.communicate(timeout=1200)
+    res = subprocess.CompletedProcess(argv, first.returncode, stdout, stderr)
     assert res.returncode == 0, res.stderr[-4000:]
+    refusal = [line for line in (second.stdout + second.stderr).splitlines() if line.strip()]
+    assert second.returncode != 0 and len(refusal) == 1 and f"in use by pid {first.pid}" in refusal[0], refusal
+    assert list(cwd.iterdir()) == []  # data/prepared and Axolotl's last_run_prepared stay under --out
+    assert (out / "data" / "prepared").is_dir() and list(out.glob("runs/*/*/last_run_prepared"))
     seen = 0
     for r in demo.QUICK:
         state = json.loads((out / "state" / r.experiment / f"{r.method}-cpu.json").read_text())

@@ -1,19 +1,79 @@
-"""The code-execution sandbox: time and memory limits, no network, a temp dir that disappears."""
+"""The code sandbox: a pass cannot be faked by ending early, and the code cannot get out of its jail.
+
+Every attack here ran successfully against the sandbox before the jail (issue 11); each must now fail.
+"""
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
-from ftstudy import sandbox
+from ftstudy import jail, sandbox
+
+REPO = Path(__file__).resolve().parents[1]
+WRONG = "def add(a, b):\n    return 0\n"
+RIGHT = "def add(a, b):\n    return a + b\n"
+HUMANEVAL_TESTS = "def check(candidate):\n    assert candidate(2, 3) == 5\n"
+MBPP_TESTS = "assert add(2, 3) == 5\n"
+# libc through ctypes: goes around the audit hook, so only the jail itself can stop what follows
+LIBC = "import ctypes, ctypes.util, os\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+
+# Ways a wrong solution ended the process before its tests and was scored "passed" before the jail.
+TAILS = {
+    "sys.exit(0)": "import sys\nsys.exit(0)\n",
+    "exit()": "exit()\n",
+    "quit()": "quit()\n",
+    "raise SystemExit": "raise SystemExit\n",
+    "os._exit(0)": "import os\nos._exit(0)\n",
+    "unittest.main() under __main__": "import unittest\nif __name__ == '__main__':\n    unittest.main()\n",
+    "sys.exit(main())": "def main():\n    return 0\nimport sys\nif __name__ == '__main__':\n    sys.exit(main())\n"
+                        "sys.exit(main())\n",
+    "SIGKILL to itself": "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n",
+    "atexit hook exiting 0": "import atexit, os\natexit.register(lambda: os._exit(0))\n",
+    "print and stdout replaced": "import builtins, sys, os\nbuiltins.print = lambda *a, **k: None\n"
+                                 "sys.stdout = open(os.devnull, 'w')\nsys.exit(0)\n",
+    "os.write replaced": "import os\n_w = os.write\nos.write = lambda fd, b: _w(fd, b'0' * 32)\nos._exit(0)\n",
+    "a thread exits 0": "import threading, os, time\nthreading.Thread(target=lambda: os._exit(0)).start()\n"
+                        "time.sleep(5)\n",
+    "fork, parent exits 0": "import os\nif os.fork():\n    os._exit(0)\n",
+    "stdout and stderr closed": "import os\nos.close(1)\nos.close(2)\nos._exit(0)\n",
+    "SystemExit from a finally": "try:\n    pass\nfinally:\n    raise SystemExit(0)\n",
+}
 
 
-def test_passing_solution_passes():
-    r = sandbox.check_solution("def add(a, b):\n    return a + b\n",
-                               "def check(candidate):\n    assert candidate(2, 3) == 5\n", "add")
-    assert r.passed and r.status == "passed" and r.duration > 0
+@pytest.mark.parametrize("style", ["humaneval", "mbpp"])
+def test_a_right_solution_passes(style):
+    r = (sandbox.check_solution(RIGHT, HUMANEVAL_TESTS, "add") if style == "humaneval"
+         else sandbox.check_solution(RIGHT, MBPP_TESTS))
+    assert r.passed and r.status == "passed", r.stderr
+
+
+@pytest.mark.parametrize("style", ["humaneval", "mbpp"])
+@pytest.mark.parametrize("tail", list(TAILS))
+def test_ending_early_never_passes(style, tail):
+    program = WRONG + TAILS[tail]
+    r = (sandbox.check_solution(program, HUMANEVAL_TESTS, "add") if style == "humaneval"
+         else sandbox.check_solution(program, MBPP_TESTS))
+    assert not r.passed
+    assert r.status == ("error" if tail == "SIGKILL to itself" else "failed"), (r.status, r.stderr)
+
+
+def test_ending_early_fails_even_with_a_right_solution():
+    """sys.exit(0) before the tests: the tests did not run, so it is not a pass whatever the function does."""
+    r = sandbox.check_solution(RIGHT + "import sys\nsys.exit(0)\n", MBPP_TESTS)
+    assert r.status == "failed" and "before its tests finished" in r.stderr
+
+
+def test_the_code_is_not_main():
+    r = sandbox.check_solution(RIGHT + "if __name__ == '__main__':\n    raise RuntimeError('demo ran')\n",
+                               HUMANEVAL_TESTS, "add")
+    assert r.passed, r.stderr
 
 
 def test_failing_assertion_fails():
@@ -29,27 +89,7 @@ def test_other_exception_is_an_error():
 
 def test_infinite_loop_is_killed():
     r = sandbox.run_code("while True:\n    pass\n", timeout_s=1)
-    assert r.status == "timeout" and not r.passed
-    assert r.duration < 5
-
-
-def test_children_are_killed_with_the_group():
-    # the code forks a sleeper that prints its pid, then loops; the timeout must take the sleeper too
-    code = "import os, time\nif os.fork() == 0:\n    print(os.getpid(), flush=True)\n    time.sleep(60)\nwhile True: pass\n"
-    r = sandbox.run_code(code, timeout_s=3)  # long enough for the fork to happen on a loaded machine
-    assert r.status == "timeout"
-    pid = int(r.stdout.split()[0])
-    state = "?"
-    for _ in range(50):  # SIGKILL is delivered asynchronously: give the kernel a moment
-        try:
-            with open(f"/proc/{pid}/stat") as fh:
-                state = fh.read().rsplit(")", 1)[1].split()[0]
-        except FileNotFoundError:
-            state = "gone"
-        if state in ("Z", "X", "gone"):
-            break
-        time.sleep(0.1)
-    assert state in ("Z", "X", "gone"), f"the forked child survived the timeout (state {state})"
+    assert r.status == "timeout" and not r.passed and r.duration < 10
 
 
 @pytest.mark.parametrize("code", [
@@ -57,44 +97,249 @@ def test_children_are_killed_with_the_group():
     "chunks = []\nwhile True:\n    chunks.append(' ' * 10 ** 7)",
 ])
 def test_memory_bomb_reports_memory(code):
-    r = sandbox.run_code(code, timeout_s=10, memory_mb=256)
+    r = sandbox.run_code(code, timeout_s=20, memory_mb=256)
     assert r.status == "memory" and "MemoryError" in r.stderr
 
 
-def test_network_is_blocked():
-    with socket.socket() as listener:  # a real listener on this machine: connecting would succeed unsandboxed
+# ---- the jail ------------------------------------------------------------------------------------------
+
+def test_runs_as_nobody_with_only_python_in_view():
+    r = sandbox.run_code("import os\nprint(os.getuid(), os.getgid(), os.getpid())\nprint(sorted(os.listdir('/')))\n"
+                         "print(sorted(os.environ))")
+    uid, gid, pid = r.stdout.splitlines()[0].split()
+    assert (uid, gid) == ("65534", "65534") and int(pid) <= 3, r.stdout  # its own pid namespace
+    assert "etc" not in r.stdout.splitlines()[1] and "home" not in r.stdout and "root" not in r.stdout.splitlines()[1]
+    assert eval(r.stdout.splitlines()[2]) == sorted([*jail.ENV, "PWD"])  # nothing of ours
+
+
+def test_secret_files_are_out_of_sight(tmp_path):
+    secret = tmp_path / "token.txt"
+    secret.write_text("hf_SECRET_value")
+    secret.chmod(0o644)
+    for path in ("/etc/shadow", str(secret), str(REPO / "pyproject.toml"), str(Path.home() / ".bashrc")):
+        r = sandbox.run_code(f"print(open({path!r}).read())")
+        assert r.status == "error" and "FileNotFoundError" in r.stderr, (path, r.stderr)
+        assert "SECRET" not in r.stdout
+
+
+@pytest.mark.parametrize("target", ["project", "envs", "usr"])
+def test_cannot_write_outside_its_tmpfs(target):
+    where = {"project": REPO / "pwned.txt",
+             "envs": Path(os.environ.get("FTSTUDY_ENVS_DIR", Path.home() / ".cache/ftstudy/envs")) / "pwned.txt",
+             "usr": Path(jail.python()).parent / "pwned.txt"}[target]
+    r = sandbox.run_code(f"open({str(where)!r}, 'w').write('x')")
+    assert r.status == "error" and not where.exists(), r.stderr
+
+
+def test_tmp_is_private_and_fresh_per_run():
+    first = sandbox.run_code("open('/tmp/left.txt', 'w').write('x')\nimport os\nprint(os.getcwd())")
+    assert first.passed and first.stdout.strip() == "/tmp"
+    second = sandbox.run_code("import os\nprint(os.path.exists('/tmp/left.txt'))")
+    assert second.stdout.strip() == "False"
+
+
+def _ctypes_connect(family: int, addr_bytes: str) -> str:
+    """Code that connects with libc directly (no audit event) and prints the outcome."""
+    return LIBC + (f"s = libc.socket({family}, 1, 0)\naddr = {addr_bytes}\n"
+                   "rc = libc.connect(s, addr, len(addr))\nprint('rc', rc, os.strerror(ctypes.get_errno()))\n")
+
+
+def test_tcp_through_ctypes_is_unreachable():
+    with socket.socket() as listener:  # a real listener here: connecting would succeed outside the jail
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         port = listener.getsockname()[1]
-        code = f"import socket\ns = socket.create_connection(('127.0.0.1', {port}), timeout=2)\nprint('connected')"
-        r = sandbox.run_code(code, timeout_s=10)
-    assert not r.passed and r.status in ("failed", "error")
-    assert "connected" not in r.stdout
-    assert "network" in r.stderr.lower()
+        sockaddr = f"bytes([2, 0, {port >> 8}, {port & 255}, 127, 0, 0, 1]) + bytes(8)"
+        r = sandbox.run_code(_ctypes_connect(2, sockaddr))
+        listener.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            listener.accept()
+    assert r.stdout.startswith("rc -1"), r.stdout + r.stderr
 
 
-def test_network_namespace_layer():
-    """Where `unshare` works, the code runs in a fresh network namespace: only a loopback, so nothing is
-    reachable even for code that got around the audit hook (ctypes could)."""
-    if "netns" not in sandbox.network_layers():
-        pytest.skip("no usable `unshare` here; only the audit-hook layer is active")
+@pytest.mark.parametrize("kind", ["path", "abstract"])
+def test_unix_sockets_are_unreachable(kind, tmp_path):
+    name = str(tmp_path / "ftstudy.sock") if kind == "path" else f"\0ftstudy-test-{os.getpid()}"
+    with socket.socket(socket.AF_UNIX) as listener:
+        listener.bind(name)
+        listener.listen()
+        if kind == "path":
+            os.chmod(tmp_path, 0o777)
+            os.chmod(name, 0o777)
+        sockaddr = f"(1).to_bytes(2, 'little') + {name.encode()!r}"
+        r = sandbox.run_code(_ctypes_connect(1, sockaddr))
+        listener.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            listener.accept()
+    assert r.stdout.startswith("rc -1"), r.stdout + r.stderr
+
+
+def test_network_is_blocked_with_a_readable_message():
+    r = sandbox.run_code("import socket\ns = socket.create_connection(('127.0.0.1', 9), timeout=2)\nprint('connected')")
+    assert not r.passed and "connected" not in r.stdout and "network" in r.stderr.lower()
+
+
+def test_only_a_loopback():
     r = sandbox.run_code("import socket\nprint(sorted(name for _, name in socket.if_nameindex()))")
     assert r.passed and r.stdout.strip() == "['lo']", r.stderr
 
 
-def test_starting_programs_is_blocked():
+def _alive_with_comm(token: str) -> list[int]:
+    found = []
+    for d in Path("/proc").iterdir():
+        try:
+            if d.name.isdigit() and (d / "comm").read_text().strip() == token:
+                found.append(int(d.name))
+        except OSError:
+            pass
+    return found
+
+
+def test_double_fork_and_setsid_do_not_survive():
+    token = f"esc{os.getpid() % 100000}"
+    code = LIBC + ("if os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
+                   f"        libc.prctl(15, {token.encode()!r}, 0, 0, 0)\n"
+                   f"        print('daemon', {token!r}, flush=True)\n        import time\n        time.sleep(120)\n"
+                   "    os._exit(0)\nimport time\ntime.sleep(1)\n")
+    r = sandbox.run_code(code, timeout_s=20)
+    assert f"daemon {token}" in r.stdout, r.stderr  # it did get going inside
+    deadline = time.monotonic() + 10
+    while _alive_with_comm(token) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _alive_with_comm(token) == []
+
+
+def test_starting_programs_finds_nothing_to_start():
+    code = LIBC + ("argv = (ctypes.c_char_p * 2)(b'/bin/sh', None)\n"
+                   "print('execv', libc.execv(b'/bin/sh', argv), os.strerror(ctypes.get_errno()))\n"
+                   "import _posixsubprocess\ntry:\n    _posixsubprocess.fork_exec()\nexcept TypeError:\n    pass\n"
+                   "print('sh present', os.path.exists('/bin/sh'), os.path.exists('/usr/bin/id'))\n")
+    r = sandbox.run_code(code)
+    assert "execv -1 No such file or directory" in r.stdout and "sh present False False" in r.stdout, r.stdout + r.stderr
+
+
+def test_starting_programs_is_blocked_by_the_hook():
     r = sandbox.run_code("import subprocess\nsubprocess.run(['true'])")
     assert r.status == "error" and "blocked" in r.stderr
 
 
-def test_temp_dir_is_gone_afterwards():
-    r = sandbox.run_code("import os\nopen('f.txt', 'w').write('x')\nos.makedirs('d/e')\nos.chmod('d', 0o500)\n"
-                         "print(os.getcwd())")
+def test_cannot_signal_processes_outside():
+    victim = subprocess.Popen(["sleep", "60"])
+    try:
+        code = ("import os, signal\nfor pid in ({}, {}):\n    try:\n        os.kill(pid, signal.SIGKILL)\n"
+                "        print('killed', pid)\n    except OSError as exc:\n        print(type(exc).__name__)\n"
+                "os.kill(-1, signal.SIGKILL)\n").format(victim.pid, os.getpid())
+        r = sandbox.run_code(code)
+        assert "killed" not in r.stdout and r.stdout.count("ProcessLookupError") == 2, r.stdout + r.stderr
+        assert victim.poll() is None  # the host process lives on
+    finally:
+        victim.kill()
+        victim.wait()
+
+
+def test_parent_environment_is_not_readable():
+    """/proc/<pid>/environ shows a process's environment as it started, so ftstudy's side runs in a fresh
+    process started with the tokens, as a user's shell would start ftstudy."""
+    code = ("import os\nfor p in os.listdir('/proc'):\n    try:\n        print(open(f'/proc/{p}/environ').read())\n"
+            "    except OSError:\n        pass\nprint(open(f'/proc/{os.getppid()}/environ').read())\n"
+            "print(dict(os.environ))\nprint('done')")
+    probe = f"from ftstudy import sandbox\nr = sandbox.run_code({code!r})\nprint(r.status, r.stdout, r.stderr)"
+    out = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "HF_TOKEN": "hf_SECRET_for_test", "OPENAI_API_KEY": "sk-SECRET_for_test"})
+    assert out.stdout.startswith("passed") and "done" in out.stdout, out.stdout + out.stderr
+    assert "SECRET" not in out.stdout
+
+
+def test_memory_limit_holds_for_the_whole_tree():
+    """4 children x 400 MB each: every one is under a per-process limit of 512 MB, together they are not."""
+    code = ("import os, time\nkids = []\nfor i in range(4):\n    pid = os.fork()\n    if pid == 0:\n"
+            "        block = b'x' * (400 * 1024 * 1024)\n        print('held', i, flush=True)\n        time.sleep(5)\n"
+            "        os._exit(0)\n    kids.append(pid)\nfor pid in kids:\n    os.waitpid(pid, 0)\n")
+    r = sandbox.run_code(code, timeout_s=60, memory_mb=512)
+    assert r.status == "memory", (r.status, r.stdout, r.stderr)
+    assert r.stdout.count("held") < 4
+
+
+def test_process_count_is_limited():
+    code = ("import os, time\nn = 0\nfor _ in range(200):\n    try:\n        if os.fork() == 0:\n"
+            "            time.sleep(30)\n            os._exit(0)\n        n += 1\n    except OSError:\n        break\n"
+            "print('forked', n)\n")
+    r = sandbox.run_code(code, timeout_s=30)
     assert r.passed, r.stderr
-    workdir = r.stdout.strip()
-    assert "ftstudy-sandbox-" in workdir and not os.path.exists(os.path.dirname(workdir))
+    assert int(r.stdout.split()[-1]) < 40
 
 
-def test_temp_dir_is_gone_after_timeout():
-    r = sandbox.run_code("import os\nprint(os.getcwd(), flush=True)\nwhile True: pass", timeout_s=1)
-    assert r.status == "timeout" and not os.path.exists(os.path.dirname(r.stdout.strip()))
+def test_no_bubblewrap_refuses_with_one_line(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    jail._self_check.cache_clear()
+    try:
+        with pytest.raises(jail.JailUnavailable) as err:
+            sandbox.run_code("print('ran')")
+    finally:
+        jail._self_check.cache_clear()
+    assert "apt-get install bubblewrap" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_jail_argv_shape():
+    argv = jail.bwrap_argv("/usr/bin/bwrap", "/x/task", ["/usr/bin/python3", "-I"], ("/usr/lib/python3.11",))
+    for flag in ("--unshare-all", "--die-with-parent", "--new-session", "--tmpfs", "--remount-ro"):
+        assert flag in argv
+    assert argv[argv.index("--uid") + 1] == "65534" and argv[argv.index("--gid") + 1] == "65534"
+    assert "--bind" not in argv and "--dev-bind" not in argv  # nothing of the host is writable
+    binds = {argv[i + 2] for i, a in enumerate(argv) if a == "--ro-bind"}
+    assert binds == {"/usr/lib/python3.11", "/task"}
+
+
+@pytest.mark.parametrize("tail", ["\n\nif __name__ == '__main__':\n    print(add(2, 3))\n",
+                                  "\n\nassert add(2, 3) == 5\nprint('all good')\n",
+                                  "\n\nprint(add(2, 3))\n",
+                                  "\n```\n\nThis function adds two numbers.\n"])
+def test_mbpp_stop_sequences_cut_what_an_instruct_model_adds(tail):
+    """lm-eval cuts a generation at the first stop sequence: what reaches the sandbox is the function alone."""
+    import yaml
+
+    until = yaml.safe_load((REPO / "evals/tasks/mbpp_local.yaml").read_text())["generation_kwargs"]["until"]
+    completion = RIGHT + tail.lstrip("\n") if tail.startswith("\n```") else RIGHT.rstrip("\n") + tail
+    cut = min(completion.find(s) for s in until if s in completion)
+    assert completion[:cut].strip() == RIGHT.strip()
+
+
+# One row in the shape of google-research-datasets/mbpp "full" (written for this test, not an MBPP item).
+MBPP_ROW = {"task_id": 9001, "text": "Write a function to add two numbers.", "code": "def add(a, b):\r\n  return a + b",
+            "test_list": ["assert add(2, 3) == 5", "assert add(-1, 1) == 0", "assert add(0, 0) == 0"],
+            "test_setup_code": "", "challenge_test_list": []}
+
+
+@pytest.mark.parametrize("bench_id", ["humaneval", "mbpp"])
+def test_reference_solutions_of_hub_shaped_rows_pass(bench_id):
+    """Rows in the hub's exact shape: the reference solution passes (a check that can pass), an early exit not."""
+    import json
+
+    from ftstudy.harness import code
+
+    rows = ([json.loads(line) for line in (REPO / "tests/fixtures/bench/humaneval_local.jsonl").read_text().splitlines()]
+            if bench_id == "humaneval" else [MBPP_ROW])
+    assert rows
+    for doc in rows:
+        right = doc["canonical_solution"] if bench_id == "humaneval" else doc["code"]
+        prog, tests, entry = code.program_and_tests(bench_id, doc, right)
+        assert sandbox.check_solution(prog, tests, entry).passed
+        prog, tests, entry = code.program_and_tests(bench_id, doc, "    return None\nimport sys\nsys.exit(0)\n"
+                                                    if bench_id == "humaneval" else "import sys\nsys.exit(0)\n")
+        assert not sandbox.check_solution(prog, tests, entry).passed
+
+
+def test_code_benchmark_is_skipped_with_one_line_without_the_jail(monkeypatch, tmp_path):
+    """The harness refuses before generating anything: no completion is made that could not be run safely."""
+    from ftstudy.harness import BenchContext, HarnessUnavailable, code
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    jail._self_check.cache_clear()
+    try:
+        with pytest.raises(HarnessUnavailable) as err:
+            code.run(BenchContext("code", "some/model", allow_code_execution=True, out_dir=tmp_path),
+                     {"id": "humaneval", "task": "humaneval"})
+    finally:
+        jail._self_check.cache_clear()
+    assert "apt-get install bubblewrap" in str(err.value) and "\n" not in str(err.value)
+    assert list(tmp_path.iterdir()) == []

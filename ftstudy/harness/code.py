@@ -97,7 +97,14 @@ def program_and_tests(bench_id: str, doc: dict, completion: str) -> tuple[str, s
 def run(ctx: BenchContext, bench: dict) -> HarnessOutput:
     if not ctx.allow_code_execution and not ctx.dry_run:
         raise HarnessUnavailable(f"{bench['id']} runs model-written code: pass --allow-code-execution to score it "
-                                 "(it runs in a sandbox with time and memory limits, no network, a throw-away folder)")
+                                 "(it runs in a bubblewrap sandbox: no network, no host files, limits on the whole tree)")
+    if not ctx.dry_run:
+        from ftstudy import jail
+
+        try:
+            jail.require()  # refuse before generating, with one line saying what to install
+        except jail.JailUnavailable as exc:
+            raise HarnessUnavailable(str(exc)) from None
     if not ctx.dry_run and bigcode_available():
         return run_bigcode(ctx, bench)
     if bench["id"] not in FALLBACK_TASKS:
