@@ -57,8 +57,8 @@ def setup_from_config(cfg: dict[str, Any], hardware: str) -> Setup:
 
     Example:
         >>> s = setup_from_config(gen.build("dpo", "dpo", "h100"), "h100")
-        >>> s.method, s.preference, s.micro_batch, s.loss
-        ('lora', True, 4, 'preference')
+        >>> s.method, s.preference, s.micro_batch, s.loss, s.grad_ckpt
+        ('lora', True, 1, 'preference', False)
     """
     prof = profiles.profile(hardware)
     adapter = cfg.get("adapter")
@@ -90,7 +90,9 @@ def setup_from_config(cfg: dict[str, Any], hardware: str) -> Setup:
         seq_len=int(cfg.get("sequence_len") or 2048),
         dtype_bytes=2 if half else 4,
         grad_ckpt=_flag(cfg.get("gradient_checkpointing")),
-        offload_activations=_flag(cfg.get("activation_offloading")),
+        offload_activations=_flag(cfg.get("activation_offloading"))
+        or str(cfg.get("gradient_checkpointing")).lower() in ("offload", "offload_disk"),
+        save_attention=_flag(cfg.get("gradient_checkpointing")) and bool(cfg.get("selective_checkpointing")),
         preference=rl in PREFERENCE_RL,
         reference=reference,
         lora_r=int(cfg.get("lora_r") or 0) if adapter else 0,
