@@ -72,3 +72,31 @@ def test_explain_lists_reasons_and_the_fill():
     rows = tuning.explain(cfg, "h100", "lora")
     assert any("flash" in r["why"] for r in rows) and "micro-batch" in rows[-1]["why"]
     assert all(r["measured"] is False for r in rows)  # nothing measured on a GPU through Axolotl yet
+
+
+def test_a_measured_entry_calibrates_plan_h100_within_15_percent(tmp_path, monkeypatch):
+    from ftstudy import planner_check, planner_data
+
+    cal = tmp_path / "calibration.json"
+    monkeypatch.setenv("FTSTUDY_CALIBRATION", str(cal))
+    planner_data.forget_calibration()
+    before = planner.plan("instruction", "lora", "h100")["throughput"]["tokens_per_second"]
+    # what gpu_axolotl_check.py records: Axolotl on a random Qwen2.5-7B, the generated h100 config, seq 4096
+    fpt = planner.plan("chat", "lora", "h100")["flops_per_token"]
+    tps = 13_500.0
+    entry = {"gpu": "NVIDIA H100 80GB HBM3", "profile": "h100", "method": "lora", "tokens_per_second": tps,
+             "flops_per_token": fpt, "mfu": tps * fpt / 989e12, "peak_memory_gb": 60.1, "date": "2026-12-01",
+             "versions": {"axolotl": "0.19.0", "torch": "2.11.0"}, "settings": {"sequence_len": 4096}}
+    planner_check.record_measured([entry])
+    planner_check.record_measured([entry])  # the same measurement again replaces, not duplicates
+    assert len(planner_data.load_calibration()["measured"]) == 1
+    p = planner.plan("chat", "lora", "h100")
+    assert abs(p["throughput"]["tokens_per_second"] - tps) / tps <= 0.15
+    assert "measured through Axolotl on NVIDIA H100 80GB HBM3" in p["throughput"]["mfu_source"]
+    after = planner.plan("instruction", "lora", "h100")["throughput"]["tokens_per_second"]
+    assert after != before  # the measured MFU moved the prediction for other experiments too
+    q = planner.plan("classification", "qlora", "h100")["throughput"]
+    assert q["mfu_source"] == "profiles.py" and q["method_speed"] == 0.75  # no QLoRA measurement: defaults
+    with pytest.raises(planner_check.PlanError, match="lacks date"):
+        planner_check.record_measured([{**entry, "date": ""}])
+    planner_data.forget_calibration()
