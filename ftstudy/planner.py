@@ -21,7 +21,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ftstudy import expectations, gen, profiles, registry
+from ftstudy import expectations, gen, profiles, registry, tuning
 from ftstudy.planner_data import OVERHEAD_GB, UNIFIED_MEMORY, calibrated, measured, token_stats
 from ftstudy.planner_memory import Setup, activations, memory, optimizer_info, reference_model
 from ftstudy.planner_model import ModelShape, load_shape
@@ -182,6 +182,7 @@ def estimate(cfg: dict[str, Any], hardware: str, exp: registry.Experiment | None
         "plan_hours_text": (expectations.hours(exp, method) or {}).get("text") if exp else None,
         "plan_hardware": "dgx-spark",
         "notes": _notes(s, hardware, optimizer_info(s.optimizer)),
+        "speed_choices": tuning.explain(cfg, hardware, method),
     }
     if toks["source"] == "estimate":
         out["notes"].append("tokens are an estimate from row caps × typical row lengths: `ftstudy prepare` "
