@@ -28,7 +28,8 @@ NO_WHEEL = {"flash-attn": "sdist only: compiled against the machine's CUDA (minu
 ALWAYS = {"transformers", "peft", "accelerate", "trl", "datasets"}  # Axolotl pins these exactly: carry its versions
 EXTRA = {"liger-kernel": "0.8.5", "bitsandbytes": "0.50.2"}  # ftstudy/envs/train-gpu.txt's own pins
 PLATFORM = ["--python-version", "3.12", "--implementation", "cp", "--only-binary=:all:", "--no-deps"] + [
-    a for p in ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64",
+    a for p in ("manylinux_2_35_x86_64", "manylinux_2_34_x86_64", "manylinux_2_31_x86_64", "manylinux_2_28_x86_64",
+                "manylinux_2_27_x86_64", "manylinux_2_24_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64",
                 "manylinux1_x86_64", "any") for a in ("--platform", p)]
 BATCH = 60 * 2**20
 
