@@ -9,6 +9,8 @@ On a GPU machine (no network: Axolotl and what the machine lacks come as wheels,
 CPU smoke test (`make bench` runs it: a tiny model, a few steps, the whole pipeline):
     .venv/bin/python tests/benchmarks/gpu_axolotl_check.py --device cpu --tiny
 Variants measure one choice against the generated config, e.g. `--variant torch_compile=false`.
+One device call (10 minutes) fits one method on the 7B model: give --methods lora (then qlora, then full), with
+`.whl` carried and the install line of gpu_wheels.py first; where flash-attn is absent SDPA varlen replaces it.
 --record adds the measured entries to ftstudy/calibration.json (`measured`), which `ftstudy plan` then uses.
 Targets (printed, not asserted): MFU >= 40% LoRA, 25% QLoRA, 35% full on one H100-class GPU; planner within
 10% of peak memory and 15% of tokens/s.
@@ -171,12 +173,16 @@ def main(argv: list[str] | None = None) -> int:
     peak = prof["gpus"] * prof["peak_tflops"] * 1e12
     print(f"Axolotl {ver.get('axolotl')} on {ver.get('gpu')}, profile {hw} (peak {prof['peak_tflops']} TFLOP/s), "
           f"seq {seq}, {warmup} warm-up + {steps} timed steps; model {'tiny' if a.tiny else 'random Qwen2.5-7B'}\n")
+    base_sets: dict = {}
+    if a.device == "cuda" and "flash-attn" not in ver:  # no flash-attn wheel travels: what the Spark profile uses
+        base_sets = {"attn_implementation": "sdpa", "sdpa_varlen": True}
+        print("flash-attn is not installed: the generated flash_attention_2 is replaced by SDPA varlen\n")
     runs = [(m, {}) for m in a.methods.split(",")]
     runs += [(m, gen.parse_set((v,))) for v in a.variant for m in a.methods.split(",")]
     entries, ok = [], True
     for method, sets in runs:
         sets = {**sets, "max_steps": warmup + steps + 1}
-        cfg = generated(method, hw, model, data, seq, sets, out)
+        cfg = generated(method, hw, model, data, seq, {**base_sets, **sets}, out)
         name = method + "".join(f"-{k}={v}" for k, v in sets.items() if k != "max_steps")
         path = out / f"{name.replace('/', '_')}.yaml"
         path.write_text(gen.render(cfg, EXPERIMENT[method], method, hw, "tests/benchmarks/gpu_axolotl_check.py", str(path)))
@@ -197,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
                                 "peak_memory_gb": got.get("peak_memory_gb"), "date": datetime.date.today().isoformat(),
                                 "versions": {k: v for k, v in ver.items() if k != "gpu"},
                                 "settings": {"sequence_len": seq, "micro_batch_size": cfg["micro_batch_size"],
+                                             "attn_implementation": cfg.get("attn_implementation"),
                                              "gradient_checkpointing": cfg.get("gradient_checkpointing")},
                                 "source": "tests/benchmarks/gpu_axolotl_check.py"})
         else:
