@@ -32,6 +32,14 @@ sys.path.insert(0, str(ROOT))
 HERE = Path(__file__).resolve().parent
 TARGET_MFU = {"lora": 0.40, "qlora": 0.25, "full": 0.35}
 EXPERIMENT = {"lora": "code", "qlora": "classification", "full": "code"}
+# --ablate: each speed choice of tuning.py switched off in turn, to measure what it brings on this GPU
+ABLATIONS = {
+    "no-compile": {"torch_compile": False},
+    "no-liger": {"liger_rope": False, "liger_rms_norm": False, "liger_glu_activation": False,
+                 "liger_fused_linear_cross_entropy": False},
+    "no-packing": {"sample_packing": False, "pad_to_sequence_len": False},
+    "checkpointing": {"gradient_checkpointing": True},
+}
 
 
 def rows_jsonl(path: Path, n: int, words: list[str]) -> Path:
@@ -147,7 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, help="timed steps after warm-up (default 30; 4 with --tiny)")
     ap.add_argument("--warmup", type=int, help="warm-up steps, not timed (default 5; 2 with --tiny)")
     ap.add_argument("--python", help="Python with Axolotl (default: the train environment's)")
-    ap.add_argument("--variant", action="append", default=[], help="KEY=VALUE: also run the config with this change")
+    ap.add_argument("--variant", action="append", default=[],
+                    help="KEY=VALUE[,KEY=VALUE]: also run the config with this change")
+    ap.add_argument("--ablate", action="store_true", help="also run each speed choice switched off (ABLATIONS)")
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--record", nargs="?", const="", help="add the measurements to calibration.json (or PATH)")
     ap.add_argument("--out", help="work folder (default: a temporary one)")
@@ -178,7 +188,9 @@ def main(argv: list[str] | None = None) -> int:
         base_sets = {"attn_implementation": "sdpa", "sdpa_varlen": True}
         print("flash-attn is not installed: the generated flash_attention_2 is replaced by SDPA varlen\n")
     runs = [(m, {}) for m in a.methods.split(",")]
-    runs += [(m, gen.parse_set((v,))) for v in a.variant for m in a.methods.split(",")]
+    variants = [gen.parse_set(tuple(v.split(","))) for v in a.variant]
+    variants += list(ABLATIONS.values()) if a.ablate else []
+    runs += [(m, v) for v in variants for m in a.methods.split(",")]
     entries, ok = [], True
     for method, sets in runs:
         sets = {**sets, "max_steps": warmup + steps + 1}
