@@ -239,4 +239,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from ftstudy.errors import UserError
+
+    try:
+        sys.exit(main())
+    except (UserError, subprocess.CalledProcessError) as exc:  # one line, no traceback
+        sys.exit(f"gpu_axolotl_check: {str(exc).splitlines()[0]}")
