@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from ftstudy import __version__, profiles, registry
+from ftstudy import __version__, profiles, registry, tuning
 from ftstudy.errors import UserError
 from ftstudy.fsio import atomic_write
 from ftstudy.resources import configs_dir
@@ -170,6 +170,7 @@ def build(
     cfg.update(profiles.METHOD_FINAL.get(method, {}))
     if "deepspeed" in prof:
         cfg["deepspeed"] = f"axolotl_configs/deepspeed/{prof['deepspeed'][method]}"
+    tuning.apply(cfg, hardware, method)  # speed choices and memory fill (tuning.py), before the user's --set
     cfg["logging_steps"] = 1
     cfg["saves_per_epoch"] = 4
     cfg["save_total_limit"] = 3

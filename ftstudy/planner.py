@@ -21,8 +21,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ftstudy import expectations, gen, profiles, registry
-from ftstudy.planner_data import OVERHEAD_GB, UNIFIED_MEMORY, calibrated, token_stats
+from ftstudy import expectations, gen, profiles, registry, tuning
+from ftstudy.planner_data import OVERHEAD_GB, UNIFIED_MEMORY, calibrated, measured, token_stats
 from ftstudy.planner_memory import Setup, activations, memory, optimizer_info, reference_model
 from ftstudy.planner_model import ModelShape, load_shape
 
@@ -57,8 +57,8 @@ def setup_from_config(cfg: dict[str, Any], hardware: str) -> Setup:
 
     Example:
         >>> s = setup_from_config(gen.build("dpo", "dpo", "h100"), "h100")
-        >>> s.method, s.preference, s.micro_batch, s.loss
-        ('lora', True, 4, 'preference')
+        >>> s.method, s.preference, s.micro_batch, s.loss, s.grad_ckpt
+        ('lora', True, 1, 'preference', False)
     """
     prof = profiles.profile(hardware)
     adapter = cfg.get("adapter")
@@ -90,7 +90,9 @@ def setup_from_config(cfg: dict[str, Any], hardware: str) -> Setup:
         seq_len=int(cfg.get("sequence_len") or 2048),
         dtype_bytes=2 if half else 4,
         grad_ckpt=_flag(cfg.get("gradient_checkpointing")),
-        offload_activations=_flag(cfg.get("activation_offloading")),
+        offload_activations=_flag(cfg.get("activation_offloading"))
+        or str(cfg.get("gradient_checkpointing")).lower() in ("offload", "offload_disk"),
+        save_attention=_flag(cfg.get("gradient_checkpointing")) and bool(cfg.get("selective_checkpointing")),
         preference=rl in PREFERENCE_RL,
         reference=reference,
         lora_r=int(cfg.get("lora_r") or 0) if adapter else 0,
@@ -125,12 +127,23 @@ def flops_per_token(s: Setup, seq: float) -> float:
     return per
 
 
-def speed(hardware: str) -> dict[str, Any]:
-    """bf16 peak (profiles.py) and the MFU assumption: calibration.json's value when it has one."""
+def speed(hardware: str, method: str | None = None) -> dict[str, Any]:
+    """bf16 peak (profiles.py) and the MFU: measured through Axolotl on this profile's GPU for this method
+    (calibration.json `measured`, median of entries; it already includes QLoRA's dequantization, so the method
+    factor becomes 1), else the profile's calibrated MFU, else profiles.py's assumption."""
     prof = profiles.profile(hardware)
     cal = calibrated(hardware)
+    runs = measured(hardware, method) if method else []
+    out = {"peak_tflops": prof["peak_tflops"], "gpus": prof["gpus"]}
+    if runs:
+        import statistics
+
+        gpus = sorted({str(r.get("gpu")) for r in runs})
+        return {**out, "mfu": statistics.median(r["mfu"] for r in runs), "method_speed": 1.0,
+                "mfu_source": f"measured through Axolotl on {', '.join(gpus)} ({len(runs)} run(s), "
+                              f"latest {max(str(r.get('date')) for r in runs)})"}
     mfu = cal.get("mfu", prof["mfu"])
-    return {"peak_tflops": prof["peak_tflops"], "gpus": prof["gpus"], "mfu": mfu,
+    return {**out, "mfu": mfu, "method_speed": METHOD_SPEED.get(method or "", 1.0),
             "mfu_source": f"calibrated from {len(cal.get('runs', []))} run(s)" if "mfu" in cal else "profiles.py"}
 
 
@@ -141,9 +154,9 @@ def estimate(cfg: dict[str, Any], hardware: str, exp: registry.Experiment | None
     mem = memory(s)
     usable = float(profiles.profile(hardware)["usable_gb"])
     toks = token_stats(exp, cfg, s, data_dir, manifests)
-    sp = speed(hardware)
+    sp = speed(hardware, s.method)
     fpt = flops_per_token(s, toks["attention_len"])
-    rate = sp["gpus"] * sp["peak_tflops"] * 1e12 * sp["mfu"] * METHOD_SPEED.get(s.method, 1.0)
+    rate = sp["gpus"] * sp["peak_tflops"] * 1e12 * sp["mfu"] * sp["method_speed"]
     seconds = toks["processed_tokens"] * fpt / rate if toks["processed_tokens"] else None
     real_tps = rate / fpt * toks["packing_efficiency"]
     _, ref_why = reference_model(s)
@@ -163,12 +176,13 @@ def estimate(cfg: dict[str, Any], hardware: str, exp: registry.Experiment | None
         "fix": None,
         "tokens": toks,
         "flops_per_token": round(fpt),
-        "throughput": {**sp, "method_speed": METHOD_SPEED.get(s.method, 1.0), "tokens_per_second": round(real_tps, 1)},
+        "throughput": {**sp, "tokens_per_second": round(real_tps, 1)},
         "hours": round(seconds / 3600, 3) if seconds else None,
         "plan_hours": expectations.planned_hours(exp, method) if exp else None,
         "plan_hours_text": (expectations.hours(exp, method) or {}).get("text") if exp else None,
         "plan_hardware": "dgx-spark",
         "notes": _notes(s, hardware, optimizer_info(s.optimizer)),
+        "speed_choices": tuning.explain(cfg, hardware, method),
     }
     if toks["source"] == "estimate":
         out["notes"].append("tokens are an estimate from row caps × typical row lengths: `ftstudy prepare` "

@@ -128,3 +128,23 @@ def calibrate(run_dirs: list[str | Path], path: str | Path | None = None) -> dic
     atomic_write(path, json.dumps(cal, indent=2, sort_keys=True) + "\n")
     forget_calibration()
     return {hw: cal["profiles"][hw] for hw in sorted(touched)}
+
+
+MEASURED_KEYS = ("gpu", "profile", "method", "tokens_per_second", "flops_per_token", "mfu", "date", "versions")
+
+
+def record_measured(entries: list[dict[str, Any]], path: str | Path | None = None) -> Path:
+    """Add measured entries (one per GPU model × method × settings, from gpu_axolotl_check.py --record) to the
+    calibration file's `measured` list; an entry for the same GPU, profile, method and settings is replaced."""
+    path = Path(path or calibration_path())
+    cal = json.loads(path.read_text()) if path.is_file() else {"version": 1, "profiles": {}}
+    for e in entries:
+        missing = [k for k in MEASURED_KEYS if e.get(k) in (None, "")]
+        if missing:
+            raise PlanError(f"measured entry for {e.get('method')!r} lacks {', '.join(missing)}")
+        key = (e["gpu"], e["profile"], e["method"], json.dumps(e.get("settings"), sort_keys=True))
+        cal["measured"] = [m for m in cal.get("measured", []) if (m.get("gpu"), m.get("profile"), m.get("method"),
+                           json.dumps(m.get("settings"), sort_keys=True)) != key] + [e]
+    atomic_write(path, json.dumps(cal, indent=2, sort_keys=True) + "\n")
+    forget_calibration()
+    return path

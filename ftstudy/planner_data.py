@@ -181,6 +181,13 @@ def calibrated(hardware: str, path: str | Path | None = None) -> dict:
     return load_calibration(path).get("profiles", {}).get(hardware, {})
 
 
+def measured(hardware: str, method: str, path: str | Path | None = None) -> list[dict]:
+    """Measured entries (tests/benchmarks/gpu_axolotl_check.py --record) for this profile and method: each has
+    gpu, profile, method, tokens_per_second, flops_per_token, mfu, peak_memory_gb, date and versions."""
+    return [e for e in load_calibration(path).get("measured", [])
+            if e.get("profile") == hardware and e.get("method") == method and e.get("mfu")]
+
+
 def forget_calibration() -> None:
     """Drop the cached file (after --calibrate rewrote it)."""
     _calibration.cache_clear()

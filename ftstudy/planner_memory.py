@@ -69,6 +69,7 @@ class Setup:
     dtype_bytes: int = 2
     grad_ckpt: bool = True
     offload_activations: bool = False
+    save_attention: bool = False  # selective checkpointing: attention outputs saved, not recomputed
     preference: bool = False
     reference: str = "adapter-disabled"  # DPO: "adapter-disabled", "precomputed" or "copy"
     lora_r: int = 0
@@ -173,6 +174,8 @@ def activations(s: Setup, grad_ckpt: bool | None = None) -> float:
     transient = e * (2 * m.hidden + 2 * m.intermediate)
     if ckpt:
         kept = 0.0 if s.offload_activations else m.layers * e * m.hidden
+        if s.save_attention:  # Axolotl's selective checkpointing keeps each layer's attention output + LSE
+            kept += m.layers * (e * m.q_dim + 4 * m.heads)
         return t * (kept + per_layer + final_norm + transient)
     return t * (m.layers * per_layer + final_norm + transient)
 

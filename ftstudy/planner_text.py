@@ -34,7 +34,7 @@ def render_plan(p: dict[str, Any]) -> str:
              f"settings: micro-batch {st['micro_batch_size']} × {st['sequence_len']} tokens"
              f" ({st['tokens_per_micro_batch']} per step{', pairs' if st['rl'] else ''}), grad-accum "
              f"{st['gradient_accumulation_steps']}, {st['optimizer']}, checkpointing "
-             f"{'on' if st['gradient_checkpointing'] else 'off'}, loss {st['loss']}"
+             f"{st['gradient_checkpointing'] if isinstance(st['gradient_checkpointing'], str) else 'on' if st['gradient_checkpointing'] else 'off'}, loss {st['loss']}"
              + (f", {st['gpus']} GPUs ZeRO-{st['zero_stage']}" if st["gpus"] > 1 else ""), "",
              "peak memory per GPU (GB)"]
     acts = p["activations_gb"]
@@ -65,6 +65,13 @@ def render_plan(p: dict[str, Any]) -> str:
               f"{tp['mfu']:g} [{tp['mfu_source']}]{speed}) = {tp['tokens_per_second']:,.0f} tokens/s -> {hours}"
               f"   (study plan: {plan_h})"]
     lines += [f"note: {n}" for n in p["notes"]]
+    if p.get("speed_choices"):
+        todo = not all(c["measured"] for c in p["speed_choices"])
+        lines += ["", "speed choices (ftstudy/tuning.py" + ("; from the cited sources, not yet measured through Axolotl "
+                                                           "on this hardware)" if todo else ")")]
+        for c in p["speed_choices"]:
+            sets = ", ".join(f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in c["set"].items())
+            lines.append(f"  {sets}: {c['why']} [{c['source']}]")
     return "\n".join(lines)
 
 

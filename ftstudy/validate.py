@@ -169,12 +169,19 @@ def rl_does_not_pack(cfg: dict, ctx: dict) -> Iterator[Problem]:
 
 @rule
 def packing_needs_varlen_attention(cfg: dict, ctx: dict) -> Iterator[Problem]:
+    # Axolotl 0.19 keeps packed samples apart with flash/flex/xformers/sage kernels, and with sdpa/eager through a
+    # block-diagonal mask; sdpa_varlen (torch >= 2.10, on unless set false) makes sdpa skip the masked blocks.
     attn = str(cfg.get("attn_implementation") or "")
-    varlen = attn.startswith(("flash_attention", "flex_attention")) or "flash-attn" in attn \
-        or cfg.get("flash_attention") or cfg.get("flex_attention")
-    if ctx.get("gpu") and cfg.get("sample_packing") and not varlen:
+    varlen = attn.startswith(("flash_attention", "flex_attention", "xformers", "sage")) or "flash-attn" in attn \
+        or "sage-attention" in attn or cfg.get("flash_attention") or cfg.get("flex_attention")
+    if not ctx.get("gpu") or not cfg.get("sample_packing") or varlen:
+        return
+    if attn in ("sdpa", "eager") and not (attn == "sdpa" and cfg.get("sdpa_varlen") is not False):
+        yield Problem("sample_packing", f"packed rows with {attn} attention pay a full T×T block-diagonal mask",
+                      "use attn_implementation: sdpa with sdpa_varlen, or flash_attention_2", WARNING)
+    elif attn not in ("sdpa", "eager"):
         yield Problem("sample_packing", "sample packing on GPU without a varlen attention lets packed samples attend "
-                      "to each other", "set attn_implementation: flash_attention_2, or sample_packing: false")
+                      "to each other", "set attn_implementation: flash_attention_2 (or sdpa), or sample_packing: false")
 
 
 @rule

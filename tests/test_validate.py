@@ -39,7 +39,7 @@ BROKEN = [
      "dgx-spark", "adapter: qlora needs load_in_4bit: true"),
     ("dpo with an SFT dataset type", mutate("dpo", None, "dgx-spark", lambda c: c["datasets"][0].update(type="alpaca")),
      "dgx-spark", "rl: dpo needs a preference dataset type"),
-    ("packing without varlen attention on GPU", mutate("code", None, "h100", lambda c: c.update(attn_implementation="sdpa")),
+    ("packing without varlen attention on GPU", mutate("code", None, "h100", lambda c: c.update(attn_implementation="fp8")),
      "h100", "sample_packing: sample packing on GPU without a varlen attention"),
     ("cpu with CUDA-only kernels", mutate("code", None, "cpu", lambda c: c.update(lora_qkv_kernel=True)),
      "cpu", "lora_qkv_kernel: the Triton LoRA kernels are CUDA-only"),

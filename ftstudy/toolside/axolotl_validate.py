@@ -4,9 +4,24 @@ Prints one JSON line per file: {"path": ..., "ok": bool, "errors": [{"loc": "...
 Usage: python axolotl_validate.py CONFIG.yaml...  (one process for many files: Axolotl takes seconds to import)
 """
 import json
+import re
 import sys
 
 import yaml
+
+# What Axolotl would probe on each profile's machine (the config header names the profile): H100 is sm_90,
+# the DGX Spark's GB10 sm_121; both do bf16. Other files (no header) are checked as on a CPU host.
+CAPS = {
+    "h100": {"bf16": True, "fp8": True, "n_gpu": 1, "n_node": 1, "compute_capability": "sm_90"},
+    "h100x8": {"bf16": True, "fp8": True, "n_gpu": 8, "n_node": 1, "compute_capability": "sm_90"},
+    "dgx-spark": {"bf16": True, "fp8": True, "n_gpu": 1, "n_node": 1, "compute_capability": "sm_121"},
+}
+CPU = {"bf16": False, "fp8": False, "n_gpu": 1, "n_node": 1, "compute_capability": None}
+
+
+def capabilities(text: str) -> dict:
+    found = re.search(r"^# experiment: \S+\s+method: \S+\s+hardware: (\S+)", text, re.M)
+    return dict(CAPS.get(found.group(1), CPU) if found else CPU)
 
 
 def check(path: str) -> dict:
@@ -14,10 +29,11 @@ def check(path: str) -> dict:
     from axolotl.utils.dict import DictDefault
     from pydantic import ValidationError
 
-    cfg = DictDefault(yaml.safe_load(open(path)))
-    # Capabilities are what Axolotl normally probes from the GPU; on a CPU host we state them so that
-    # validation checks the config rather than the machine.
-    caps = {"bf16": False, "fp8": False, "n_gpu": 1, "n_node": 1, "compute_capability": None}
+    text = open(path).read()
+    cfg = DictDefault(yaml.safe_load(text))
+    # Capabilities are what Axolotl normally probes from the GPU; on a CPU host we state them (per the
+    # profile the config was generated for) so that validation checks the config rather than this machine.
+    caps = capabilities(text)
     env_caps = {"torch_version": __import__("torch").__version__}
     errors = []
     try:

@@ -2,7 +2,8 @@
 Qwen2.5-7B's shape (built from its config; no download) on the card at hand, with measured peak memory and
 tokens/s (MFU) printed beside `ftstudy plan`'s prediction for the same settings.
 
-Run on a CUDA host:  python tests/benchmarks/gpu_lora_check.py [--methods lora,qlora] [--seq 2048] [--mbs 4]
+Run on a CUDA host:  python tests/benchmarks/gpu_lora_check.py [--methods lora,qlora,full] [--seq 2048] [--mbs 4]
+On the CPU (smoke test, as gpu_axolotl_check.py's baseline):  ... --device cpu --model TINY_MODEL_DIR
 
 What it is not: an Axolotl run. The device machines lent to this project have no network to install Axolotl, so
 this loop reproduces the generated config's settings with transformers + peft (+ bitsandbytes for QLoRA):
@@ -27,24 +28,36 @@ def predicted(method: str, seq: int, mbs: int) -> dict:
     overrides = {"sequence_len": seq, "micro_batch_size": mbs, "attn_implementation": "sdpa", "plugins": None,
                  "liger_rope": None, "liger_rms_norm": None, "liger_glu_activation": None,
                  "liger_fused_linear_cross_entropy": None, "optimizer": "adamw_torch_fused" if method == "lora" else "paged_adamw_8bit",
-                 "sample_packing": True, "lora_r": 16, "lora_alpha": 32}
+                 "sample_packing": True, "lora_r": 16, "lora_alpha": 32, "gradient_checkpointing": True, "torch_compile": None,
+                 "sdpa_varlen": None}
+    if method == "full":
+        overrides.update(optimizer="paged_adamw_8bit", lora_r=None, lora_alpha=None)
     exp = "classification"  # has lora and qlora; the model and settings are what matter here
     p = planner.plan(exp, method, "h100", overrides=overrides)
     return {"peak_memory_gb": p["memory_gb"]["total"], "parts": p["memory_gb"], "flops_per_token": p["flops_per_token"],
             "tokens_per_second_predicted": p["throughput"]["tokens_per_second"]}
 
 
-def build(method: str):
+def build(method: str, device: str = "cuda", model_dir: str | None = None):
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    cfg = AutoConfig.for_model(**{k: v for k, v in json.loads(
-        (ROOT / "ftstudy" / "model_configs" / "Qwen__Qwen2.5-7B.json").read_text()).items()
-        if k not in ("model_type", "architectures", "torch_dtype") and not k.startswith("_")},
-        model_type="qwen2")
+    if model_dir:
+        cfg = AutoConfig.from_pretrained(model_dir)
+    else:
+        cfg = AutoConfig.for_model(**{k: v for k, v in json.loads(
+            (ROOT / "ftstudy" / "model_configs" / "Qwen__Qwen2.5-7B.json").read_text()).items()
+            if k not in ("model_type", "architectures", "torch_dtype") and not k.startswith("_")},
+            model_type="qwen2")
     cfg.use_cache = False
     torch.manual_seed(0)
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    if method == "full":
+        with torch.device(device):
+            model = AutoModelForCausalLM.from_config(cfg, dtype=dtype, attn_implementation="sdpa")
+        model.gradient_checkpointing_enable()
+        return model, cfg
     if method == "qlora":
         from transformers import BitsAndBytesConfig
 
@@ -63,8 +76,8 @@ def build(method: str):
 
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=True)
     else:
-        with torch.device("cuda"):
-            model = AutoModelForCausalLM.from_config(cfg, dtype=torch.bfloat16, attn_implementation="sdpa")
+        with torch.device(device):
+            model = AutoModelForCausalLM.from_config(cfg, dtype=dtype, attn_implementation="sdpa")
         model.gradient_checkpointing_enable()
         model.enable_input_require_grads()
     lora = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.05, task_type="CAUSAL_LM",
@@ -72,40 +85,54 @@ def build(method: str):
     return get_peft_model(model, lora), cfg
 
 
-def measure(method: str, seq: int, mbs: int, steps: int, warmup: int) -> dict:
+def measure(method: str, seq: int, mbs: int, steps: int, warmup: int, device: str = "cuda",
+            model_dir: str | None = None) -> dict:
+    import resource
+
     import torch
 
-    torch.cuda.reset_peak_memory_stats()
-    model, cfg = build(method)
+    cuda = device == "cuda"
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    elif method == "qlora":
+        raise RuntimeError("the QLoRA baseline needs CUDA (bitsandbytes 4-bit)")
+    model, cfg = build(method, device, model_dir)
     params = [p for p in model.parameters() if p.requires_grad]
-    if method == "qlora":
+    if cuda and method in ("qlora", "full"):
         import bitsandbytes as bnb
 
         opt = bnb.optim.PagedAdamW8bit(params, lr=1e-4)
     else:
-        opt = torch.optim.AdamW(params, lr=1e-4, fused=True)
+        opt = torch.optim.AdamW(params, lr=1e-4, fused=cuda)
     model.train()
-    gen = torch.Generator(device="cuda").manual_seed(0)
+    gen = torch.Generator(device=device).manual_seed(0)
     times = []
-    torch.cuda.reset_peak_memory_stats()
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
     for step in range(warmup + steps):
-        ids = torch.randint(0, cfg.vocab_size, (mbs, seq), device="cuda", generator=gen)
-        torch.cuda.synchronize()
+        ids = torch.randint(0, cfg.vocab_size, (mbs, seq), device=device, generator=gen)
+        sync()
         t0 = time.perf_counter()
         loss = model(input_ids=ids, labels=ids).loss
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
-        torch.cuda.synchronize()
+        sync()
         if step >= warmup:
             times.append(time.perf_counter() - t0)
     tps = mbs * seq * len(times) / sum(times)
     out = {"method": method, "seq": seq, "micro_batch": mbs, "steps_timed": len(times), "loss": float(loss),
-           "tokens_per_second": round(tps, 1), "peak_allocated_gb": round(torch.cuda.max_memory_allocated() / 1e9, 3),
-           "peak_reserved_gb": round(torch.cuda.max_memory_reserved() / 1e9, 3),
-           "card": torch.cuda.get_device_name(0)}
+           "tokens_per_second": round(tps, 1)}
+    if cuda:
+        out.update(peak_allocated_gb=round(torch.cuda.max_memory_allocated() / 1e9, 3),
+                   peak_reserved_gb=round(torch.cuda.max_memory_reserved() / 1e9, 3), card=torch.cuda.get_device_name(0))
+    else:
+        out.update(peak_allocated_gb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9, 3),
+                   card="cpu")
     del model, opt
-    torch.cuda.empty_cache()
+    if cuda:
+        torch.cuda.empty_cache()
     return out
 
 
@@ -116,13 +143,19 @@ def main() -> None:
     ap.add_argument("--mbs", type=int, default=4)
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--device", default="cuda", choices=("cuda", "cpu"))
+    ap.add_argument("--model", help="a model folder (config.json) instead of Qwen2.5-7B's bundled config")
+    ap.add_argument("--no-planner", action="store_true", help="measure only (the caller asks the planner itself)")
     args = ap.parse_args()
     rows = []
     for method in args.methods.split(","):
         try:
-            m = measure(method, args.seq, args.mbs, args.steps, args.warmup)
+            m = measure(method, args.seq, args.mbs, args.steps, args.warmup, args.device, args.model)
         except Exception as exc:  # report what failed and go on with the other method
             m = {"method": method, "error": f"{type(exc).__name__}: {exc}"[:500]}
+        if args.no_planner:
+            print(json.dumps(m), flush=True)
+            continue
         p = predicted(method, args.seq, args.mbs)
         if "tokens_per_second" in m:
             m["mfu"] = round(m["tokens_per_second"] * p["flops_per_token"] / 989e12, 4)

@@ -1,4 +1,6 @@
-"""`make bench`: run every CPU benchmark script in turn (the GPU check needs a CUDA host: run it there).
+"""`make bench`: run every CPU benchmark script in turn; the GPU checks run here as their CPU smoke test
+(gpu_axolotl_check.py --device cpu --tiny: Axolotl and the baseline loop on the tiny model); on a CUDA host run
+them without --device cpu.
 
 Each prints its figures as a ratio against a baseline measured in the same run.
 """
@@ -7,7 +9,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = [["bench_planner.py"], ["bench_convert.py"], ["bench_demo.py"]]
+SCRIPTS = [["bench_planner.py"], ["bench_convert.py"], ["bench_demo.py"],
+           ["gpu_axolotl_check.py", "--device", "cpu", "--tiny", "--methods", "lora"]]
 
 if __name__ == "__main__":
     failed = 0
