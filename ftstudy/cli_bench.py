@@ -19,13 +19,17 @@ from ftstudy.cli import main
 @click.option("--data-dir", type=click.Path(exists=True, file_okay=False), help="Read benchmark data from local files.")
 @click.option("--judge-url", help="OpenAI-compatible endpoint of the judge model.")
 @click.option("--judge-model", help="Judge model name at --judge-url.")
+@click.option("--judge-api-key-env", default="OPENAI_API_KEY", show_default=True, metavar="VAR",
+              help="Environment variable holding the judge's API key (sent as a bearer token; never written).")
+@click.option("--judge-concurrency", type=click.IntRange(1, 64), default=4, show_default=True,
+              help="Judge requests in flight at once.")
 @click.option("--allow-code-execution", is_flag=True, help="Run model-written code (sandboxed) to score code benchmarks.")
 @click.option("--force", is_flag=True, help="Measure again even if the same result exists.")
 @click.option("--results-dir", default="results", show_default=True, type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--dry-run", is_flag=True, help="Print the commands each harness would run; run nothing.")
-def bench_cmd(exp, model, adapter, tag, benchmarks, limit, data_dir, judge_url, judge_model, allow_code_execution,
-              force, results_dir, as_json, dry_run):
+def bench_cmd(exp, model, adapter, tag, benchmarks, limit, data_dir, judge_url, judge_model, judge_api_key_env,
+              judge_concurrency, allow_code_execution, force, results_dir, as_json, dry_run):
     """Benchmark a model on an experiment's benchmarks, each through the harness that fits it.
 
     Results go to results/<exp>/<tag>/<benchmark>.json with per-item records beside them; the same
@@ -36,6 +40,7 @@ def bench_cmd(exp, model, adapter, tag, benchmarks, limit, data_dir, judge_url, 
       ftstudy bench classification --model Qwen/Qwen2.5-7B --tag base --limit 500
       ftstudy bench classification --model Qwen/Qwen2.5-7B --adapter runs/classification/lora-h100-1a2b3c4d
       ftstudy bench chat --model ./merged --judge-url http://127.0.0.1:8001/v1 --judge-model judge
+      ftstudy bench instruction --model ./merged --judge-url https://api.openai.com/v1 --judge-model gpt-4-0613
     """
     from pathlib import Path
 
@@ -43,7 +48,8 @@ def bench_cmd(exp, model, adapter, tag, benchmarks, limit, data_dir, judge_url, 
 
     rows = bench.bench(exp, model, adapter, tag, benchmarks.split(",") if benchmarks else None, limit, data_dir,
                        judge_url, judge_model, allow_code_execution, dry_run, force, results_root=Path(results_dir),
-                       progress=lambda s: click.echo(s, err=True))
+                       progress=lambda s: click.echo(s, err=True), judge_api_key_env=judge_api_key_env,
+                       judge_concurrency=judge_concurrency)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
     else:

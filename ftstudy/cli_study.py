@@ -25,10 +25,14 @@ STAGE = click.Choice(["prepare", "train", "merge", "bench-base", "bench-ft", "co
 @click.option("--benchmarks", help="Comma-separated subset of the experiment's benchmarks.")
 @click.option("--judge-url", help="OpenAI-compatible judge endpoint (judge benchmarks).")
 @click.option("--judge-model", help="Judge model name.")
+@click.option("--judge-api-key-env", default="OPENAI_API_KEY", show_default=True, metavar="VAR",
+              help="Environment variable holding the judge's API key (sent as a bearer token; never written).")
+@click.option("--judge-concurrency", type=click.IntRange(1, 64), default=4, show_default=True,
+              help="Judge requests in flight at once.")
 @click.option("--from", "from_stage", type=STAGE, help="Redo this stage and every later one.")
 @click.option("--dry-run", is_flag=True, help="Print the plan (stages and commands); run nothing.")
 def run_cmd(exp, method, hardware, base_model, data, sets, limit, bench_limit, max_steps, bench_data_dir, benchmarks,
-            judge_url, judge_model, from_stage, dry_run):
+            judge_url, judge_model, judge_api_key_env, judge_concurrency, from_stage, dry_run):
     """Run one experiment end to end: prepare → train → merge → bench base → bench fine-tuned → compare.
 
     Each stage is keyed by a hash of its inputs: a rerun skips what is done and current, redoes what changed,
@@ -44,7 +48,8 @@ def run_cmd(exp, method, hardware, base_model, data, sets, limit, bench_limit, m
 
     opts = study.Options(exp, method, hardware, base_model, tuple(data), tuple(sets), limit, max_steps, bench_data_dir,
                          benchmarks.split(",") if benchmarks else None, judge_url, judge_model, from_stage,
-                         bench_limit=bench_limit)
+                         bench_limit=bench_limit, judge_api_key_env=judge_api_key_env,
+                         judge_concurrency=judge_concurrency)
     s = study.Study(opts, progress=lambda m: click.echo(m, err=True))
     out = s.run(dry_run=dry_run)
     if dry_run:

@@ -32,10 +32,13 @@ def test_experiment_is_complete(exp_id):
 def test_every_declared_benchmark_is_used_and_described():
     used = {b for e in registry.experiments() for b in e.all_benchmarks}
     declared = registry.benchmarks()
-    assert used == set(declared), f"unused: {set(declared) - used}, undeclared: {used - set(declared)}"
+    probes = {bid for bid, b in declared.items() if b.get("probe_set")}
+    # the probe sets written for this project serve CPU tests and demos; no experiment reports them
+    assert used == set(declared) - probes, f"unused: {set(declared) - probes - used}, undeclared: {used - set(declared)}"
     for bid, b in declared.items():
         assert {"harness", "task", "metric", "higher_is_better", "version", "scale"} <= set(b), bid
-    assert len(declared) == 31
+    assert probes == {b for b in declared if b.endswith("_mini")} and len(probes) == 3
+    assert all("not " in declared[b]["title"] for b in probes)
 
 
 def test_unknown_id_suggests_near_matches():
