@@ -187,6 +187,7 @@ def test_toolcall_scores_structured_calls_and_survives_a_malformed_one(scripted,
     assert by_id[13]["no_call_acc"] == 1.0
     assert by_id[14]["parse_ok"] is False and "HTTP 500" in by_id[14]["server_error"]
     assert out.metrics["server_errors"] == 1 and out.metrics["exact_match"] == 0.5 and out.metrics["parse_rate"] == 0.75
+    assert out.metrics["e2e_success"] == 0.5 and by_id[11]["e2e_success"] == 1.0 and by_id[12]["e2e_success"] == 0.0
     write_jsonl(tmp_path / "xlam_heldout.jsonl", [{**XLAM_ROWS[0], "query": "boom"}])
     with pytest.raises(client.RequestFailed, match="every tool-call request failed"):
         get("toolcall")(ctx, bench("xlam_toolcall"))
