@@ -55,3 +55,17 @@ def test_profiles_give_a_sensible_global_batch():
             b = profiles.batch_settings(hw, method)
             assert b["micro_batch_size"] * b["gradient_accumulation_steps"] * prof["gpus"] == prof["global_batch"]
             assert profiles.OPTIMIZERS[hw][method] in profiles.OPTIMIZER_WHY
+
+
+def test_show_names_the_real_item_sets_and_what_is_not_run():
+    from ftstudy import show
+
+    text = show.show_text("instruction")
+    assert "mt_bench: 80 items; HuggingFaceH4/mt_bench_prompts" in text
+    assert "alpaca_eval: 805 items; tatsu-lab/alpaca_eval alpaca_eval_gpt4_baseline.json" in text
+    assert "PROBE SET" in show.item_text(registry.benchmark("mt_bench_mini"))
+    skipped = registry.not_run()
+    assert skipped and all(v["experiment"] in registry.experiment_ids() and v["reason"] for v in skipped.values())
+    for v in skipped.values():
+        assert v["reason"] in show.show_text(v["experiment"])
+    assert "lm-eval task legalbench: legalbench_abercrombie" in show.show_text("legal")
