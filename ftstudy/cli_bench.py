@@ -58,3 +58,31 @@ def bench_cmd(exp, model, adapter, tag, benchmarks, limit, data_dir, judge_url, 
             click.echo(f"{r['benchmark']:15} {r['status']:8} {r['metric']:30} {detail}")
     if any(r["status"] == "failed" for r in rows):
         sys.exit(1)
+
+
+@main.command("stage-data")
+@click.argument("folder", type=click.Path(file_okay=False))
+@click.option("--experiments", help="Comma-separated experiments (default: all).")
+@click.option("--dry-run", is_flag=True, help="List what would be downloaded, and how; download nothing.")
+def stage_data_cmd(folder, experiments, dry_run):
+    """Download every benchmark item set a study reads into FOLDER (on a machine with network), for offline
+    runs with --data-dir FOLDER: public item sets in their sources' row shapes, the local lm-eval tasks' rows,
+    and a Hugging Face cache for lm-eval's built-in tasks.
+
+    \b
+    Example:
+      ftstudy stage-data /data/bench --experiments instruction,chat
+      ftstudy bench instruction --model ./merged --data-dir /data/bench --judge-url http://127.0.0.1:8001/v1
+    """
+    from pathlib import Path
+
+    from ftstudy import registry, runner, stage
+
+    ids = experiments.split(",") if experiments else registry.experiment_ids()
+    steps = stage.plan(ids)
+    for s in steps:
+        how = runner.show(s.argv, s.env) if s.argv else f"GET {s.url}"
+        click.echo(f"{s.out:34} {s.what}\n{'':34} {how if dry_run else ''}".rstrip())
+    if not dry_run:
+        stage.run_plan(stage.plan(ids, {"eval": "eval", "alpaca_eval": "alpaca_eval"}), Path(folder),
+                       progress=lambda m: click.echo(m, err=True))

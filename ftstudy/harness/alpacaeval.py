@@ -99,6 +99,9 @@ def run(ctx: BenchContext, bench: dict) -> HarnessOutput:
     argv = alpaca_eval_argv(python, work / "spec.json")
     ctx.commands.append(argv)
     env, secret = child_env(judge)
+    from ftstudy.harness.lmeval import staged_hf_env
+
+    env.update(staged_hf_env(ctx.data_dir))  # the length-control files, staged by `ftstudy stage-data`
     log = work / "alpaca_eval.log"
     runner.check(runner.run(argv, env=env, secret_env=secret, log=log, quiet=True), "alpaca-eval", log)
     res = json.loads((work / "result.json").read_text())["comparisons"]
