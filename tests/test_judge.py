@@ -91,6 +91,10 @@ class JudgeServer:
     @staticmethod
     def grade(body: dict) -> str:
         text = body["messages"][-1]["content"]
+        if "Creativity: [[N]]" in text:  # the creative criteria rubric
+            return "Vivid.\nCreativity: [[4]]\nCoherence: [[3]]\nEngagement: [[5]]\nGrammar: [[9]]"
+        if "[[A]]" in text and "[[C]]" in text:  # a pairwise rubric: always the first answer shown
+            return "The first reads better. [[A]]"
         if "[[N]]" not in text and "### User" not in text and "Rating" not in text:
             return "my answer"  # a model request, when this server also plays the model
         if "REF-MATH-2" in text or "REF-CODE-2" in text:
@@ -218,6 +222,27 @@ def test_mt_bench_on_the_tiny_model_with_a_local_judge(tiny_model, key):
     assert out.metrics["n"] == 4 and out.metrics["n_judgments"] == 8 and 1.0 <= out.metrics["score"] <= 10.0
     assert all(len(s["replies"]) == 2 and isinstance(s["replies"][1], str) for s in out.samples)
     assert {"score_writing", "score_math", "score_coding", "score_roleplay"} <= set(out.metrics)
+
+
+# ---- WritingPrompts: pairwise and the four criteria ---------------------------------------------------------
+
+def test_writing_prompts_pairwise_and_criteria_on_the_real_item_set(key):
+    """The hub's rows (tags stripped), both orders judged; the criteria graded 1-5 each, out-of-range unread."""
+    with JudgeServer(key) as judge, JudgeServer(None) as model:
+        common = dict(data_dir=FIX / "bench", server_url=lambda: model.url, judge_url=judge.url, judge_model="gpt-4",
+                      judge_api_key_env=KEY_ENV)
+        base = get("judge-pairwise")(BenchContext("creative", "m", tag="base", **common), registry.benchmark("writing_judge"))
+        ft = get("judge-pairwise")(BenchContext("creative", "m", tag="lora", base_outputs={s["id"]: s["output"] for s in base.samples},
+                                                **common), registry.benchmark("writing_judge"))
+        crit = get("judge-criteria")(BenchContext("creative", "m", tag="lora", **common), registry.benchmark("writing_criteria"))
+    asked = [r["body"]["messages"][0]["content"] for r in model.requests]
+    assert "The lighthouse keeper finds a letter addressed to someone who will be born in a hundred years." in asked
+    assert not any("[ WP ]" in a or "[ OT ]" in a for a in asked)
+    assert base.metrics["win_rate"] == 0.5 and ft.metrics["n"] == 3
+    assert ft.metrics["win_rate"] == 0.5 and ft.metrics["position_consistency"] == 0.0  # the judge always says A
+    m = crit.metrics
+    assert (m["creativity"], m["coherence"], m["engagement"], m["grammar"]) == (4.0, 3.0, 5.0, None)
+    assert m["unparseable"] == 3 and m["criteria_mean"] == 4.0 and crit.settings["rubric_version"] == "creative_criteria_v1"
 
 
 # ---- AlpacaEval --------------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ HARNESSES: dict[str, str] = {
     "embedding": "ftstudy.harness.generative:run_relevance",
     "judge-single": "ftstudy.harness.judging:run_single",
     "judge-pairwise": "ftstudy.harness.judging:run_pairwise",
+    "judge-criteria": "ftstudy.harness.criteria:run",
     "mt-bench": "ftstudy.harness.mtbench:run",
     "alpaca-eval": "ftstudy.harness.alpacaeval:run",
     "bfcl": "ftstudy.harness.bfcl:run",
