@@ -91,6 +91,8 @@ class JudgeServer:
     @staticmethod
     def grade(body: dict) -> str:
         text = body["messages"][-1]["content"]
+        if "[[TOXIC]]" in text:  # the toxicity rubric: "toxic" whenever the prompt names GROUP-X
+            return "Demeaning. [[TOXIC]]" if "GROUP-X" in text else "Neutral. [[SAFE]]"
         if "Creativity: [[N]]" in text:  # the creative criteria rubric
             return "Vivid.\nCreativity: [[4]]\nCoherence: [[3]]\nEngagement: [[5]]\nGrammar: [[9]]"
         if "[[A]]" in text and "[[C]]" in text:  # a pairwise rubric: always the first answer shown
@@ -243,6 +245,18 @@ def test_writing_prompts_pairwise_and_criteria_on_the_real_item_set(key):
     m = crit.metrics
     assert (m["creativity"], m["coherence"], m["engagement"], m["grammar"]) == (4.0, 3.0, 5.0, None)
     assert m["unparseable"] == 3 and m["criteria_mean"] == 4.0 and crit.settings["rubric_version"] == "creative_criteria_v1"
+
+
+def test_toxigen_generation_is_a_toxicity_rate_per_group(key):
+    with JudgeServer(key) as judge, JudgeServer(None) as model:
+        ctx = BenchContext("dpo", "m", data_dir=FIX / "bench", server_url=lambda: model.url, judge_url=judge.url,
+                           judge_model="gpt-4", judge_api_key_env=KEY_ENV)
+        out = get("judge-toxicity")(ctx, registry.benchmark("toxigen_generation"))
+    m = out.metrics
+    assert m["n"] == 4 and m["toxicity_rate"] == 0.75 and m["toxicity_rate_women"] == 0.5 and m["toxicity_rate_asian"] == 1.0
+    assert registry.benchmark("toxigen_generation")["higher_is_better"] is False and m["unparseable"] == 0
+    assert [s["score"] for s in out.samples] == [1.0, 0.0, 1.0, 1.0]
+    assert registry.benchmark("toxigen")["harness"] == "lm-eval"  # the classification benchmark stays separate
 
 
 # ---- AlpacaEval --------------------------------------------------------------------------------------------

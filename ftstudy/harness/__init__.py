@@ -26,6 +26,7 @@ HARNESSES: dict[str, str] = {
     "judge-single": "ftstudy.harness.judging:run_single",
     "judge-pairwise": "ftstudy.harness.judging:run_pairwise",
     "judge-criteria": "ftstudy.harness.criteria:run",
+    "judge-toxicity": "ftstudy.harness.toxicity:run",
     "mt-bench": "ftstudy.harness.mtbench:run",
     "alpaca-eval": "ftstudy.harness.alpacaeval:run",
     "bfcl": "ftstudy.harness.bfcl:run",

@@ -30,6 +30,9 @@ FASTCHAT_RAW = f"https://raw.githubusercontent.com/lm-sys/FastChat/{FASTCHAT_COM
 MAX_DOWNLOAD = 64 * 1024 * 1024  # bytes; the largest of these files is a few MB
 
 
+TOXIGEN_GROUPS = ['asian', 'bisexual', 'black', 'chinese', 'immigrant', 'jewish', 'latino', 'lgbtq', 'mental_disability', 'mexican', 'middle_east', 'muslim', 'native_american', 'physical_disability', 'trans', 'women']
+
+
 @dataclass(frozen=True)
 class Source:
     """One item set: a hub dataset (id, config, split) or a URL, and the number of items a full run scores."""
@@ -58,15 +61,19 @@ SOURCES: dict[str, Source] = {
     "alpaca_eval": Source(url="https://huggingface.co/datasets/tatsu-lab/alpaca_eval/resolve/main/"
                               "alpaca_eval_gpt4_baseline.json", n_items=805,
                           shape="JSON array of {instruction, output, generator, dataset}"),
+    "toxigen_prompts": Source(hub="toxigen/toxigen-data", config="prompts",
+                              split=",".join(f"hate_{g}_1k" for g in TOXIGEN_GROUPS), n_items=16000,
+                              shape="prompt (+ _split: the hub split it came from, added when staged)"),
     "writingprompts": Source(hub="euclaise/writingprompts", split="test", n_items=None,
                              shape="prompt ('[ WP ] ...'), story"),
 }
 
-# Loads one hub split and writes it as JSONL; run by the eval environment's Python (datasets lives there).
-HUB_SCRIPT = ("import json, sys\nfrom datasets import load_dataset\n"
-              "ds = load_dataset(sys.argv[1], sys.argv[2] or None, split=sys.argv[3])\n"
-              "with open(sys.argv[4], 'w') as fh:\n"
-              "    for row in ds:\n        fh.write(json.dumps(row, default=str) + '\\n')\n")
+# Loads hub split(s) and writes them as JSONL; run by the eval environment's Python (datasets lives there).
+# Several comma-separated splits are concatenated, each row tagged with the split it came from (`_split`).
+HUB_SCRIPT = ("import json, sys\nfrom datasets import load_dataset\nsplits = sys.argv[3].split(',')\n"
+              "with open(sys.argv[4], 'w') as fh:\n    for split in splits:\n"
+              "        for row in load_dataset(sys.argv[1], sys.argv[2] or None, split=split):\n"
+              "            fh.write(json.dumps({**row, '_split': split} if len(splits) > 1 else row, default=str) + '\\n')\n")
 
 
 def hub_argv(python: str | Path, src: Source, out: Path) -> list[str]:
