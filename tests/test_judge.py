@@ -93,6 +93,8 @@ class JudgeServer:
         text = body["messages"][-1]["content"]
         if "[[TOXIC]]" in text:  # the toxicity rubric: "toxic" whenever the prompt names GROUP-X
             return "Demeaning. [[TOXIC]]" if "GROUP-X" in text else "Neutral. [[SAFE]]"
+        if "Fluency: [[N]]" in text:  # SummEval's dimensions
+            return "Clear.\nCoherence: [[2]]\nFluency: [[5]]"
         if "Creativity: [[N]]" in text:  # the creative criteria rubric
             return "Vivid.\nCreativity: [[4]]\nCoherence: [[3]]\nEngagement: [[5]]\nGrammar: [[9]]"
         if "[[A]]" in text and "[[C]]" in text:  # a pairwise rubric: always the first answer shown
@@ -245,6 +247,18 @@ def test_writing_prompts_pairwise_and_criteria_on_the_real_item_set(key):
     m = crit.metrics
     assert (m["creativity"], m["coherence"], m["engagement"], m["grammar"]) == (4.0, 3.0, 5.0, None)
     assert m["unparseable"] == 3 and m["criteria_mean"] == 4.0 and crit.settings["rubric_version"] == "creative_criteria_v1"
+
+
+def test_summaries_graded_on_summeval_dimensions(key, tmp_path):
+    rows = [{"id": f"c{i}", "article": f"Article {i} about the harbour.", "highlights": f"Harbour {i}."} for i in range(3)]
+    (tmp_path / "cnn_dailymail.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))  # abisee/cnn_dailymail shape
+    with JudgeServer(key) as judge, JudgeServer(None) as model:
+        ctx = BenchContext("summarization", "m", data_dir=tmp_path, server_url=lambda: model.url, judge_url=judge.url,
+                           judge_model="gpt-4", judge_api_key_env=KEY_ENV)
+        out = get("judge-criteria")(ctx, registry.benchmark("cnn_dm_coherence_fluency"))
+    assert out.metrics["n"] == 3 and out.metrics["coherence"] == 2.0 and out.metrics["fluency"] == 5.0
+    assert out.metrics["criteria_mean"] == 3.5
+    assert any(r["body"]["messages"][0]["content"].endswith("\n\nArticle 1 about the harbour.") for r in model.requests)
 
 
 def test_toxigen_generation_is_a_toxicity_rate_per_group(key):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 
 from ftstudy import client
-from ftstudy.harness import BenchContext, HarnessOutput
+from ftstudy.harness import BenchContext, HarnessOutput, pick_subset
 from ftstudy.harness.generative import converse, gen_settings, output, placeholder, serving, subset
 from ftstudy.harness.judge import from_context
 from ftstudy.harness.judging import _instruction, _judge_settings, bench_items, load_rubric
@@ -34,6 +34,21 @@ def parse_grades(text: str, criteria: tuple[str, ...] | list[str], top: int = 5)
     return out
 
 
+def summary_items(ctx: BenchContext, bench: dict) -> list[dict]:
+    """Summarization rows (the rouge benchmark's data: `<data-dir>/<task>.jsonl` or the hub) as requests to
+    summarize, worded as the rouge harness words them."""
+    from ftstudy.harness.generative import SUMMARY_PROMPTS, _data_rows, _summary_row
+
+    task = bench["summaries_of"]
+    prompt = SUMMARY_PROMPTS.get(task, "Summarize the following article.")
+    rows = [{"id": r["id"], "instruction": f"{prompt}\n\n{r['document']}"}
+            for r in (_summary_row(x, i) for i, x in enumerate(_data_rows(ctx, task)))]
+    if bench.get("max_items") and len(rows) > int(bench["max_items"]):
+        keep = set(pick_subset([r["id"] for r in rows], int(bench["max_items"]), seed=0))
+        rows = [r for r in rows if r["id"] in keep]
+    return rows
+
+
 def run(ctx: BenchContext, bench: dict) -> HarnessOutput:
     """Answer every item, then grade each answer on every criterion; metric `criteria_mean` (1-5)."""
     rubric = load_rubric(bench)
@@ -42,7 +57,7 @@ def run(ctx: BenchContext, bench: dict) -> HarnessOutput:
     judge = from_context(ctx)
     criteria = tuple(bench.get("criteria", CRITERIA))
     settings = _judge_settings(bench, rubric, judge)
-    rows, ids = subset(bench_items(ctx, bench), ctx)
+    rows, ids = subset(summary_items(ctx, bench) if bench.get("summaries_of") else bench_items(ctx, bench), ctx)
     gen = gen_settings(ctx, bench, 1024)
     with serving(ctx) as (url, name):
         answers = client.pmap(lambda r: converse(url, name, [_instruction(r)], r.get("system"), gen)[0], rows)
