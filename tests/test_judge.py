@@ -346,3 +346,13 @@ def test_canary_key_is_in_no_file_the_study_wrote(tiny_model, tmp_path):
 
 def srv_saw_key(judge: JudgeServer) -> bool:
     return all(r["auth"] == f"Bearer {CANARY}" for r in judge.requests) and len(judge.requests) >= 9
+
+
+@pytest.mark.parametrize("bench_id", ["mt_bench", "alpaca_eval", "writing_criteria", "toxigen_generation",
+                                      "cnn_dm_coherence_fluency"])
+def test_dry_runs_start_nothing_and_need_no_judge(bench_id):
+    ctx = BenchContext("x", "Qwen/Qwen2.5-7B", dry_run=True, server_url=lambda: pytest.fail("server started"))
+    b = registry.benchmark(bench_id)
+    out = get(b["harness"])(ctx, b)
+    assert out.settings["dry_run"] and out.samples == [] and "serve Qwen/Qwen2.5-7B" in out.settings["commands"][0]
+    assert any("alpaca_eval_run.py" in c for c in out.settings["commands"]) == (bench_id == "alpaca_eval")
