@@ -50,6 +50,8 @@ def item_text(bd: dict) -> str:
     """
     if bd.get("probe_set"):
         return f"PROBE SET written for ftstudy ({bd.get('questions')}), not the public benchmark"
+    if bd.get("questions"):
+        return f"probes written for ftstudy ({bd['questions']}); a measure of its own, not a public benchmark"
     parts = [f"{bd['n_items']} items" if bd.get("n_items") else "all items of the task"]
     if bd.get("items"):
         from ftstudy.harness.itemsets import SOURCES
