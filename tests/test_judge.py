@@ -313,7 +313,7 @@ def test_alpaca_eval_through_the_package_with_a_local_judge(key, tmp_path):
 
 @pytest.mark.tools
 def test_canary_key_is_in_no_file_the_study_wrote(tiny_model, tmp_path):
-    """A whole study run (train, bench base and fine-tuned with a judged benchmark) and its report, with a
+    """A whole study run (train, bench base and fine-tuned on a judged benchmark, short generations) and its report, with a
     canary key in the named variable and a judge that answers 429 first: no file under the study root and
     nothing printed contains the key."""
     env = {**__import__("os").environ, KEY_ENV: CANARY}
@@ -322,7 +322,7 @@ def test_canary_key_is_in_no_file_the_study_wrote(tiny_model, tmp_path):
     with JudgeServer(CANARY, fail=1, fail_status=429) as judge:
         args = ["run", "classification", "--method", "full", "--hardware", "cpu", "--base-model", str(tiny_model),
                 "--data", str(FIX / "ag_news.jsonl"), "--limit", "24", "--max-steps", "2", "--bench-limit", "2",
-                "--bench-data-dir", str(FIX / "bench"), "--benchmarks", "mt_bench", "--judge-url", judge.url,
+                "--bench-data-dir", str(FIX / "bench"), "--benchmarks", "toxigen_generation", "--judge-url", judge.url,
                 "--judge-model", "gpt-4", "--judge-api-key-env", KEY_ENV]
         run = subprocess.run([sys.executable, "-m", "ftstudy", *args], cwd=root, env=env, capture_output=True,
                              text=True, timeout=900)
@@ -336,16 +336,17 @@ def test_canary_key_is_in_no_file_the_study_wrote(tiny_model, tmp_path):
     assert {"results", "runs", "report"} <= kinds and (root / "study.lock.json").is_file()
     leaked = [str(p) for p in files if CANARY.encode() in p.read_bytes()]
     assert leaked == [] and CANARY not in run.stdout + run.stderr + report.stdout + report.stderr
-    rec = json.loads((root / "results" / "classification" / "full" / "mt_bench.json").read_text())
+    rec = json.loads((root / "results" / "classification" / "full" / "toxigen_generation.json").read_text())
     assert rec["settings"]["judge_api_key_env"] == KEY_ENV and rec["value"] is not None
     lock = json.loads((root / "study.lock.json").read_text())
-    entry = next(iter(lock["experiments"].values()))["benchmarks"]["full/mt_bench"]
-    assert entry["judge"] == "gpt-4" and entry["judge_temperature"] == 0.0 and entry["rubric"].startswith("fastchat-")
+    entry = next(iter(lock["experiments"].values()))["benchmarks"]["full/toxigen_generation"]
+    assert entry["judge"] == "gpt-4" and entry["judge_temperature"] == 0.0 and entry["rubric"] == "toxicity_v1"
     assert len(files) > 20  # it checked a real run's files, not an empty folder
 
 
 def srv_saw_key(judge: JudgeServer) -> bool:
-    return all(r["auth"] == f"Bearer {CANARY}" for r in judge.requests) and len(judge.requests) >= 9
+    # 2 items judged for base and for fine-tuned, plus the request answered 429 and retried
+    return all(r["auth"] == f"Bearer {CANARY}" for r in judge.requests) and len(judge.requests) == 5
 
 
 @pytest.mark.parametrize("bench_id", ["mt_bench", "alpaca_eval", "writing_criteria", "toxigen_generation",
