@@ -34,10 +34,10 @@ def safe_url(url: str) -> str:
         >>> safe_url("https://user:sk-123@api.example.com/v1?key=sk-123")
         'https://api.example.com'
     """
-    parts = urllib.parse.urlsplit(client.api_base(url))
+    parts = urllib.parse.urlsplit(url)
     host = parts.hostname or ""
     netloc = host + (f":{parts.port}" if parts.port else "")
-    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    return client.api_base(urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", "")))
 
 
 @dataclass
