@@ -309,6 +309,22 @@ def test_alpaca_eval_through_the_package_with_a_local_judge(key, tmp_path):
     assert written and not [p for p in written if key.encode() in p.read_bytes()]
 
 
+@pytest.mark.tools
+def test_alpaca_eval_on_the_tiny_model(tiny_model, key, tmp_path):
+    """The same 5 instructions answered by the tiny model through `transformers serve`, judged by the package."""
+    from ftstudy import serve
+
+    _alpaca_env_or_skip()
+    bench = {**registry.benchmark("alpaca_eval"), "fn_metric": "get_winrate", "max_new_tokens": 16}
+    with JudgeServer(key) as judge, serve.LazyServer(str(tiny_model), engine="transformers", start_timeout=300) as lazy:
+        ctx = BenchContext("x", str(tiny_model), tag="base", data_dir=FIX / "bench", out_dir=tmp_path, server_url=lazy,
+                           judge_url=judge.url, judge_model="gpt-4-1106-preview", judge_api_key_env=KEY_ENV, seed=5)
+        out = get("alpaca-eval")(ctx, bench)
+    assert out.metrics["n"] == 5 and out.metrics["n_total"] == 5 and 0.0 <= out.metrics["win_rate"] <= 1.0
+    assert "win_rate_vs_base" not in out.metrics and len(judge.requests) == 5  # the base run has no base to beat
+    assert all(isinstance(s["output"], str) and 0.0 <= s["score"] <= 1.0 for s in out.samples)
+
+
 # ---- the key is never written ------------------------------------------------------------------------------
 
 @pytest.mark.tools
