@@ -71,3 +71,43 @@ def test_a_staged_hf_cache_is_read_offline(tmp_path):
     (tmp_path / "hf_home").mkdir()
     env = staged_hf_env(tmp_path)
     assert env["HF_HOME"] == str((tmp_path / "hf_home").resolve()) and env["HF_HUB_OFFLINE"] == env["HF_DATASETS_OFFLINE"] == "1"
+
+
+@pytest.mark.tools
+def test_hub_export_reads_a_local_repo_in_the_hubs_layout(tmp_path):
+    """The eval environment's `datasets` exports a repo laid out as the hub has it (README configs, parquet per
+    split): several ToxiGen prompt splits tagged with their split, and MT-Bench's single train split; the
+    harnesses then read the staged files."""
+    import subprocess
+
+    from ftstudy import envs
+    from ftstudy.harness import BenchContext
+    from ftstudy.harness.mtbench import question
+    from ftstudy.harness.toxicity import items
+
+    py = envs.bin_path("eval")
+    repo = tmp_path / "toxigen-data"
+    (repo / "prompts").mkdir(parents=True)
+    (tmp_path / "mt").mkdir()
+    make = f"""
+import pyarrow as pa, pyarrow.parquet as pq
+for g in ("women", "asian"):
+    pq.write_table(pa.table({{"prompt": [f"- one {{g}}\\n-", f"- two {{g}}\\n-"]}}), "{repo}/prompts/hate_" + g + "_1k-00000-of-00001.parquet")
+pq.write_table(pa.table({{"prompt": [["t1", "t2"]], "prompt_id": [7], "category": ["math"], "reference": [["r1", "r2"]]}}),
+               "{tmp_path}/mt/train-00000-of-00001.parquet")
+"""
+    subprocess.run([str(py), "-c", make], check=True)
+    (repo / "README.md").write_text("---\nconfigs:\n- config_name: prompts\n  data_files:\n"
+                                    "  - split: hate_women_1k\n    path: prompts/hate_women_1k-*\n"
+                                    "  - split: hate_asian_1k\n    path: prompts/hate_asian_1k-*\n---\n")
+    staged = tmp_path / "staged"
+    staged.mkdir()
+    src = itemsets.Source(hub=str(repo), config="prompts", split="hate_women_1k,hate_asian_1k")
+    subprocess.run(itemsets.hub_argv(py, src, staged / "toxigen_prompts.jsonl"), check=True, capture_output=True)
+    mt = itemsets.Source(hub=str(tmp_path / "mt"), split="train")
+    subprocess.run(itemsets.hub_argv(py, mt, staged / "mt_bench.jsonl"), check=True, capture_output=True)
+    ctx = BenchContext("x", "m", data_dir=staged)
+    rows = items(ctx, {"max_items": 3})
+    assert len(rows) == 3 and {r["group"] for r in items(ctx, {})} == {"women", "asian"}
+    q = question(itemsets.rows(ctx, "mt_bench")[0], 0)
+    assert q == {"id": "7", "category": "math", "turns": ["t1", "t2"], "reference": ["r1", "r2"]}
