@@ -51,3 +51,11 @@ def test_parallel_calls_in_any_order_irrelevance_and_broken_replies():
     assert toolexec.score(samples, rows) == 0.5
     assert [s["e2e_success"] for s in samples] == [1.0, 1.0, 0.0, 0.0]
     assert "irrelevance" in samples[2]["e2e_error"] and samples[3]["e2e_error"]
+
+
+def test_a_reference_its_own_tools_refuse_is_left_out_not_failed():
+    good = {"name": "forecast", "arguments": {"city": "Oslo"}}
+    rows = [row(1, [good]), row(2, [{"name": "forecast", "arguments": {"days": 2}}])]  # 2: required city missing
+    _, samples = toolcall.score([{"id": 1, "output": reply(good)}, {"id": 2, "output": reply(good)}], rows)
+    assert toolexec.score(samples, rows) == 1.0
+    assert samples[1]["e2e_success"] is None and "reference call fails" in samples[1]["e2e_error"]

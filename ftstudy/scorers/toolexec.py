@@ -103,8 +103,9 @@ def _results(calls: list[dict], specs: dict[str, dict]) -> list[str]:
     return out
 
 
-def success(predicted: list[dict], reference: list[dict], tools: list[dict]) -> tuple[bool, str | None]:
-    """(success, why not) of one item: predicted and reference calls run against the row's tool stubs."""
+def success(predicted: list[dict], reference: list[dict], tools: list[dict]) -> tuple[bool | None, str | None]:
+    """(success, why not) of one item: predicted and reference calls run against the row's tool stubs.
+    None when the reference itself fails its row's stubs: such an item cannot be scored this way."""
     specs = {t.get("name"): t for t in tools if isinstance(t, dict)}
     if not reference:
         return (not predicted), ("made a call on an irrelevance item" if predicted else None)
@@ -115,13 +116,14 @@ def success(predicted: list[dict], reference: list[dict], tools: list[dict]) -> 
     try:
         want = _results(reference, specs)
     except StubError as exc:  # a reference the row's own tools refuse: say so rather than score it
-        return False, f"reference call fails its own stub: {exc}"
+        return None, f"reference call fails its own stub: {exc}"
     return Counter(got) == Counter(want), (None if Counter(got) == Counter(want) else "different results")
 
 
 def score(samples: list[dict], rows: list[dict]) -> float | None:
-    """Add `e2e_success` (1.0/0.0) and `e2e_error` to each tool-call sample (from toolcall.score, same
-    order as rows); returns the mean. An unparseable reply fails."""
+    """Add `e2e_success` (1.0/0.0, None when the reference fails its own stubs) and `e2e_error` to each
+    tool-call sample (from toolcall.score, same order as rows); returns the mean over the scorable items.
+    An unparseable reply fails."""
     from ftstudy.scorers.toolcall import reference_calls
 
     values = []
@@ -129,6 +131,7 @@ def score(samples: list[dict], rows: list[dict]) -> float | None:
         tools = json.loads(row["tools"]) if isinstance(row.get("tools"), str) else row.get("tools") or []
         ok, why = (False, s.get("error") or "no prediction") if not s.get("parse_ok") else \
             success(s.get("calls") or [], reference_calls(row), tools)
-        s["e2e_success"], s["e2e_error"] = float(ok), why
-        values.append(float(ok))
+        s["e2e_success"], s["e2e_error"] = (None if ok is None else float(ok)), why
+        if ok is not None:
+            values.append(float(ok))
     return sum(values) / len(values) if values else None
