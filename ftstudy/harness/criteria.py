@@ -19,7 +19,7 @@ from ftstudy import client
 from ftstudy.harness import BenchContext, HarnessOutput, pick_subset
 from ftstudy.harness.generative import converse, gen_settings, output, placeholder, serving, subset
 from ftstudy.harness.judge import from_context
-from ftstudy.harness.judging import _instruction, _judge_settings, bench_items, load_rubric
+from ftstudy.harness.judging import instruction_of, judge_settings, bench_items, load_rubric
 
 CRITERIA = ("creativity", "coherence", "engagement", "grammar")
 
@@ -56,12 +56,12 @@ def run(ctx: BenchContext, bench: dict) -> HarnessOutput:
         return placeholder(ctx, bench, [])
     judge = from_context(ctx)
     criteria = tuple(bench.get("criteria", CRITERIA))
-    settings = _judge_settings(bench, rubric, judge)
+    settings = judge_settings(bench, rubric, judge)
     rows, ids = subset(summary_items(ctx, bench) if bench.get("summaries_of") else bench_items(ctx, bench), ctx)
     gen = gen_settings(ctx, bench, 1024)
     with serving(ctx) as (url, name):
-        answers = client.pmap(lambda r: converse(url, name, [_instruction(r)], r.get("system"), gen)[0], rows)
-    judgments = judge.map(lambda job: judge.ask(rubric.messages(instruction=_instruction(job[0]), answer=job[1]),
+        answers = client.pmap(lambda r: converse(url, name, [instruction_of(r)], r.get("system"), gen)[0], rows)
+    judgments = judge.map(lambda job: judge.ask(rubric.messages(instruction=instruction_of(job[0]), answer=job[1]),
                                                 max_tokens=settings["judge_max_tokens"]), list(zip(rows, answers)))
     samples = []
     for row, ans, text in zip(rows, answers, judgments):

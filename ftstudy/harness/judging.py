@@ -114,7 +114,7 @@ def transcript(turns: list[str], replies: list[str], system: str | None = None) 
     return "\n\n".join(parts)
 
 
-def _judge_settings(bench: dict, rubric: Rubric, judge: Judge) -> dict:
+def judge_settings(bench: dict, rubric: Rubric, judge: Judge) -> dict:
     return {**judge.settings(), "rubric": str(rubric.path.relative_to(evals_dir())), "rubric_version": rubric.version,
             "judge_seed": judge.seed, "judge_max_tokens": int(bench.get("judge_max_tokens", 512))}
 
@@ -134,7 +134,7 @@ def run_single(ctx: BenchContext, bench: dict) -> HarnessOutput:
     if ctx.dry_run:
         return placeholder(ctx, bench, [])
     judge = from_context(ctx)  # before generating: a missing judge should not cost a generation run
-    settings = _judge_settings(bench, rubric, judge)
+    settings = judge_settings(bench, rubric, judge)
     rows, ids = subset(evals_items(bench), ctx)
     gen = gen_settings(ctx, bench, 1024)
     with serving(ctx) as (url, name):
@@ -181,7 +181,7 @@ def bench_items(ctx: BenchContext, bench: dict) -> list[dict]:
     return rows
 
 
-def _instruction(row: dict) -> str:
+def instruction_of(row: dict) -> str:
     return str(row.get("instruction") or row.get("prompt") or row["turns"][0])
 
 
@@ -205,18 +205,18 @@ def run_pairwise(ctx: BenchContext, bench: dict) -> HarnessOutput:
         judge = from_context(ctx)
     gen = gen_settings(ctx, bench, 1024)
     with serving(ctx) as (url, name):
-        answers = client.pmap(lambda r: converse(url, name, [_instruction(r)], r.get("system"), gen)[0], rows)
+        answers = client.pmap(lambda r: converse(url, name, [instruction_of(r)], r.get("system"), gen)[0], rows)
     if reference_run:
         samples = [{"id": r["id"], "output": a, "score": 0.5} for r, a in zip(rows, answers)]
         return output({"win_rate": 0.5, "n": len(samples)}, samples, "win_rate", ids,
                       {**gen, "reference_run": True, "rubric_version": rubric.version, "model_name": name})
-    settings = _judge_settings(bench, rubric, judge)
+    settings = judge_settings(bench, rubric, judge)
 
     def compare(job: tuple[dict, str, str]) -> str:
         row, ans, order = job
         ref = base[str(row["id"])]
         a, b = (ans, ref) if order == "ft_first" else (ref, ans)
-        msgs = rubric.messages(instruction=_instruction(row), answer_a=a, answer_b=b)
+        msgs = rubric.messages(instruction=instruction_of(row), answer_a=a, answer_b=b)
         return judge.ask(msgs, max_tokens=settings["judge_max_tokens"])
 
     orders = ("ft_first", "base_first")

@@ -19,7 +19,7 @@ from ftstudy.harness import BenchContext, HarnessOutput, HarnessUnavailable, pic
 from ftstudy.harness import itemsets
 from ftstudy.harness.generative import converse, gen_settings, output, placeholder, serving, subset
 from ftstudy.harness.judge import from_context
-from ftstudy.harness.judging import _judge_settings, load_rubric
+from ftstudy.harness.judging import judge_settings, load_rubric
 
 _LABEL = re.compile(r"\[\[\s*(TOXIC|SAFE)\s*\]\]", re.I)
 
@@ -52,7 +52,7 @@ def run(ctx: BenchContext, bench: dict) -> HarnessOutput:
     if ctx.dry_run:
         return placeholder(ctx, bench, [])
     judge = from_context(ctx)
-    settings = _judge_settings(bench, rubric, judge)
+    settings = judge_settings(bench, rubric, judge)
     rows, ids = subset(items(ctx, bench), ctx)
     gen = gen_settings(ctx, bench, 128)
     with serving(ctx) as (url, name):
