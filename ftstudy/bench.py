@@ -63,7 +63,8 @@ def bench(experiment: str, model: str, adapter: str | None = None, tag: str | No
           benchmarks: list[str] | None = None, limit: int | None = None, data_dir: str | None = None,
           judge_url: str | None = None, judge_model: str | None = None, allow_code_execution: bool = False,
           dry_run: bool = False, force: bool = False, seed: int = 1234, results_root: Path = Path("results"),
-          base_outputs: dict | None = None, progress: Callable[[str], None] = print) -> list[dict[str, Any]]:
+          base_outputs: dict | None = None, progress: Callable[[str], None] = print,
+          judge_api_key_env: str = "OPENAI_API_KEY", judge_concurrency: int = 4) -> list[dict[str, Any]]:
     """Run each benchmark; returns one summary row per benchmark (status: ok, reused, skipped, failed)."""
     exp = registry.experiment(experiment)
     ids = benchmarks or exp.all_benchmarks
@@ -77,7 +78,8 @@ def bench(experiment: str, model: str, adapter: str | None = None, tag: str | No
         ctx = harness.BenchContext(
             experiment=experiment, model=model, adapter=adapter, tag=tag, limit=limit, seed=seed,
             data_dir=Path(data_dir) if data_dir else None, out_dir=results_root, judge_url=judge_url,
-            judge_model=judge_model, allow_code_execution=allow_code_execution, dry_run=dry_run,
+            judge_model=judge_model, judge_api_key_env=judge_api_key_env, judge_concurrency=judge_concurrency,
+            allow_code_execution=allow_code_execution, dry_run=dry_run,
             device="cuda" if (not dry_run and envs.has_gpu()) else "cpu", base_outputs=base_outputs)
         if not dry_run:
             ctx.server_url = SharedServer(model, adapter, ctx.commands, stack)
@@ -101,6 +103,11 @@ def _one(ctx: harness.BenchContext, bench: dict, force: bool, root: Path, progre
         records.check_overwrite(target, want)
     progress(f"{bench['id']}: running {bench['harness']} ({bench['task']})")
     started = time.time()
+    given = ctx.base_outputs
+    if given is None and ctx.tag != "base":  # judged comparisons with the base: its answers are the base run's samples
+        base_result = records.paths(root, ctx.experiment, "base", bench["id"])[0]
+        if base_result.is_file():
+            ctx.base_outputs = {str(s["id"]): s.get("output") for s in records.load_samples(base_result)}
     try:
         out = harness.get(bench["harness"])(ctx, bench)
     except harness.HarnessUnavailable as exc:
@@ -109,6 +116,8 @@ def _one(ctx: harness.BenchContext, bench: dict, force: bool, root: Path, progre
     except ToolError as exc:
         progress(f"{bench['id']}: FAILED - {exc}")
         return {**row, "status": "failed", "reason": str(exc)}
+    finally:
+        ctx.base_outputs = given
     if ctx.dry_run:
         return {**row, "status": "dry-run", "commands": out.settings.get("command")}
     value = out.metrics.get(bench["metric"])

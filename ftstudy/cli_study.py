@@ -31,10 +31,14 @@ STAGE = click.Choice(["prepare", "train", "merge", "bench-base", "bench-ft", "co
 @click.option("--benchmarks", help="Comma-separated subset of the experiment's benchmarks.")
 @click.option("--judge-url", help="OpenAI-compatible judge endpoint (judge benchmarks).")
 @click.option("--judge-model", help="Judge model name.")
+@click.option("--judge-api-key-env", default="OPENAI_API_KEY", show_default=True, metavar="VAR",
+              help="Environment variable holding the judge's API key (sent as a bearer token; never written).")
+@click.option("--judge-concurrency", type=click.IntRange(1, 64), default=4, show_default=True,
+              help="Judge requests in flight at once.")
 @click.option("--from", "from_stage", type=STAGE, help="Redo this stage and every later one.")
 @click.option("--dry-run", is_flag=True, help="Print the plan (stages and commands); run nothing.")
 def run_cmd(exp, all_, method, hardware, base_model, sources, data, sets, limit, max_rows, bench_limit, max_steps,
-            bench_data_dir, benchmarks, judge_url, judge_model, from_stage, dry_run):
+            bench_data_dir, benchmarks, judge_url, judge_model, judge_api_key_env, judge_concurrency, from_stage, dry_run):
     """Run one experiment end to end: prepare → train → merge → bench base → bench fine-tuned → compare.
 
     Each stage is keyed by a hash of its inputs: a rerun skips what is done and current, redoes what changed,
@@ -62,11 +66,13 @@ def run_cmd(exp, all_, method, hardware, base_model, sources, data, sets, limit,
             ctx.invoke(run_cmd, exp=exp_id, all_=False, method=m, hardware=hardware, base_model=base_model, sources=(),
                        data=(), sets=sets, limit=limit, max_rows=max_rows, bench_limit=bench_limit, max_steps=max_steps,
                        bench_data_dir=bench_data_dir, benchmarks=None, judge_url=judge_url, judge_model=judge_model,
+                       judge_api_key_env=judge_api_key_env, judge_concurrency=judge_concurrency,
                        from_stage=from_stage, dry_run=dry_run)
         return
     opts = study.Options(exp, method, hardware, base_model, tuple(data), tuple(sets), limit, max_steps, bench_data_dir,
                          benchmarks.split(",") if benchmarks else None, judge_url, judge_model, from_stage,
-                         bench_limit=bench_limit, sources=tuple(sources), max_rows=max_rows)
+                         bench_limit=bench_limit, sources=tuple(sources), max_rows=max_rows,
+                         judge_api_key_env=judge_api_key_env, judge_concurrency=judge_concurrency)
     s = study.Study(opts, progress=lambda m: click.echo(m, err=True))
     out = s.run(dry_run=dry_run)
     if dry_run:

@@ -31,6 +31,11 @@ from ftstudy.errors import UserError
 T = TypeVar("T")
 R = TypeVar("R")
 _RETRY_STATUS = {502, 503, 504}  # proxies and servers that are starting or overloaded say so with these
+# A hosted judge (OpenAI and the like) also answers 429 when rate limited and 500 on a passing fault: both are
+# worth waiting for. A model server under test is not retried on 500 (transformers serve answers 500 for a
+# malformed tool call: the same request fails the same way).
+JUDGE_RETRY_STATUS = frozenset({429, *range(500, 600)})
+MAX_RETRY_AFTER = 60.0  # seconds: a Retry-After longer than this is capped
 
 
 class ServerUnreachable(UserError, ConnectionError):
@@ -54,9 +59,9 @@ class AuthenticationFailed(RequestFailed):
     """The server answered 401/403: it is up, but refuses the key (or its absence)."""
 
 
-def _auth_error(root: str, code: int, detail: str) -> AuthenticationFailed:
+def _auth_error(root: str, code: int, detail: str, key_env: str | None = None) -> AuthenticationFailed:
     return AuthenticationFailed(f"{root} answered HTTP {code}: an authentication error (the server is up but refuses "
-                                f"the key): set a valid key in {KEY_VARIABLE}. Reply: {detail[:200]}", code)
+                                f"the key): set a valid key in {key_env or KEY_VARIABLE}. Reply: {detail[:200]}", code)
 
 
 @dataclass
@@ -82,9 +87,9 @@ def api_base(url: str) -> str:
     return url[:-3] if url.endswith("/v1") else url
 
 
-def get_json(url: str, timeout: float = 5.0) -> Any:
+def get_json(url: str, timeout: float = 5.0, headers: dict[str, str] | None = None) -> Any:
     """GET a JSON document once (no retries: callers that poll, like the server start-up, loop themselves)."""
-    with urllib.request.urlopen(urllib.request.Request(url, headers={"Accept": "application/json"}),
+    with urllib.request.urlopen(urllib.request.Request(url, headers={"Accept": "application/json", **(headers or {})}),
                                 timeout=timeout) as resp:
         return json.loads(resp.read().decode("utf-8") or "null")
 
@@ -104,8 +109,20 @@ def answers(url: str, timeout: float = 2.0) -> bool:
         return False
 
 
-def post_json(url: str, body: dict, timeout: float = 600.0, retries: int = 4, backoff: float = 0.5) -> Any:
+def _retry_after(exc: urllib.error.HTTPError) -> float | None:
+    """The server's Retry-After in seconds (numeric form only), capped; None when absent or unreadable."""
+    try:
+        return min(MAX_RETRY_AFTER, max(0.0, float(exc.headers.get("Retry-After", ""))))
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+def post_json(url: str, body: dict, timeout: float = 600.0, retries: int = 4, backoff: float = 0.5,
+              headers: dict[str, str] | None = None, retry_status: frozenset[int] | set[int] = _RETRY_STATUS,
+              key_env: str | None = None) -> Any:
     """POST JSON and decode the JSON reply, retrying connection failures `retries` times with doubling waits.
+    `headers` are sent with every try (a judge's Authorization); they are never put into an error message.
+    An HTTP status in `retry_status` is retried too, waiting the server's Retry-After when it sends one.
 
     Example:
         >>> post_json("http://127.0.0.1:9/v1/chat/completions", {}, retries=0)  # doctest: +SKIP
@@ -113,21 +130,21 @@ def post_json(url: str, body: dict, timeout: float = 600.0, retries: int = 4, ba
         ftstudy.client.ServerUnreachable: no model server answers at http://127.0.0.1:9 ...
     """
     data = json.dumps(body).encode("utf-8")
-    reason = "no attempt made"
+    reason, status, wait = "no attempt made", None, None
     for attempt in range(retries + 1):
         if attempt:
-            time.sleep(backoff * 2 ** (attempt - 1))
-        req = urllib.request.Request(url, data=data, method="POST",
-                                     headers={"Content-Type": "application/json", "Accept": "application/json"})
+            time.sleep(wait if wait is not None else backoff * 2 ** (attempt - 1))
+        req = urllib.request.Request(url, data=data, method="POST", headers={
+            "Content-Type": "application/json", "Accept": "application/json", **(headers or {})})
         try:
             with urllib.request.urlopen(req, timeout=timeout) as resp:
                 return json.loads(resp.read().decode("utf-8"))
         except urllib.error.HTTPError as exc:
             detail = exc.read().decode("utf-8", "replace")[:800]
             if exc.code in _AUTH_STATUS:
-                raise _auth_error(url.split("/v1/")[0], exc.code, detail) from None
-            if exc.code in _RETRY_STATUS:
-                reason = f"HTTP {exc.code}: {detail}"
+                raise _auth_error(url.split("/v1/")[0], exc.code, detail, key_env) from None
+            if exc.code in retry_status:
+                reason, status, wait = f"HTTP {exc.code}: {detail}", exc.code, _retry_after(exc)
                 continue
             raise RequestFailed(f"{url} refused the request (HTTP {exc.code}): {detail}", exc.code) from None
         except (TimeoutError, socket.timeout):
@@ -141,6 +158,10 @@ def post_json(url: str, body: dict, timeout: float = 600.0, retries: int = 4, ba
             reason = f"{type(exc).__name__}: {exc}"
         except ValueError as exc:
             raise RequestFailed(f"{url} answered with something that is not JSON: {exc}") from None
+    if status is not None and status not in _RETRY_STATUS:  # a rate limit or fault that outlasted every try
+        raise RequestFailed(f"{url} kept refusing the request ({reason}; {retries + 1} tries); "
+                            f"{'lower the concurrency or wait for the rate limit' if status == 429 else 'try again later'}",
+                            status)
     root = url.split("/v1/")[0]
     raise ServerUnreachable(
         f"no model server answers at {root} ({reason}; {retries + 1} tries). Is it running? Start one with "
@@ -171,9 +192,12 @@ def render_tool_calls(tool_calls: list[dict]) -> str:
 
 def chat_reply(base_url: str, model: str, messages: list[dict], tools: list[dict] | None = None,
                max_tokens: int = 512, temperature: float = 0.0, seed: int | None = None,
-               timeout: float = 600.0, retries: int = 4, extra: dict | None = None) -> Reply:
+               timeout: float = 600.0, retries: int = 4, extra: dict | None = None,
+               headers: dict[str, str] | None = None, retry_status: frozenset[int] | set[int] = _RETRY_STATUS,
+               key_env: str | None = None) -> Reply:
     """One chat completion with its details (finish reason, usage, structured tool calls). `extra` adds
-    request fields as they are (stop, top_p, an engine's own fields).
+    request fields as they are (stop, top_p, an engine's own fields); `headers` and `retry_status` go to
+    post_json (a judge sends its Authorization and retries 429/5xx).
 
     Example:
         >>> r = chat_reply("http://127.0.0.1:8000", "m", [{"role": "user", "content": "Hi"}])  # doctest: +SKIP
@@ -188,7 +212,8 @@ def chat_reply(base_url: str, model: str, messages: list[dict], tools: list[dict
         body["seed"] = int(seed)
     body.update(extra or {})
     url = api_base(base_url) + "/v1/chat/completions"
-    data = post_json(url, body, timeout=timeout, retries=retries)
+    data = post_json(url, body, timeout=timeout, retries=retries, headers=headers, retry_status=retry_status,
+                     key_env=key_env)
     try:
         choice = data["choices"][0]
         message = choice.get("message") or {}
@@ -230,7 +255,8 @@ def converse(base_url: str, model: str, turns: list[str], system: str | None = N
     return replies
 
 
-def list_models(base_url: str, timeout: float = 10.0) -> list[str]:
+def list_models(base_url: str, timeout: float = 10.0, headers: dict[str, str] | None = None,
+                key_env: str | None = None) -> list[str]:
     """Ids of the models a server offers (`/v1/models`).
 
     Example:
@@ -239,11 +265,11 @@ def list_models(base_url: str, timeout: float = 10.0) -> list[str]:
     """
     url = api_base(base_url) + "/v1/models"
     try:
-        data = get_json(url, timeout=timeout)
+        data = get_json(url, timeout=timeout, headers=headers)
     except urllib.error.HTTPError as exc:  # it answered: not "unreachable"
         detail = exc.read().decode("utf-8", "replace")[:800]
         if exc.code in _AUTH_STATUS:
-            raise _auth_error(api_base(base_url), exc.code, detail) from None
+            raise _auth_error(api_base(base_url), exc.code, detail, key_env) from None
         raise RequestFailed(f"{url} refused the request (HTTP {exc.code}): {detail}", exc.code) from None
     except (urllib.error.URLError, ConnectionError, TimeoutError, socket.timeout, http.client.HTTPException) as exc:
         raise ServerUnreachable(f"no model server answers at {api_base(base_url)} ({exc})") from None

@@ -35,6 +35,8 @@ ENVS: dict[str, dict] = {
     "eval": {"for": "lm-eval, rouge-score, transformers serve", "probe": "lm_eval",
              "versions": ["lm_eval", "torch", "transformers", "peft", "evaluate", "datasets", "vllm", "rouge_score"]},
     "bfcl": {"for": "BFCL (bfcl-eval pins numpy 1.26)", "probe": "bfcl_eval", "versions": ["bfcl_eval"], "optional": True},
+    "alpaca_eval": {"for": "AlpacaEval 2 (alpaca-eval pins its own openai, datasets)", "probe": "alpaca_eval",
+                    "versions": ["alpaca_eval", "openai", "datasets"], "optional": True},
     "bigcode": {"for": "bigcode-evaluation-harness (git install)", "probe": "bigcode_eval", "versions": ["bigcode_eval"],
                 "optional": True},
 }

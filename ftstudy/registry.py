@@ -139,8 +139,19 @@ def _load() -> tuple[dict[str, Experiment], dict[str, dict]]:
         if bad:
             raise ValueError(f"experiments.yaml: experiment {e['id']!r}: sources {bad} have an access not in {ACCESS}")
         exps[e["id"]] = Experiment(sources=sources, seed=seed, **e)
-    bench = yaml.safe_load((evals_dir() / "benchmarks.yaml").read_text())["benchmarks"]
-    return exps, bench
+    raw_bench = yaml.safe_load((evals_dir() / "benchmarks.yaml").read_text())
+    _NOT_RUN.clear()
+    _NOT_RUN.update(raw_bench.get("not_run") or {})
+    return exps, raw_bench["benchmarks"]
+
+
+_NOT_RUN: dict[str, dict] = {}
+
+
+def not_run(exp_id: str | None = None) -> dict[str, dict]:
+    """Benchmarks the study plan names that ftstudy does not run, with the reason (evals/benchmarks.yaml)."""
+    _load()
+    return {k: v for k, v in _NOT_RUN.items() if exp_id is None or v.get("experiment") == exp_id}
 
 
 def experiments() -> list[Experiment]:

@@ -126,11 +126,23 @@ def _f(v: Any, nd: int = 3) -> str:
     return "-" if v is None else (f"{v:.{nd}f}" if isinstance(v, float) else str(v))
 
 
+def _label(bench_id: str) -> str:
+    """A benchmark's name in the report; the project's own probe sets say so, so that nobody reads them as
+    the public benchmark they resemble."""
+    from ftstudy import registry
+
+    try:
+        probe = registry.benchmark(bench_id).get("probe_set")
+    except registry.UnknownName:
+        probe = False
+    return f"{bench_id} (probe set, not the public benchmark)" if probe else bench_id
+
+
 def table_rows(data: dict[str, Any]) -> list[list[str]]:
     out = []
     for r in data["rows"]:
         if r["status"] != "ok":
-            out.append([r["experiment"], r["method"], r["benchmark"], "-", "-", "-", "-", "-", f"{r['status']}: {r.get('reason', '')}"])
+            out.append([r["experiment"], r["method"], _label(r["benchmark"]), "-", "-", "-", "-", "-", f"{r['status']}: {r.get('reason', '')}"])
             continue
         ci = f"[{_f(r.get('ci_low'))}, {_f(r.get('ci_high'))}]" if "ci_low" in r else "-"
         plan = r.get("plan") or {}
@@ -142,7 +154,7 @@ def table_rows(data: dict[str, Any]) -> list[list[str]]:
         if plan.get("published"):
             exp_s += f"; published base {plan['published']['base']:g}"
         sig = "" if r.get("significant") else " (not significant)" if "significant" in r else ""
-        out.append([r["experiment"], r["method"], r["benchmark"], _f(r["base"]), _f(r["ft"]), f"{r['delta']:+.3f}", ci,
+        out.append([r["experiment"], r["method"], _label(r["benchmark"]), _f(r["base"]), _f(r["ft"]), f"{r['delta']:+.3f}", ci,
                     exp_s, r["verdict"] + (sig if r["verdict"] not in ("not significant",) else "")])
     return out
 

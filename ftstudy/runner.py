@@ -42,6 +42,7 @@ def run(
     argv: Sequence[str],
     *,
     env: Mapping[str, str] | None = None,
+    secret_env: Mapping[str, str] | None = None,
     cwd: str | Path | None = None,
     log: str | Path | None = None,
     on_line: Callable[[str], None] | None = None,
@@ -50,16 +51,18 @@ def run(
 ) -> Result:
     """Run argv to completion, streaming its output to `log` (appended) and `on_line`.
 
+    `secret_env` (API keys) reaches the child like `env` but is logged as `NAME=<hidden>`, never by value.
     Ctrl-C (SIGINT) or SIGTERM is passed on to the child's whole process group, which is given time to stop
     cleanly (Axolotl saves nothing half-written on a signal), and the result says it was interrupted.
     """
     argv = [str(a) for a in argv]
-    full_env = {**os.environ, **(env or {})}
+    full_env = {**os.environ, **(env or {}), **(secret_env or {})}
+    shown_env = {**(env or {}), **{k: "<hidden>" for k in (secret_env or {})}}
     tail: list[str] = []
     log_fh = open(log, "a", buffering=1) if log else None
     try:
         if log_fh:
-            log_fh.write(f"$ {show(argv, env)}\n")
+            log_fh.write(f"$ {show(argv, shown_env)}\n")
         proc = subprocess.Popen(argv, env=full_env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True, errors="replace", bufsize=1, start_new_session=True,
                                 preexec_fn=_die_with_parent)

@@ -44,6 +44,7 @@ def experiment_dict(exp_id: str) -> dict:
     d["hyperparameters_by_method"] = {m: e.hyper(m) for m in e.methods}
     d["benchmark_details"] = {b: registry.benchmark(b) for b in e.all_benchmarks}
     d["plan_figures"] = plan_figures(e)
+    d["not_run"] = registry.not_run(exp_id)
     return d
 
 
@@ -66,6 +67,31 @@ def plan_figures(e: registry.Experiment) -> dict:
     for m in e.methods:
         out["hours"][m] = expectations.hours(e, m)
     return out
+
+
+def item_text(bd: dict) -> str:
+    """One line on a benchmark's items: their count and source (probe sets say they are probes).
+
+    Example:
+        >>> item_text({"title": "MT-Bench, 80 two-turn questions", "n_items": 80, "items": "HuggingFaceH4/mt_bench_prompts"})
+        '80 items; HuggingFaceH4/mt_bench_prompts'
+    """
+    if bd.get("probe_set"):
+        return f"PROBE SET written for ftstudy ({bd.get('questions')}), not the public benchmark"
+    if bd.get("questions"):
+        return f"probes written for ftstudy ({bd['questions']}); a measure of its own, not a public benchmark"
+    parts = [f"{bd['n_items']} items" if bd.get("n_items") else "all items of the task"]
+    if bd.get("items"):
+        from ftstudy.harness.itemsets import SOURCES
+
+        src = SOURCES.get(str(bd["items"]))
+        parts.append(f"seeded subset of {src.where()}" if src else str(bd["items"]))
+    elif bd["harness"] == "lm-eval":
+        parts.append(f"lm-eval task {bd['task']}" + (" (local YAML in evals/tasks)" if bd.get("local_task") else "")
+                     + (": " + ", ".join(bd["subtasks"]) if bd.get("subtasks") else ""))
+    else:
+        parts.append(f"{bd['harness']} task {bd['task']}")
+    return "; ".join(parts)
 
 
 def show_json(exp_id: str) -> str:
@@ -97,6 +123,13 @@ def show_text(exp_id: str) -> str:
     for g in e.benchmarks.get("guards", []):
         bd = registry.benchmark(g["id"])
         out.append(f"  {'guard':9} {g['id']:15} {bd['harness']:14} {bd['task']}  [must not drop > {g['tolerance']}]")
+    out += ["", "benchmark items (what a full run scores, and where it loads from):"]
+    for b in e.all_benchmarks:
+        out.append(f"  {b}: {item_text(registry.benchmark(b))}")
+    skipped = registry.not_run(e.id)
+    if skipped:
+        out += ["", "named by the study plan, not run:"]
+        out += [f"  {v['title']}: {v['reason']}" for v in skipped.values()]
     out += ["", plan_text(e)]
     out += ["", f"generate: ftstudy gen {e.id} --method {e.methods[0]} --hardware dgx-spark"]
     return "\n".join(out)

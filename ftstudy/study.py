@@ -46,6 +46,8 @@ class Options:
     sources: tuple[str, ...] = ()       # --source: these sources instead of the default mixture
     max_rows: int | None = None         # --max-rows: training rows only (default: the plan's size, all rows)
     merge: str = "auto"                 # auto: only when a benchmark needs merged weights; always: every adapter
+    judge_api_key_env: str = "OPENAI_API_KEY"   # the name of the variable; the key itself is never stored
+    judge_concurrency: int = 4
 
     def __post_init__(self):
         exp = registry.experiment(self.experiment)
@@ -127,7 +129,8 @@ class Study:
     def _bench(self, model: str, adapter: str | None, tag: str) -> dict:
         rows = bench.bench(self.o.experiment, model, adapter, tag, self.o.benchmarks, self.blimit,
                            self.o.bench_data_dir, self.o.judge_url, self.o.judge_model, results_root=self.results,
-                           progress=self.progress)
+                           progress=self.progress, judge_api_key_env=self.o.judge_api_key_env,
+                           judge_concurrency=self.o.judge_concurrency)
         failed = [r for r in rows if r["status"] == "failed"]
         if failed:
             raise UserError("; ".join(f"{r['benchmark']}: {r['reason']}" for r in failed))
@@ -212,7 +215,8 @@ class Study:
                     benches[f"{tag}/{b}"] = {"version": rec["benchmark_version"], "seed": rec.get("seed"),
                                              "subset_ids": rec.get("subset_ids"), "model_fingerprint": rec["model_fingerprint"],
                                              "judge": rec.get("settings", {}).get("judge_model"),
-                                             "rubric": rec.get("settings", {}).get("rubric_version")}
+                                             "rubric": rec.get("settings", {}).get("rubric_version"),
+                                             "judge_temperature": rec.get("settings", {}).get("judge_temperature")}
         entry = {"method": self.o.method, "hardware": self.o.hardware, "base_model": self.o.base_model,
                  "seed": registry.experiment(self.o.experiment).seed, "run": str(folder),
                  "datasets": [{"path": d["path"], "sha256": d.get("sha256")} for d in data.get("datasets", [])],

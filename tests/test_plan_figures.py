@@ -28,16 +28,16 @@ PLAN = [
     ("legal", "casehold", [0.50, 0.60], [0.70, 0.80], None),
     ("legal", "contractnli", None, None, [0.20, 0.30]),
     ("dpo", "truthfulqa", [0.35, 0.45], [0.55, 0.65], None),
-    ("dpo", "toxigen", [0.05, 0.10], [0.0, 0.01], None),
+    ("dpo", "toxigen_generation", [0.05, 0.10], [0.0, 0.01], None),
     ("dpo", "alpaca_eval", [0.10, 0.20], [0.30, 0.50], None),
     ("dpo", "bbq", None, None, [0.10, 0.15]),
     ("tool_use", "bfcl", [0.60, 0.70], [0.90, 0.95], None),
-    ("tool_use", "xlam_param_extraction", [0.50, 0.60], [0.85, 0.90], None),
-    ("tool_use", "xlam_json_validity", [0.70, 0.80], [0.98, 0.99], None),
+    ("tool_use", "xlam_param_acc", [0.50, 0.60], [0.85, 0.90], None),
+    ("tool_use", "xlam_json_valid", [0.70, 0.80], [0.98, 0.99], None),
     ("summarization", "cnn_dm", [35, 40], [45, 50], None),
     ("summarization", "xsum", [30, 35], [40, 45], None),
-    ("summarization", "summeval", None, None, [1, 2]),
-    ("creative", "writing_judge", None, None, [1, 2]),
+    ("summarization", "cnn_dm_coherence_fluency", None, None, [1, 2]),
+    ("creative", "writing_criteria", None, None, [1, 2]),
     ("creative", "storycloze", [0.70, 0.75], [0.85, 0.90], None),
 ]
 # the plan's hours per method: (section range, estimates-table figure); None where it gives none
@@ -94,7 +94,7 @@ def test_expected_gain_from_ranges_and_direction():
     get = lambda e, b: expectations.gain_range(registry.experiment(e), b)
     assert get("instruction", "ifeval") == (0.2, 0.4)
     assert get("math", "gsm8k") == (0.15, 0.35)
-    assert get("dpo", "toxigen") == (0.04, 0.1)  # lower is better: the toxicity rate falls by 4-10 points
+    assert get("dpo", "toxigen_generation") == (0.04, 0.1)  # lower is better: the toxicity rate falls by 4-10 points
     assert get("legal", "contractnli") == (0.2, 0.3)
     assert get("code", "multipl_e") is None      # "Varies by language"
 

@@ -74,3 +74,11 @@ def test_report_renders_in_headless_chromium(study, tmp_path):
     shot = tmp_path / "report.png"
     res = chromium([f"--screenshot={shot}", "--window-size=1280,1600", html_path.as_uri()], tmp_path)
     assert res.returncode == 0 and shot.exists() and shot.stat().st_size > 20_000, "an empty or blank screenshot"
+
+
+def test_probe_sets_are_labelled_as_probes():
+    from ftstudy import report
+
+    row = {"experiment": "chat", "method": "lora", "status": "ok", "base": 5.0, "ft": 6.0, "delta": 1.0, "verdict": "better"}
+    rows = report.table_rows({"rows": [{**row, "benchmark": "mt_bench_mini"}, {**row, "benchmark": "mt_bench"}]})
+    assert rows[0][2] == "mt_bench_mini (probe set, not the public benchmark)" and rows[1][2] == "mt_bench"

@@ -25,6 +25,10 @@ HARNESSES: dict[str, str] = {
     "embedding": "ftstudy.harness.generative:run_relevance",
     "judge-single": "ftstudy.harness.judging:run_single",
     "judge-pairwise": "ftstudy.harness.judging:run_pairwise",
+    "judge-criteria": "ftstudy.harness.criteria:run",
+    "judge-toxicity": "ftstudy.harness.toxicity:run",
+    "mt-bench": "ftstudy.harness.mtbench:run",
+    "alpaca-eval": "ftstudy.harness.alpacaeval:run",
     "bfcl": "ftstudy.harness.bfcl:run",
 }
 
@@ -44,6 +48,9 @@ class BenchContext:
     device: str = "cpu"             # "cuda" on GPU hosts: lm-eval vllm backend, vLLM serving
     judge_url: str | None = None
     judge_model: str | None = None
+    judge_api_key_env: str = "OPENAI_API_KEY"   # the variable holding the judge's key (its name; never the key)
+    judge_concurrency: int = 4                  # judge requests in flight at once
+    judge_temperature: float = 0.0
     allow_code_execution: bool = False
     dry_run: bool = False
     server_url: Callable[[], str] | None = None   # starts (once) and returns an OpenAI-compatible base URL

@@ -195,7 +195,7 @@ def run_toolcall(ctx: BenchContext, bench: dict) -> HarnessOutput:
     task = bench.get("task", "xlam_heldout")
     if ctx.dry_run:
         return placeholder(ctx, bench, _hub_commands(ctx, task))
-    from ftstudy.scorers import toolcall
+    from ftstudy.scorers import toolcall, toolexec
 
     rows, ids = subset(_data_rows(ctx, task), ctx)
     gen = gen_settings(ctx, bench, 512)
@@ -224,6 +224,7 @@ def run_toolcall(ctx: BenchContext, bench: dict) -> HarnessOutput:
         raise client.RequestFailed(f"every tool-call request failed; the first: {failed[0]}", 500)
     preds = [{"id": r["id"], "output": None if rep.error else rep.text} for r, rep in zip(rows, replies)]
     metrics, samples = toolcall.score(preds, rows)
+    metrics["e2e_success"] = toolexec.score(samples, rows)  # calls executed against each row's tool stubs
     metrics["server_errors"] = len(failed)
     for s, rep in zip(samples, replies):
         s.update(output=rep.text, finish_reason=rep.finish_reason, server_error=rep.error)

@@ -29,6 +29,8 @@ from pathlib import Path
 
 from ftstudy import client
 from ftstudy.harness import BenchContext, HarnessOutput, HarnessUnavailable
+from ftstudy.harness.judge import Judge, from_context
+from ftstudy.harness import itemsets
 from ftstudy.harness.generative import converse, evals_items, gen_settings, output, placeholder, serving, subset
 from ftstudy.resources import evals_dir
 
@@ -112,25 +114,9 @@ def transcript(turns: list[str], replies: list[str], system: str | None = None) 
     return "\n\n".join(parts)
 
 
-def judge_endpoint(ctx: BenchContext) -> tuple[str, str]:
-    """(judge URL, judge model): the model named, else the first one the judge server lists."""
-    if not ctx.judge_url:
-        raise HarnessUnavailable(
-            "this benchmark needs a judge model: serve one on an OpenAI-compatible endpoint (for example "
-            "`ftstudy serve Qwen/Qwen2.5-32B-Instruct-AWQ --port 8001`) and pass its URL as the judge URL "
-            "(--judge-url http://127.0.0.1:8001, optionally --judge-model NAME)")
-    if ctx.judge_model:
-        return ctx.judge_url, ctx.judge_model
-    models = client.list_models(ctx.judge_url)
-    if not models:
-        raise HarnessUnavailable(f"the judge server at {ctx.judge_url} lists no model; pass the judge model name")
-    return ctx.judge_url, models[0]
-
-
-def _judge_settings(bench: dict, rubric: Rubric, judge: tuple[str, str], ctx: BenchContext) -> dict:
-    return {"judge_model": judge[1], "judge_url": judge[0], "rubric": str(rubric.path.relative_to(evals_dir())),
-            "rubric_version": rubric.version, "judge_temperature": 0.0, "judge_seed": ctx.seed,
-            "judge_max_tokens": int(bench.get("judge_max_tokens", 512))}
+def judge_settings(bench: dict, rubric: Rubric, judge: Judge) -> dict:
+    return {**judge.settings(), "rubric": str(rubric.path.relative_to(evals_dir())), "rubric_version": rubric.version,
+            "judge_seed": judge.seed, "judge_max_tokens": int(bench.get("judge_max_tokens", 512))}
 
 
 def _reference(row: dict, turn: int) -> str:
@@ -147,8 +133,8 @@ def run_single(ctx: BenchContext, bench: dict) -> HarnessOutput:
     rubric = load_rubric(bench)
     if ctx.dry_run:
         return placeholder(ctx, bench, [])
-    judge = judge_endpoint(ctx)  # before generating: a missing judge should not cost a generation run
-    settings = _judge_settings(bench, rubric, judge, ctx)
+    judge = from_context(ctx)  # before generating: a missing judge should not cost a generation run
+    settings = judge_settings(bench, rubric, judge)
     rows, ids = subset(evals_items(bench), ctx)
     gen = gen_settings(ctx, bench, 1024)
     with serving(ctx) as (url, name):
@@ -159,10 +145,10 @@ def run_single(ctx: BenchContext, bench: dict) -> HarnessOutput:
         convo = transcript(row["turns"][: k + 1], rep[: k + 1], row.get("system"))
         msgs = rubric.messages(conversation=convo, reference=_reference(row, k),
                                persona=str(row.get("persona") or row.get("system") or "none"))
-        return client.chat(judge[0], judge[1], msgs, max_tokens=settings["judge_max_tokens"], seed=ctx.seed)
+        return judge.ask(msgs, max_tokens=settings["judge_max_tokens"])
 
     jobs = [(row, rep, k) for row, rep in zip(rows, replies) for k in range(len(rep))]
-    judgments = iter(client.pmap(grade, jobs))
+    judgments = iter(judge.map(grade, jobs))
     samples, by_turn = [], {}
     for row, rep in zip(rows, replies):
         texts = [next(judgments) for _ in rep]
@@ -181,7 +167,21 @@ def run_single(ctx: BenchContext, bench: dict) -> HarnessOutput:
     return output(metrics, samples, "score", ids, {**gen, **settings, "model_name": name})
 
 
-def _instruction(row: dict) -> str:
+def bench_items(ctx: BenchContext, bench: dict) -> list[dict]:
+    """The items a judged benchmark asks about: a public item set (`items:`, see ftstudy.harness.itemsets),
+    cut to a seeded `max_items` subset when it declares one, or its probe file under evals/ (`questions:`)."""
+    if not bench.get("items"):
+        return evals_items(bench)
+    rows = itemsets.prompt_items(itemsets.rows(ctx, bench["items"]))
+    if bench.get("max_items") and len(rows) > int(bench["max_items"]):
+        from ftstudy.harness import pick_subset
+
+        keep = set(pick_subset([r["id"] for r in rows], int(bench["max_items"]), seed=0))
+        rows = [r for r in rows if r["id"] in keep]
+    return rows
+
+
+def instruction_of(row: dict) -> str:
     return str(row.get("instruction") or row.get("prompt") or row["turns"][0])
 
 
@@ -190,7 +190,7 @@ def run_pairwise(ctx: BenchContext, bench: dict) -> HarnessOutput:
     rubric = load_rubric(bench)
     if ctx.dry_run:
         return placeholder(ctx, bench, [])
-    rows, ids = subset(evals_items(bench), ctx)
+    rows, ids = subset(bench_items(ctx, bench), ctx)
     reference_run = ctx.base_outputs is None
     if reference_run and ctx.tag != "base":
         raise HarnessUnavailable(
@@ -202,25 +202,25 @@ def run_pairwise(ctx: BenchContext, bench: dict) -> HarnessOutput:
         if missing:
             raise HarnessUnavailable(f"the base outputs lack {len(missing)} item(s) (e.g. {missing[:3]}); rerun the "
                                      f"base model with the same --limit and seed")
-        judge = judge_endpoint(ctx)
+        judge = from_context(ctx)
     gen = gen_settings(ctx, bench, 1024)
     with serving(ctx) as (url, name):
-        answers = client.pmap(lambda r: converse(url, name, [_instruction(r)], r.get("system"), gen)[0], rows)
+        answers = client.pmap(lambda r: converse(url, name, [instruction_of(r)], r.get("system"), gen)[0], rows)
     if reference_run:
         samples = [{"id": r["id"], "output": a, "score": 0.5} for r, a in zip(rows, answers)]
         return output({"win_rate": 0.5, "n": len(samples)}, samples, "win_rate", ids,
                       {**gen, "reference_run": True, "rubric_version": rubric.version, "model_name": name})
-    settings = _judge_settings(bench, rubric, judge, ctx)
+    settings = judge_settings(bench, rubric, judge)
 
     def compare(job: tuple[dict, str, str]) -> str:
         row, ans, order = job
         ref = base[str(row["id"])]
         a, b = (ans, ref) if order == "ft_first" else (ref, ans)
-        msgs = rubric.messages(instruction=_instruction(row), answer_a=a, answer_b=b)
-        return client.chat(judge[0], judge[1], msgs, max_tokens=settings["judge_max_tokens"], seed=ctx.seed)
+        msgs = rubric.messages(instruction=instruction_of(row), answer_a=a, answer_b=b)
+        return judge.ask(msgs, max_tokens=settings["judge_max_tokens"])
 
     orders = ("ft_first", "base_first")
-    judgments = iter(client.pmap(compare, [(r, a, o) for r, a in zip(rows, answers) for o in orders]))
+    judgments = iter(judge.map(compare, [(r, a, o) for r, a in zip(rows, answers) for o in orders]))
     samples = []
     for row, ans in zip(rows, answers):
         texts = [next(judgments) for _ in orders]

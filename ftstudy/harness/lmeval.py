@@ -87,6 +87,20 @@ def local_overlay(bench: dict, data_dir: Path | None, work: Path) -> tuple[Path 
     return overlay, n_docs
 
 
+def staged_hf_env(data_dir: Path | None) -> dict[str, str]:
+    """A --data-dir staged by `ftstudy stage-data` holds a Hugging Face cache (hf_home/) with the datasets of
+    lm-eval's built-in tasks: read it, offline.
+
+    Example:
+        >>> staged_hf_env(None)
+        {}
+    """
+    home = Path(data_dir) / "hf_home" if data_dir else None
+    if home is None or not home.is_dir():
+        return {}
+    return {"HF_HOME": str(home.resolve()), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+
+
 def run(ctx: BenchContext, bench: dict) -> HarnessOutput:
     work = ctx.out_dir / ".work" / f"{ctx.tag}-{bench['id']}"
     include, n_docs = local_overlay(bench, ctx.data_dir, work)
@@ -108,6 +122,7 @@ def run(ctx: BenchContext, bench: dict) -> HarnessOutput:
     (work / "spec.json").write_text(json.dumps(run_spec, indent=2))
     env = {"HF_ALLOW_CODE_EVAL": "1"} if bench.get("code_execution") and ctx.allow_code_execution else {}
     env.update({"TOKENIZERS_PARALLELISM": "false", "HF_DATASETS_TRUST_REMOTE_CODE": "0"})
+    env.update(staged_hf_env(ctx.data_dir))
     log = work / "lm_eval.log"
     started = time.time()
     runner.check(runner.run(argv, env=env, log=log, quiet=True), f"lm-eval {bench['task']}", log)

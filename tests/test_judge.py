@@ -1,0 +1,375 @@
+"""The judge: any OpenAI-compatible URL, its API key from a named environment variable sent as a bearer token
+and never written anywhere, 429/5xx retried, concurrency bounded; and MT-Bench graded through it.
+
+The judge here is a real HTTP server in the test (loopback) that refuses a wrong or missing Authorization
+header with 401, can answer 429/500 before 200, and grades by what its prompt shows."""
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from ftstudy import client, registry
+from ftstudy.harness import BenchContext, HarnessUnavailable, get
+from ftstudy.harness.judge import Judge, from_context
+from ftstudy.harness.mtbench import parse_score, question
+
+FIX = Path(__file__).parent / "fixtures"
+KEY_ENV = "FTSTUDY_TEST_JUDGE_KEY"
+CANARY = "sk-canary-7f3a9c1e5b2d4f60a8e1"
+
+
+class JudgeServer:
+    """A loopback judge: checks the bearer token, fails the first `fail` requests with `fail_status`."""
+
+    def __init__(self, key: str | None, fail: int = 0, fail_status: int = 429):
+        self.key, self.fail, self.fail_status = key, fail, fail_status
+        self.requests: list[dict] = []
+        self.lock = threading.Lock()
+        self.in_flight = self.max_in_flight = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def _send(self, status: int, payload: dict, headers: dict | None = None):
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):
+                self._send(200, {"data": [{"id": "judge-from-list"}]})
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with outer.lock:
+                    outer.requests.append({"auth": self.headers.get("Authorization"), "body": body})
+                    n = len(outer.requests)
+                    outer.in_flight += 1
+                    outer.max_in_flight = max(outer.max_in_flight, outer.in_flight)
+                try:
+                    expected = f"Bearer {outer.key}" if outer.key else None
+                    if self.headers.get("Authorization") != expected:
+                        return self._send(401, {"error": {"message": "Incorrect API key provided"}})
+                    if n <= outer.fail:
+                        return self._send(outer.fail_status, {"error": {"message": "slow down"}}, {"Retry-After": "0"})
+                    self._send(200, outer.reply(body))
+                finally:
+                    with outer.lock:
+                        outer.in_flight -= 1
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_port}/v1"
+
+    def reply(self, body: dict) -> dict:
+        """An OpenAI-shaped chat completion (the openai SDK inside alpaca-eval parses it strictly)."""
+        choice = {"index": 0, "message": {"role": "assistant", "content": self.grade(body)}, "finish_reason": "stop"}
+        if body.get("logprobs"):  # AlpacaEval's annotator: P("m") = reference better, P("M") = model better
+            # the package shuffles which output is "m" and which is "M": find the one the model wrote
+            text = body["messages"][-1]["content"]
+            cut = text.find('"model_identifier": "M"')
+            model_is_big_m = "my answer" in text[cut:] if cut >= 0 else True
+            p_big = 0.75 if model_is_big_m else 0.25
+            top = [{"token": "M", "logprob": math.log(p_big), "bytes": [77]},
+                   {"token": "m", "logprob": math.log(1 - p_big), "bytes": [109]}]
+            choice["message"]["content"] = "M" if p_big > 0.5 else "m"
+            choice["logprobs"] = {"content": [{**top[0], "top_logprobs": top}]}
+        return {"id": "cmpl-test", "object": "chat.completion", "created": 0, "model": body.get("model", "j"),
+                "choices": [choice], "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+
+    @staticmethod
+    def grade(body: dict) -> str:
+        text = body["messages"][-1]["content"]
+        if "[[TOXIC]]" in text:  # the toxicity rubric: "toxic" whenever the prompt names GROUP-X
+            return "Demeaning. [[TOXIC]]" if "GROUP-X" in text else "Neutral. [[SAFE]]"
+        if "Fluency: [[N]]" in text:  # SummEval's dimensions
+            return "Clear.\nCoherence: [[2]]\nFluency: [[5]]"
+        if "Creativity: [[N]]" in text:  # the creative criteria rubric
+            return "Vivid.\nCreativity: [[4]]\nCoherence: [[3]]\nEngagement: [[5]]\nGrammar: [[9]]"
+        if "[[A]]" in text and "[[C]]" in text:  # a pairwise rubric: always the first answer shown
+            return "The first reads better. [[A]]"
+        if "[[N]]" not in text and "### User" not in text and "Rating" not in text:
+            return "my answer"  # a model request, when this server also plays the model
+        if "REF-MATH-2" in text or "REF-CODE-2" in text:
+            return "Compared with the reference. Rating: [[9]]"
+        if "REF-" in text:
+            return "Close to the reference. [[8]]"
+        if "### User" in text or text.count("[User]") > 1:
+            return "Second answer is weak. Rating: [[3]]"
+        return "Fine. Rating: [[6]]"
+
+    def __enter__(self):
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def key(monkeypatch):
+    monkeypatch.setenv(KEY_ENV, CANARY)
+    return CANARY
+
+
+# ---- the client --------------------------------------------------------------------------------------------
+
+def test_bearer_key_from_the_named_variable_and_429_then_200_is_retried(key):
+    with JudgeServer(key, fail=2, fail_status=429) as srv:
+        judge = Judge(srv.url, "gpt-4", api_key_env=KEY_ENV, retries=3)
+        assert judge.ask([{"role": "user", "content": "Rate it. Rating: [[N]]"}]) == "Fine. Rating: [[6]]"
+    assert [r["auth"] for r in srv.requests] == [f"Bearer {key}"] * 3
+    assert all(r["body"]["temperature"] == 0.0 and r["body"]["model"] == "gpt-4" for r in srv.requests)
+    assert key not in json.dumps(judge.settings()) and judge.settings()["judge_api_key_env"] == KEY_ENV
+
+
+@pytest.mark.parametrize("status", [500, 503])
+def test_5xx_is_retried_and_a_lasting_429_says_so(key, status):
+    with JudgeServer(key, fail=1, fail_status=status) as srv:
+        assert Judge(srv.url, "j", api_key_env=KEY_ENV, retries=2).ask([{"role": "user", "content": "[[N]]"}])
+    with JudgeServer(key, fail=99, fail_status=429) as srv:
+        with pytest.raises(client.RequestFailed, match="HTTP 429.*3 tries.*concurrency") as err:
+            Judge(srv.url, "j", api_key_env=KEY_ENV, retries=2).ask([{"role": "user", "content": "x"}])
+    assert key not in str(err.value) and len(srv.requests) == 3
+
+
+def test_a_model_server_is_still_not_retried_on_500():
+    with JudgeServer(None, fail=1, fail_status=500) as srv:
+        with pytest.raises(client.RequestFailed, match="HTTP 500"):
+            client.chat_reply(srv.url, "m", [{"role": "user", "content": "x"}], retries=3)
+    assert len(srv.requests) == 1
+
+
+def test_wrong_or_missing_key_and_unset_variable(monkeypatch):
+    monkeypatch.setenv(KEY_ENV, "sk-wrong")
+    with JudgeServer("sk-right") as srv:
+        with pytest.raises(client.RequestFailed, match="401"):
+            Judge(srv.url, "j", api_key_env=KEY_ENV).ask([{"role": "user", "content": "x"}])
+        monkeypatch.delenv(KEY_ENV)
+        ctx = BenchContext("x", "m", judge_url=srv.url, judge_api_key_env=KEY_ENV)
+        with pytest.raises(HarnessUnavailable, match=f"{KEY_ENV} is not set"):
+            from_context(ctx)
+    # the default variable unset: a local judge without a key, no header at all; the model from /v1/models
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with JudgeServer(None) as srv:
+        judge = from_context(BenchContext("x", "m", judge_url=srv.url))
+        assert judge.model == "judge-from-list" and judge.headers() == {}
+
+
+def test_concurrency_is_bounded(key):
+    with JudgeServer(key) as srv:
+        judge = Judge(srv.url, "j", api_key_env=KEY_ENV, concurrency=2)
+        out = judge.map(lambda i: judge.ask([{"role": "user", "content": f"{i} [[N]]"}]), range(12))
+    assert len(out) == 12 and 1 <= srv.max_in_flight <= 2
+
+
+# ---- MT-Bench ------------------------------------------------------------------------------------------------
+
+def test_mt_bench_rows_of_both_published_shapes():
+    h4 = question({"prompt": ["a", "b"], "prompt_id": 5, "category": "math", "reference": ["r1", "r2"]}, 0)
+    fc = question({"question_id": 81, "category": "writing", "turns": ["a", "b"]}, 0)
+    assert h4["id"] == "5" and h4["reference"] == ["r1", "r2"] and fc["id"] == "81" and fc["reference"] == []
+    with pytest.raises(HarnessUnavailable, match="no list of turns"):
+        question({"question_id": 1, "text": "?"}, 0)
+    assert parse_score("[[10]] then [[2]]") == 10.0 and parse_score("Rating: [ 4 ]") is None
+
+
+def test_mt_bench_against_a_scripted_model_and_judge(key):
+    """The real harness code on the 4-question fixture (H4 row shape, FastChat reference and prompt files)."""
+    with JudgeServer(key) as judge, JudgeServer(None) as model:
+        ctx = BenchContext("x", "m", data_dir=FIX / "bench", server_url=lambda: model.url, judge_url=judge.url,
+                           judge_model="gpt-4", judge_api_key_env=KEY_ENV)
+        out = get("mt-bench")(ctx, registry.benchmark("mt_bench"))
+    m = out.metrics
+    assert m["n"] == 4 and m["n_judgments"] == 8 and m["unparseable"] == 0
+    # writing/roleplay: 6 then 3; math/coding are graded against the reference: 8 then 9
+    assert m["score_writing"] == m["score_roleplay"] == 4.5 and m["score_math"] == m["score_coding"] == 8.5
+    assert m["score_turn1"] == 7.0 and m["score_turn2"] == 6.0 and m["score"] == 6.5
+    math_prompts = [r["body"]["messages"][1]["content"] for r in judge.requests if "REF-MATH" in r["body"]["messages"][1]["content"]]
+    assert sorted(t.split("\n")[0] for t in math_prompts) == ["[Test multi math]", "[Test single math]"]  # any order
+    # FastChat's per-category temperatures for the answers
+    temps = {r["body"]["messages"][0]["content"]: r["body"]["temperature"] for r in model.requests}
+    assert temps["Write a two-line poem about a harbour at dawn."] == 0.7 and temps["What is 17 * 3?"] == 0.0
+    s = out.settings
+    assert s["judge_model"] == "gpt-4" and s["judge_temperature"] == 0.0 and s["rubric_version"].startswith("fastchat-")
+    assert s["reference_answers"].startswith("FastChat") and key not in json.dumps(s)
+
+
+def test_mt_bench_needs_its_items(tmp_path):
+    ctx = BenchContext("x", "m", data_dir=tmp_path, server_url=lambda: "http://127.0.0.1:9", judge_url="http://127.0.0.1:9",
+                       judge_model="j")
+    with pytest.raises(HarnessUnavailable, match="mt_bench_judge_prompts.jsonl not found.*stage-data"):
+        get("mt-bench")(ctx, registry.benchmark("mt_bench"))
+
+
+@pytest.mark.tools
+def test_mt_bench_on_the_tiny_model_with_a_local_judge(tiny_model, key):
+    """4 questions, two turns each, answered by the tiny model through `transformers serve`."""
+    from ftstudy import serve
+
+    with JudgeServer(key) as judge, serve.LazyServer(str(tiny_model), engine="transformers", start_timeout=300) as lazy:
+        ctx = BenchContext("x", str(tiny_model), data_dir=FIX / "bench", server_url=lazy, judge_url=judge.url,
+                           judge_model="gpt-4", judge_api_key_env=KEY_ENV, seed=3)
+        out = get("mt-bench")(ctx, {**registry.benchmark("mt_bench"), "max_new_tokens": 12})
+    assert out.metrics["n"] == 4 and out.metrics["n_judgments"] == 8 and 1.0 <= out.metrics["score"] <= 10.0
+    assert all(len(s["replies"]) == 2 and isinstance(s["replies"][1], str) for s in out.samples)
+    assert {"score_writing", "score_math", "score_coding", "score_roleplay"} <= set(out.metrics)
+
+
+# ---- WritingPrompts: pairwise and the four criteria ---------------------------------------------------------
+
+def test_writing_prompts_pairwise_and_criteria_on_the_real_item_set(key):
+    """The hub's rows (tags stripped), both orders judged; the criteria graded 1-5 each, out-of-range unread."""
+    with JudgeServer(key) as judge, JudgeServer(None) as model:
+        common = dict(data_dir=FIX / "bench", server_url=lambda: model.url, judge_url=judge.url, judge_model="gpt-4",
+                      judge_api_key_env=KEY_ENV)
+        base = get("judge-pairwise")(BenchContext("creative", "m", tag="base", **common), registry.benchmark("writing_judge"))
+        ft = get("judge-pairwise")(BenchContext("creative", "m", tag="lora", base_outputs={s["id"]: s["output"] for s in base.samples},
+                                                **common), registry.benchmark("writing_judge"))
+        crit = get("judge-criteria")(BenchContext("creative", "m", tag="lora", **common), registry.benchmark("writing_criteria"))
+    asked = [r["body"]["messages"][0]["content"] for r in model.requests]
+    assert "The lighthouse keeper finds a letter addressed to someone who will be born in a hundred years." in asked
+    assert not any("[ WP ]" in a or "[ OT ]" in a for a in asked)
+    assert base.metrics["win_rate"] == 0.5 and ft.metrics["n"] == 3
+    assert ft.metrics["win_rate"] == 0.5 and ft.metrics["position_consistency"] == 0.0  # the judge always says A
+    m = crit.metrics
+    assert (m["creativity"], m["coherence"], m["engagement"], m["grammar"]) == (4.0, 3.0, 5.0, None)
+    assert m["unparseable"] == 3 and m["criteria_mean"] == 4.0 and crit.settings["rubric_version"] == "creative_criteria_v1"
+
+
+def test_summaries_graded_on_summeval_dimensions(key, tmp_path):
+    rows = [{"id": f"c{i}", "article": f"Article {i} about the harbour.", "highlights": f"Harbour {i}."} for i in range(3)]
+    (tmp_path / "cnn_dailymail.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))  # abisee/cnn_dailymail shape
+    with JudgeServer(key) as judge, JudgeServer(None) as model:
+        ctx = BenchContext("summarization", "m", data_dir=tmp_path, server_url=lambda: model.url, judge_url=judge.url,
+                           judge_model="gpt-4", judge_api_key_env=KEY_ENV)
+        out = get("judge-criteria")(ctx, registry.benchmark("cnn_dm_coherence_fluency"))
+    assert out.metrics["n"] == 3 and out.metrics["coherence"] == 2.0 and out.metrics["fluency"] == 5.0
+    assert out.metrics["criteria_mean"] == 3.5
+    assert any(r["body"]["messages"][0]["content"].endswith("\n\nArticle 1 about the harbour.") for r in model.requests)
+
+
+def test_toxigen_generation_is_a_toxicity_rate_per_group(key):
+    with JudgeServer(key) as judge, JudgeServer(None) as model:
+        ctx = BenchContext("dpo", "m", data_dir=FIX / "bench", server_url=lambda: model.url, judge_url=judge.url,
+                           judge_model="gpt-4", judge_api_key_env=KEY_ENV)
+        out = get("judge-toxicity")(ctx, registry.benchmark("toxigen_generation"))
+    m = out.metrics
+    assert m["n"] == 4 and m["toxicity_rate"] == 0.75 and m["toxicity_rate_women"] == 0.5 and m["toxicity_rate_asian"] == 1.0
+    assert registry.benchmark("toxigen_generation")["higher_is_better"] is False and m["unparseable"] == 0
+    assert [s["score"] for s in out.samples] == [1.0, 0.0, 1.0, 1.0]
+    assert registry.benchmark("toxigen")["harness"] == "lm-eval"  # the classification benchmark stays separate
+
+
+# ---- AlpacaEval --------------------------------------------------------------------------------------------
+
+def _alpaca_env_or_skip():
+    from ftstudy import envs
+
+    try:
+        envs.bin_path("alpaca_eval")
+    except envs.EnvMissing as exc:
+        pytest.fail(f"the alpaca_eval environment is part of `make test`: {exc}")
+
+
+@pytest.mark.tools
+def test_alpaca_eval_through_the_package_with_a_local_judge(key, tmp_path):
+    """5 instructions in alpaca_eval_gpt4_baseline.json's shape, judged by alpaca-eval's own annotator code
+    (weighted_alpaca_eval_gpt4_turbo: logprobs of m/M) at a local judge; fine-tuned vs reference and vs base."""
+    _alpaca_env_or_skip()
+    bench = {**registry.benchmark("alpaca_eval"), "fn_metric": "get_winrate", "metric": "win_rate"}
+    with JudgeServer(key) as judge, JudgeServer(None) as model:
+        ctx = BenchContext("x", "m", tag="lora", data_dir=FIX / "bench", out_dir=tmp_path, server_url=lambda: model.url,
+                           judge_url=judge.url, judge_model="gpt-4-1106-preview", judge_api_key_env=KEY_ENV,
+                           base_outputs={str(i): "old answer" for i in range(5)})
+        out = get("alpaca-eval")(ctx, bench)
+    m = out.metrics
+    assert m["n"] == 5 and m["n_total"] == 5
+    assert m["win_rate"] == pytest.approx(0.75, abs=0.01) and m["win_rate_vs_base"] == pytest.approx(0.75, abs=0.01)
+    assert m["length_controlled_winrate"] is None  # get_winrate: the GLM needs hub files (see the module doc)
+    assert len(judge.requests) == 10 and all(r["auth"] == f"Bearer {key}" for r in judge.requests)
+    assert all(r["body"]["model"] == "gpt-4-1106-preview" and r["body"]["logprobs"] for r in judge.requests)
+    assert "Name three uses for a paperclip." in judge.requests[0]["body"]["messages"][-1]["content"] or any(
+        "paperclip" in r["body"]["messages"][-1]["content"] for r in judge.requests)
+    assert [s["score"] for s in out.samples] == pytest.approx([0.75] * 5, abs=0.01)
+    assert out.settings["annotator"] == "weighted_alpaca_eval_gpt4_turbo" and out.settings["judge_model"] == "gpt-4-1106-preview"
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert written and not [p for p in written if key.encode() in p.read_bytes()]
+
+
+@pytest.mark.tools
+def test_alpaca_eval_on_the_tiny_model(tiny_model, key, tmp_path):
+    """The same 5 instructions answered by the tiny model through `transformers serve`, judged by the package."""
+    from ftstudy import serve
+
+    _alpaca_env_or_skip()
+    bench = {**registry.benchmark("alpaca_eval"), "fn_metric": "get_winrate", "max_new_tokens": 16}
+    with JudgeServer(key) as judge, serve.LazyServer(str(tiny_model), engine="transformers", start_timeout=300) as lazy:
+        ctx = BenchContext("x", str(tiny_model), tag="base", data_dir=FIX / "bench", out_dir=tmp_path, server_url=lazy,
+                           judge_url=judge.url, judge_model="gpt-4-1106-preview", judge_api_key_env=KEY_ENV, seed=5)
+        out = get("alpaca-eval")(ctx, bench)
+    assert out.metrics["n"] == 5 and out.metrics["n_total"] == 5 and 0.0 <= out.metrics["win_rate"] <= 1.0
+    assert "win_rate_vs_base" not in out.metrics and len(judge.requests) == 5  # the base run has no base to beat
+    assert all(isinstance(s["output"], str) and 0.0 <= s["score"] <= 1.0 for s in out.samples)
+
+
+# ---- the key is never written ------------------------------------------------------------------------------
+
+@pytest.mark.tools
+def test_canary_key_is_in_no_file_the_study_wrote(tiny_model, tmp_path):
+    """A whole study run (train, bench base and fine-tuned on a judged benchmark, short generations) and its report, with a
+    canary key in the named variable and a judge that answers 429 first: no file under the study root and
+    nothing printed contains the key."""
+    env = {**__import__("os").environ, KEY_ENV: CANARY}
+    root = tmp_path / "study"
+    root.mkdir()
+    with JudgeServer(CANARY, fail=1, fail_status=429) as judge:
+        args = ["run", "classification", "--method", "full", "--hardware", "cpu", "--base-model", str(tiny_model),
+                "--data", str(FIX / "ag_news.jsonl"), "--limit", "24", "--max-steps", "2", "--bench-limit", "2",
+                "--bench-data-dir", str(FIX / "bench"), "--benchmarks", "toxigen_generation", "--judge-url", judge.url,
+                "--judge-model", "gpt-4", "--judge-api-key-env", KEY_ENV]
+        run = subprocess.run([sys.executable, "-m", "ftstudy", *args], cwd=root, env=env, capture_output=True,
+                             text=True, timeout=900)
+        assert run.returncode == 0, run.stderr[-3000:]
+        report = subprocess.run([sys.executable, "-m", "ftstudy", "report", "--out", "report"], cwd=root, env=env,
+                                capture_output=True, text=True, timeout=300)
+        assert report.returncode == 0, report.stderr[-3000:]
+    assert srv_saw_key(judge) and any(r["auth"] is not None for r in judge.requests)
+    files = [p for p in root.rglob("*") if p.is_file()]
+    kinds = {p.relative_to(root).parts[0] for p in files}
+    assert {"results", "runs", "report"} <= kinds and (root / "study.lock.json").is_file()
+    leaked = [str(p) for p in files if CANARY.encode() in p.read_bytes()]
+    assert leaked == [] and CANARY not in run.stdout + run.stderr + report.stdout + report.stderr
+    rec = json.loads((root / "results" / "classification" / "full" / "toxigen_generation.json").read_text())
+    assert rec["settings"]["judge_api_key_env"] == KEY_ENV and rec["value"] is not None
+    lock = json.loads((root / "study.lock.json").read_text())
+    entry = next(iter(lock["experiments"].values()))["benchmarks"]["full/toxigen_generation"]
+    assert entry["judge"] == "gpt-4" and entry["judge_temperature"] == 0.0 and entry["rubric"] == "toxicity_v1"
+    assert len(files) > 20  # it checked a real run's files, not an empty folder
+
+
+def srv_saw_key(judge: JudgeServer) -> bool:
+    # 2 items judged for base and for fine-tuned, plus the request answered 429 and retried
+    return all(r["auth"] == f"Bearer {CANARY}" for r in judge.requests) and len(judge.requests) == 5
+
+
+@pytest.mark.parametrize("bench_id", ["mt_bench", "alpaca_eval", "writing_criteria", "toxigen_generation",
+                                      "cnn_dm_coherence_fluency"])
+def test_dry_runs_start_nothing_and_need_no_judge(bench_id):
+    ctx = BenchContext("x", "Qwen/Qwen2.5-7B", dry_run=True, server_url=lambda: pytest.fail("server started"))
+    b = registry.benchmark(bench_id)
+    out = get(b["harness"])(ctx, b)
+    assert out.settings["dry_run"] and out.samples == [] and "serve Qwen/Qwen2.5-7B" in out.settings["commands"][0]
+    assert any("alpaca_eval_run.py" in c for c in out.settings["commands"]) == (bench_id == "alpaca_eval")

@@ -1,0 +1,113 @@
+"""`ftstudy stage-data`: the plan (what is fetched, from where, into which file, by which exact command) for
+every benchmark of the chosen experiments; downloads are run against a local HTTP server (no network here)."""
+import functools
+import http.server
+import threading
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ftstudy import registry, stage
+from ftstudy.cli import main
+from ftstudy.harness import itemsets
+from ftstudy.harness.lmeval import staged_hf_env
+
+PY = {"eval": "/env/eval/python", "alpaca_eval": "/env/ae/python"}
+
+
+def test_plan_covers_every_benchmark_of_the_experiments():
+    steps = stage.plan(["instruction", "tool_use", "legal", "creative"], PY)
+    outs = [s.out for s in steps]
+    assert len(outs) == len(set(outs))  # each file fetched once, however many benchmarks read it
+    assert {"mt_bench.jsonl", "mt_bench_reference.jsonl", "mt_bench_judge_prompts.jsonl", "alpaca_eval.json",
+            "xlam_heldout.jsonl", "casehold.jsonl", "writingprompts.jsonl", "hf_home/datasets"} <= set(outs)
+    by_out = {s.out: s for s in steps}
+    assert by_out["mt_bench.jsonl"].argv == ["/env/eval/python", "-c", itemsets.HUB_SCRIPT,
+                                             "HuggingFaceH4/mt_bench_prompts", "", "train", "mt_bench.jsonl"]
+    assert by_out["mt_bench_judge_prompts.jsonl"].url == itemsets.FASTCHAT_RAW + "judge_prompts.jsonl"
+    assert by_out["casehold.jsonl"].argv[3:] == ["coastalcph/lex_glue", "case_hold", "test", "casehold.jsonl"]
+    builtin = by_out["hf_home/datasets"]
+    assert builtin.env["HF_HOME"] == "<DIR>/hf_home" and builtin.argv[:2] == ["/env/eval/python", "-c"]
+    wanted = {registry.benchmark(b)["task"] for e in ("instruction", "tool_use", "legal", "creative")
+              for b in registry.experiment(e).all_benchmarks
+              if registry.benchmark(b)["harness"] == "lm-eval" and not registry.benchmark(b).get("local_task")}
+    assert set(builtin.argv[3:]) == wanted
+    lc = by_out["hf_home/alpaca_eval"]
+    assert lc.argv[0] == "/env/ae/python" and "df_gamed.csv" in lc.argv[2] and lc.env_name == "alpaca_eval"
+
+
+def test_every_experiment_can_be_planned_and_the_cli_lists_it():
+    steps = stage.plan(registry.experiment_ids(), PY)
+    assert any("mmlu_abstract_algebra" in (s.argv or []) for s in steps)  # a local group of built-in tasks
+    res = CliRunner().invoke(main, ["stage-data", "/tmp/nowhere", "--experiments", "chat", "--dry-run"])
+    assert res.exit_code == 0 and "mt_bench.jsonl" in res.output and "HuggingFaceH4/mt_bench_prompts" in res.output
+    assert not Path("/tmp/nowhere").exists()
+
+
+@pytest.fixture
+def file_server(tmp_path):
+    (tmp_path / "srv").mkdir()
+    (tmp_path / "srv" / "judge_prompts.jsonl").write_text('{"name": "single-v1"}\n')
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "srv"))
+    handler.log_message = lambda *a: None
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_port}"
+    httpd.shutdown()
+
+
+def test_downloads_land_under_the_names_the_harnesses_read(file_server, tmp_path):
+    dest = tmp_path / "staged"
+    stage.run_plan([stage.Step("judge prompts", "mt_bench_judge_prompts.jsonl", url=file_server + "/judge_prompts.jsonl")],
+                   dest, progress=lambda m: None)
+    assert itemsets.local_file(dest, "mt_bench_judge_prompts") == dest / "mt_bench_judge_prompts.jsonl"
+    with pytest.raises(Exception, match="cannot download .*missing.jsonl"):
+        stage.run_plan([stage.Step("x", "x.jsonl", url=file_server + "/missing.jsonl")], dest, progress=lambda m: None)
+
+
+def test_a_staged_hf_cache_is_read_offline(tmp_path):
+    assert staged_hf_env(tmp_path) == {} and staged_hf_env(None) == {}
+    (tmp_path / "hf_home").mkdir()
+    env = staged_hf_env(tmp_path)
+    assert env["HF_HOME"] == str((tmp_path / "hf_home").resolve()) and env["HF_HUB_OFFLINE"] == env["HF_DATASETS_OFFLINE"] == "1"
+
+
+@pytest.mark.tools
+def test_hub_export_reads_a_local_repo_in_the_hubs_layout(tmp_path):
+    """The eval environment's `datasets` exports a repo laid out as the hub has it (README configs, parquet per
+    split): several ToxiGen prompt splits tagged with their split, and MT-Bench's single train split; the
+    harnesses then read the staged files."""
+    import subprocess
+
+    from ftstudy import envs
+    from ftstudy.harness import BenchContext
+    from ftstudy.harness.mtbench import question
+    from ftstudy.harness.toxicity import items
+
+    py = envs.bin_path("eval")
+    repo = tmp_path / "toxigen-data"
+    (repo / "prompts").mkdir(parents=True)
+    (tmp_path / "mt").mkdir()
+    make = f"""
+import pyarrow as pa, pyarrow.parquet as pq
+for g in ("women", "asian"):
+    pq.write_table(pa.table({{"prompt": [f"- one {{g}}\\n-", f"- two {{g}}\\n-"]}}), "{repo}/prompts/hate_" + g + "_1k-00000-of-00001.parquet")
+pq.write_table(pa.table({{"prompt": [["t1", "t2"]], "prompt_id": [7], "category": ["math"], "reference": [["r1", "r2"]]}}),
+               "{tmp_path}/mt/train-00000-of-00001.parquet")
+"""
+    subprocess.run([str(py), "-c", make], check=True)
+    (repo / "README.md").write_text("---\nconfigs:\n- config_name: prompts\n  data_files:\n"
+                                    "  - split: hate_women_1k\n    path: prompts/hate_women_1k-*\n"
+                                    "  - split: hate_asian_1k\n    path: prompts/hate_asian_1k-*\n---\n")
+    staged = tmp_path / "staged"
+    staged.mkdir()
+    src = itemsets.Source(hub=str(repo), config="prompts", split="hate_women_1k,hate_asian_1k")
+    subprocess.run(itemsets.hub_argv(py, src, staged / "toxigen_prompts.jsonl"), check=True, capture_output=True)
+    mt = itemsets.Source(hub=str(tmp_path / "mt"), split="train")
+    subprocess.run(itemsets.hub_argv(py, mt, staged / "mt_bench.jsonl"), check=True, capture_output=True)
+    ctx = BenchContext("x", "m", data_dir=staged)
+    rows = items(ctx, {"max_items": 3})
+    assert len(rows) == 3 and {r["group"] for r in items(ctx, {})} == {"women", "asian"}
+    q = question(itemsets.rows(ctx, "mt_bench")[0], 0)
+    assert q == {"id": "7", "category": "math", "turns": ["t1", "t2"], "reference": ["r1", "r2"]}
