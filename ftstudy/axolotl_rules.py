@@ -229,6 +229,14 @@ def ebft_needs_its_section(cfg: dict, sch: dict) -> Found:  # check_ebft_config_
                "CheckpointError (Axolotl refuses it)", "remove torch_compile", ERROR)
 
 
+def kto_settings(cfg: dict, sch: dict) -> Found:  # check_kto_config
+    if cfg.get("rl") != "kto":
+        return
+    if cfg.get("remove_unused_columns") is not False:
+        yield "remove_unused_columns", "rl: kto needs remove_unused_columns: false (Axolotl refuses it otherwise)", \
+            "set remove_unused_columns: false", ERROR
+
+
 MODEL_RULES: list[Callable[[dict, dict], Found]] = [
     removed_options, fsdp2_with_bnb_8bit_optimizer, fsdp2_cpu_ram_efficient_loading_with_4bit,
-    learning_rate_is_a_number, early_stopping_needs_steps, ebft_needs_its_section]
+    learning_rate_is_a_number, early_stopping_needs_steps, ebft_needs_its_section, kto_settings]

@@ -260,8 +260,9 @@ def lora_settings_with_adapter(cfg: dict, ctx: dict) -> Iterator[Problem]:
 @rule
 def dataset_files_exist(cfg: dict, ctx: dict) -> Iterator[Problem]:
     base = ctx.get("base_dir") or Path.cwd()
-    for i, ds in enumerate(cfg.get("datasets") or []):
-        if not isinstance(ds, dict) or not isinstance(ds.get("path"), str):
+    datasets = cfg.get("datasets")
+    for i, ds in enumerate(datasets if isinstance(datasets, list) else []):
+        if not isinstance(ds, dict) or not isinstance(ds.get("path"), str) or "\0" in ds["path"]:
             continue
         path = ds["path"]
         local = ds.get("ds_type") in ("json", "csv", "parquet", "text") or path.startswith(("/", "./", "../")) \
@@ -327,7 +328,7 @@ def read_config(path: str | Path) -> str:
 def validate_file(path: str | Path, hardware: str | None = None) -> list[Problem]:
     if str(path) != "-" and not Path(path).is_file():
         return [Problem("", f"{path}: no such file", "check the path")]
-    return validate_text(read_config(path), hardware, Path(path).parent if str(path) != "-" else None)
+    return validate_text(read_config(path), hardware)
 
 
 def errors(problems: list[Problem], strict: bool = False) -> list[Problem]:

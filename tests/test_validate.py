@@ -68,6 +68,8 @@ BROKEN = [
      "dgx-spark", "optimizer: FSDP2 is not compatible with adamw_bnb_8bit"),
     ("early stopping without eval steps", mutate("code", None, "dgx-spark", lambda c: c.update(early_stopping_patience=3)),
      "dgx-spark", "early_stopping_patience needs save_steps and eval_steps"),
+    ("kto keeping unused columns", mutate("dpo", None, "dgx-spark", lambda c: c.update(rl="kto")),
+     "dgx-spark", "rl: kto needs remove_unused_columns: false"),
     ("dpo with a type the dpo loader lacks", mutate("dpo", None, "dgx-spark", lambda c: c["datasets"][0].update(type="chatml.ultraa")),
      "dgx-spark", "rl: dpo needs a preference dataset type, got 'chatml.ultraa' (did you mean chatml.ultra?)"),
 ]
@@ -191,7 +193,7 @@ NESTED = st.recursive(VALUES, lambda inner: st.one_of(st.lists(inner, max_size=3
                                                                        inner, max_size=3)), max_leaves=6)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(exp=st.sampled_from(["code", "dpo"]), edits=st.dictionaries(st.sampled_from(RULE_KEYS), NESTED, max_size=6))
 def test_rule_keys_with_any_value_never_crash(exp, edits):
     cfg = copy.deepcopy(base(exp, None, "dgx-spark"))
