@@ -107,7 +107,7 @@ def test_what_axolotl_ignores_is_a_warning(name, cfg, expected):
 ACCEPTED = [  # forms Axolotl normalises or coerces before validating
     ("preference fields of a DPO dataset", "dpo", lambda c: c["datasets"][0].update(field_chosen="c", field_rejected="r")),
     ("plugin keys with their plugin", "code", lambda c: c.update(
-        plugins=c["plugins"] + ["axolotl.integrations.swanlab.SwanLabPlugin"], use_swanlab=True, swanlab_project="p")),
+        plugins=c.get("plugins", []) + ["axolotl.integrations.swanlab.SwanLabPlugin"], use_swanlab=True, swanlab_project="p")),
     ("a number written as a string", "code", lambda c: c.update(learning_rate="2e-4", weight_decay="0.01")),
     ("a bool where an int is expected", "code", lambda c: c.update(save_total_limit=False)),
 ]
