@@ -19,6 +19,7 @@ Example:
 """
 from __future__ import annotations
 
+import copy
 import functools
 import re
 from typing import Any, Callable, Iterator
@@ -42,6 +43,22 @@ DATASET_MODEL_BY_RL = {"dpo": "DPODataset", "ipo": "DPODataset", "simpo": "DPODa
 
 def dataset_model(cfg: dict) -> str:
     return DATASET_MODEL_BY_RL.get(str(cfg.get("rl")), "SFTDataset")
+
+
+_SCHEMAS: dict[str, dict] = {}
+
+
+def schema_for(sch: dict, model: str) -> dict:
+    """The schema with `datasets:` entries checked as the model Axolotl converts them to (not any model)."""
+    if model not in _SCHEMAS:
+        out = copy.deepcopy(sch)
+        item: dict = {"$ref": f"#/$defs/{model}"}
+        if model == "SFTDataset":
+            item = {"if": {"type": "object", "properties": {"type": {"const": "_synthetic"}}, "required": ["type"]},
+                    "then": {"$ref": "#/$defs/SyntheticDataset"}, "else": item}
+        out["properties"]["datasets"]["anyOf"][0]["items"] = item
+        _SCHEMAS[model] = out
+    return _SCHEMAS[model]
 
 
 def distance(a: str, b: str) -> int:
@@ -237,6 +254,13 @@ def kto_settings(cfg: dict, sch: dict) -> Found:  # check_kto_config
             "set remove_unused_columns: false", ERROR
 
 
+def best_checkpoint_needs_a_metric(cfg: dict, sch: dict) -> Found:  # check_save_strategy_best_requires_metric
+    if cfg.get("save_strategy") == "best" and not cfg.get("metric_for_best_model"):
+        yield "save_strategy", "best needs metric_for_best_model (Axolotl refuses it otherwise)", \
+            "e.g. metric_for_best_model: eval_loss", ERROR
+
+
 MODEL_RULES: list[Callable[[dict, dict], Found]] = [
     removed_options, fsdp2_with_bnb_8bit_optimizer, fsdp2_cpu_ram_efficient_loading_with_4bit,
-    learning_rate_is_a_number, early_stopping_needs_steps, ebft_needs_its_section, kto_settings]
+    learning_rate_is_a_number, early_stopping_needs_steps, ebft_needs_its_section, kto_settings,
+    best_checkpoint_needs_a_metric]

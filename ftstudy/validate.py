@@ -125,21 +125,9 @@ def _schema_errors(error: Any) -> list[Problem]:
     return [Problem(path, error.message, "")]
 
 
-@functools.cache
-def _schema_for(dataset_model: str) -> dict:
-    """The schema with `datasets:` entries checked as the model Axolotl converts them to (not any model)."""
-    sch = copy.deepcopy(schema())
-    item: dict = {"$ref": f"#/$defs/{dataset_model}"}
-    if dataset_model == "SFTDataset":
-        item = {"if": {"type": "object", "properties": {"type": {"const": "_synthetic"}}, "required": ["type"]},
-                "then": {"$ref": "#/$defs/SyntheticDataset"}, "else": item}
-    sch["properties"]["datasets"]["anyOf"][0]["items"] = item
-    return sch
-
-
 def schema_problems(cfg: Any) -> list[Problem]:
     model = ax.dataset_model(cfg) if isinstance(cfg, dict) else "SFTDataset"
-    validator = ax.lax_validator()(_schema_for(model))
+    validator = ax.lax_validator()(ax.schema_for(schema(), model))
     out: list[Problem] = []
     for err in sorted(validator.iter_errors(cfg), key=lambda e: list(map(str, e.absolute_path))):
         out.extend(_schema_errors(err))

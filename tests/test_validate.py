@@ -68,6 +68,8 @@ BROKEN = [
      "dgx-spark", "optimizer: FSDP2 is not compatible with adamw_bnb_8bit"),
     ("early stopping without eval steps", mutate("code", None, "dgx-spark", lambda c: c.update(early_stopping_patience=3)),
      "dgx-spark", "early_stopping_patience needs save_steps and eval_steps"),
+    ("best checkpoint without a metric", mutate("code", None, "dgx-spark", lambda c: c.update(save_strategy="best")),
+     "dgx-spark", "save_strategy: best needs metric_for_best_model"),
     ("kto keeping unused columns", mutate("dpo", None, "dgx-spark", lambda c: c.update(rl="kto")),
      "dgx-spark", "rl: kto needs remove_unused_columns: false"),
     ("dpo with a type the dpo loader lacks", mutate("dpo", None, "dgx-spark", lambda c: c["datasets"][0].update(type="chatml.ultraa")),
