@@ -106,13 +106,14 @@ def _schema_errors(error: Any) -> list[Problem]:
     path = _fmt(error.absolute_path)
     if error.validator == "additionalProperties":
         allowed = list(_resolve(error.schema).get("properties", {}))
+        closed = _resolve(error.schema).get("title") in schema().get("x-closed", [])  # Axolotl refuses extras there
         extras = [k for k in error.instance if k not in allowed]
         out = []
         for key in extras:
             near = ax.near_miss(str(key), allowed)
             full = f"{path}.{key}" if path else str(key)
-            if near:  # most likely a typo: Axolotl would drop the value that was meant for `near`
-                out.append(Problem(full, "unknown key —", f"did you mean {near}?"))
+            if near or closed:  # a typo (Axolotl would drop the value meant for `near`), or a key Axolotl refuses
+                out.append(Problem(full, "unknown key —", f"did you mean {near}?" if near else "Axolotl refuses it here"))
             else:
                 out.append(Problem(full, "not an Axolotl 0.19.0 key; Axolotl ignores it", "", WARNING))
         return out

@@ -70,6 +70,8 @@ BROKEN = [
      "dgx-spark", "early_stopping_patience needs save_steps and eval_steps"),
     ("best checkpoint without a metric", mutate("code", None, "dgx-spark", lambda c: c.update(save_strategy="best")),
      "dgx-spark", "save_strategy: best needs metric_for_best_model"),
+    ("unknown key where Axolotl forbids extras", mutate("code", None, "dgx-spark", lambda c: c.update(fp8_config={"color": 1})),
+     "dgx-spark", "fp8_config.color: unknown key — Axolotl refuses it here"),
     ("kto keeping unused columns", mutate("dpo", None, "dgx-spark", lambda c: c.update(rl="kto")),
      "dgx-spark", "rl: kto needs remove_unused_columns: false"),
     ("dpo with a type the dpo loader lacks", mutate("dpo", None, "dgx-spark", lambda c: c["datasets"][0].update(type="chatml.ultraa")),

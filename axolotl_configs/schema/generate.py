@@ -256,6 +256,8 @@ def main(out_dir: Path) -> Path:
     add_optimizer_names(schema)
     add_removed_and_deprecated(schema)
     add_rl_dataset_types(schema)
+    # Models Axolotl itself closes (extra="forbid"): an unknown key there is refused, not ignored
+    schema["x-closed"] = sorted(n for n, d in schema.get("$defs", {}).items() if d.get("additionalProperties") is False)
     close_objects(schema)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = f"Axolotl {axolotl.__version__} config (AxolotlInputConfig), unknown keys rejected"
