@@ -1,6 +1,7 @@
 """Validation: a table of broken configs, each with its expected message; several errors reported at once;
 random mutations never crash the validator."""
 import copy
+from pathlib import Path
 
 import pytest
 import yaml
@@ -204,3 +205,31 @@ def test_rule_keys_with_any_value_never_crash(exp, edits):
     cfg.update(edits)
     for p in validate.validate_text(yaml.safe_dump(cfg), "dgx-spark"):
         assert isinstance(p.render(), str)
+
+
+def test_validate_a_folder_strict_and_json(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from ftstudy.cli import main
+
+    good = gen.golden()[gen.golden_path("code", "lora")]
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "good.yaml").write_text(good)
+    (tmp_path / "sub" / "warned.yml").write_text(good + "gptq_groupsize: 128\n")
+    (tmp_path / "sub" / "bad.yaml").write_text(good + "lora_droput: 0.1\n")
+    (tmp_path / "notes.txt").write_text("not a config")
+    runner = CliRunner()
+    res = runner.invoke(main, ["validate", str(tmp_path)])
+    assert res.exit_code == 1 and "3 file(s) checked, 1 invalid, 1 ok with warnings" in res.output, res.output
+    res = runner.invoke(main, ["validate", "--strict", str(tmp_path)])
+    assert res.exit_code == 1 and "3 file(s) checked, 2 invalid" in res.output, res.output
+    res = runner.invoke(main, ["validate", "--json", str(tmp_path)])
+    rows = {Path(r["path"]).name: r for r in json.loads(res.output)["files"]}
+    assert {n: r["ok"] for n, r in rows.items()} == {"good.yaml": True, "warned.yml": True, "bad.yaml": False}
+    assert rows["warned.yml"]["problems"][0]["severity"] == "warning"
+    assert runner.invoke(main, ["validate", "--strict", str(tmp_path / "good.yaml")]).exit_code == 0
+    (tmp_path / "empty").mkdir()
+    res = runner.invoke(main, ["validate", str(tmp_path / "empty")])
+    assert res.exit_code == 1 and "no YAML files under" in res.output
