@@ -284,8 +284,9 @@ def normalise(cfg: dict) -> tuple[dict, list[Problem], dict[str, str]]:
     {new path: path as written} so that problems name the key the user wrote."""
     cfg = copy.copy(cfg)
     moved = ax.migrate_fsdp_prefix(cfg)
+    known = schema()["$defs"].get("FSDPConfig", {}).get("properties", {})  # an unknown one gets its own warning
     notes = [Problem(f"fsdp_config.{old}", f"the fsdp_ prefix is deprecated in Axolotl 0.19.0, which reads it as {new}",
-                     f"write {new}", WARNING) for old, new in moved]
+                     f"write {new}", WARNING) for old, new in moved if new in known]
     return cfg, notes, {f"fsdp_config.{new}": f"fsdp_config.{old}" for old, new in moved}
 
 
