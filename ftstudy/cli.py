@@ -122,20 +122,25 @@ def gen_cmd(exp, method, hardware, base_model, sources, data, sets, output, all_
 @click.option("--all", "all_", is_flag=True, help="Validate every committed config under axolotl_configs/.")
 @click.option("--hardware", type=HARDWARE, help="Profile to check against (default: read from the config header).")
 @click.option("--deep", is_flag=True, help="Also run Axolotl's own validation in the train environment.")
-def validate_cmd(files, all_, hardware, deep):
-    """Validate Axolotl YAML against the pinned Axolotl schema and ftstudy's cross-field rules.
+@click.option("--strict", is_flag=True, help="Warnings (keys Axolotl ignores, deprecated forms) are errors too.")
+@click.option("--json", "as_json", is_flag=True, help="Per-file results as JSON.")
+def validate_cmd(files, all_, hardware, deep, strict, as_json):
+    """Validate Axolotl YAML (files, or every YAML under a folder) against the pinned Axolotl's schema and
+    model validators and ftstudy's cross-field rules.
 
     Prints every problem at once, each with its key path and a suggestion; exits 1 if any is an error.
+    A key Axolotl ignores is a warning; a near-miss of a known key (its value would be lost) is an error.
 
     \b
     Example:
       ftstudy validate my.yaml
-      ftstudy validate --all
+      ftstudy validate --all --strict
+      ftstudy validate --json path/to/axolotl/examples/
       ftstudy validate --deep runs/code/lora-h100-1/config.yaml
     """
     from ftstudy import validate_cli
 
-    ok = validate_cli.run(files, all_, hardware, deep, click.echo)
+    ok = validate_cli.run(files, all_, hardware, deep, click.echo, strict, as_json)
     sys.exit(0 if ok else 1)
 
 

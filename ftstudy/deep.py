@@ -18,12 +18,17 @@ def axolotl_argv(python: str | Path, configs: list[str | Path]) -> list[str]:
 def axolotl_check_many(configs: list[str | Path]) -> dict[str, list[Problem]]:
     """Problems Axolotl itself finds in each config (an empty list when it accepts it), in one process."""
     env = {"AXOLOTL_DO_NOT_TRACK": "1", "HF_HUB_OFFLINE": "1", "CUDA_VISIBLE_DEVICES": ""}
-    res = run(axolotl_argv(envs.bin_path("train"), configs), env=env, quiet=True, tail_lines=2000)
     reports = {}
-    for line in res.tail:
+
+    def collect(line: str) -> None:  # every file's line, however much Axolotl logs between them
         if line.startswith('{"path"'):
-            r = json.loads(line)
+            try:
+                r = json.loads(line)
+            except json.JSONDecodeError:  # a log line cut into it: that file is reported as not checked
+                return
             reports[r["path"]] = [Problem(e["loc"], f"Axolotl: {e['msg']}", "") for e in r["errors"]]
+
+    res = run(axolotl_argv(envs.bin_path("train"), configs), env=env, quiet=True, on_line=collect)
     failed = Problem("", "Axolotl's validation could not run: " + " | ".join(res.tail[-5:]), "see `ftstudy doctor`")
     return {str(c): reports.get(str(c), [failed]) for c in configs}
 

@@ -154,6 +154,9 @@ def build(
     if "dpo_beta" in settings:
         cfg["rl_beta"] = settings.pop("dpo_beta")
     cfg["datasets"] = dataset_entries(exp, data, sources)
+    if "rl" in cfg:  # Axolotl's preference dataset model has no ds_type (it would be dropped); .jsonl reads as json
+        for entry in cfg["datasets"]:
+            entry.pop("ds_type", None)
     cfg["dataset_prepared_path"] = "last_run_prepared"
     cfg["val_set_size"] = 0.0
     cfg["sequence_len"] = min(exp.sequence_len, prof["max_sequence_len"])

@@ -1,5 +1,7 @@
-"""Validate Axolotl YAML: the pinned version's JSON Schema (unknown keys rejected at every level) plus
-ftstudy's cross-field rules. Every problem is reported at once, each with its key path and a suggestion.
+"""Validate Axolotl YAML: the pinned version's JSON Schema, Axolotl's own normalisations and model validators
+that matter (ftstudy/axolotl_rules.py), plus ftstudy's cross-field rules. Every problem is reported at once,
+each with its key path and a suggestion. Levels: error (Axolotl refuses it, or training would fail or silently
+do something else: a near-miss of a known key loses its value) and warning (e.g. a key Axolotl ignores).
 
 Example:
     >>> from ftstudy.validate import validate_text
@@ -8,6 +10,7 @@ Example:
 """
 from __future__ import annotations
 
+import copy
 import difflib
 import functools
 import json
@@ -18,10 +21,11 @@ from typing import Any, Callable, Iterator
 
 import yaml
 
+from ftstudy import axolotl_rules as ax
 from ftstudy.resources import schema_path
-from ftstudy.shapes import PREFERENCE_TYPES
 
 ERROR, WARNING = "error", "warning"
+NOTE = "note"  # about this machine's state, not the config (data not prepared yet): never an error, even --strict
 
 
 @dataclass(frozen=True)
@@ -33,7 +37,7 @@ class Problem:
 
     def render(self) -> str:
         tail = f" ({self.suggestion})" if self.suggestion else ""
-        lead = "" if self.severity == ERROR else "warning: "
+        lead = "" if self.severity == ERROR else f"{self.severity}: "
         return f"{lead}{self.path or '<root>'}: {self.message}{tail}"
 
 
@@ -106,13 +110,16 @@ def _schema_errors(error: Any) -> list[Problem]:
     path = _fmt(error.absolute_path)
     if error.validator == "additionalProperties":
         allowed = list(_resolve(error.schema).get("properties", {}))
+        closed = _resolve(error.schema).get("title") in schema().get("x-closed", [])  # Axolotl refuses extras there
         extras = [k for k in error.instance if k not in allowed]
         out = []
         for key in extras:
-            near = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
-            hint = f"did you mean {near[0]}?" if near else "not an Axolotl 0.19.0 key; remove it"
+            near = ax.near_miss(str(key), allowed)
             full = f"{path}.{key}" if path else str(key)
-            out.append(Problem(full, "unknown key —", hint))
+            if near or closed:  # a typo (Axolotl would drop the value meant for `near`), or a key Axolotl refuses
+                out.append(Problem(full, "unknown key —", f"did you mean {near}?" if near else "Axolotl refuses it here"))
+            else:
+                out.append(Problem(full, "not an Axolotl 0.19.0 key; Axolotl ignores it", "", WARNING))
         return out
     if error.validator == "enum":
         near = difflib.get_close_matches(str(error.instance), [str(v) for v in error.validator_value], n=1, cutoff=0.5)
@@ -124,9 +131,8 @@ def _schema_errors(error: Any) -> list[Problem]:
 
 
 def schema_problems(cfg: Any) -> list[Problem]:
-    import jsonschema
-
-    validator = jsonschema.Draft202012Validator(schema())
+    model = ax.dataset_model(cfg) if isinstance(cfg, dict) else "SFTDataset"
+    validator = ax.lax_validator()(ax.schema_for(schema(), model))
     out: list[Problem] = []
     for err in sorted(validator.iter_errors(cfg), key=lambda e: list(map(str, e.absolute_path))):
         out.extend(_schema_errors(err))
@@ -153,12 +159,22 @@ def qlora_needs_4bit(cfg: dict, ctx: dict) -> Iterator[Problem]:
 
 @rule
 def dpo_needs_preference_data(cfg: dict, ctx: dict) -> Iterator[Problem]:
-    if cfg.get("rl") not in ("dpo", "ipo", "orpo", "simpo"):
-        return
-    for i, ds in enumerate(cfg.get("datasets") or []):
-        if isinstance(ds, dict) and ds.get("type") not in PREFERENCE_TYPES:
-            yield Problem(f"datasets[{i}].type", f"rl: {cfg['rl']} needs a preference dataset type, got {ds.get('type')!r}",
+    """Axolotl's RL data loader resolves `type` in axolotl.prompt_strategies.{dpo,orpo,kto}; it fails otherwise."""
+    datasets = cfg.get("datasets")
+    for i, ds in enumerate(datasets if isinstance(datasets, list) else []):
+        found = ax.rl_type_problem(str(cfg.get("rl")), ds.get("type"), schema()) if isinstance(ds, dict) else None
+        if found:
+            msg, near = found
+            yield Problem(f"datasets[{i}].type", msg, f"did you mean {near}?" if near else
                           "use chatml.ultra or chat_template.default with chosen/rejected fields")
+
+
+@rule
+def axolotl_model_validators(cfg: dict, ctx: dict) -> Iterator[Problem]:
+    """Axolotl's own model validators that matter for training, mirrored in ftstudy/axolotl_rules.py."""
+    for check in ax.MODEL_RULES:
+        for path, message, hint, level in check(cfg, schema()):
+            yield Problem(path, message, hint, level)
 
 
 @rule
@@ -200,12 +216,12 @@ def cpu_turns_off_cuda_kernels(cfg: dict, ctx: dict) -> Iterator[Problem]:
 @rule
 def plugin_keys_need_their_plugin(cfg: dict, ctx: dict) -> Iterator[Problem]:
     owners = schema().get("x-plugin-keys", {})
-    plugins = [str(p) for p in cfg.get("plugins") or []]
+    plugins = [str(p) for p in cfg.get("plugins") or []] if isinstance(cfg.get("plugins"), list) else []
     for key in cfg:
         owner = owners.get(key)
-        if owner and not any(p.startswith(owner) for p in plugins):
-            yield Problem(key, f"{key} belongs to the plugin {owner}, which is not listed in plugins:",
-                          f"add it to plugins, or remove {key}")
+        if owner and not any(p.startswith(owner + ".") for p in plugins):
+            yield Problem(key, f"{key} belongs to the plugin {owner}, which is not listed in plugins: Axolotl ignores it",
+                          f"add {owner}.<Plugin> to plugins, or remove {key}", WARNING)
 
 
 @rule
@@ -232,7 +248,8 @@ def batch_is_sane(cfg: dict, ctx: dict) -> Iterator[Problem]:
 
 @rule
 def lora_settings_with_adapter(cfg: dict, ctx: dict) -> Iterator[Problem]:
-    if cfg.get("adapter") in ("lora", "qlora") and not (cfg.get("lora_target_linear") or cfg.get("lora_target_modules")):
+    targets = ("lora_target_linear", "lora_target_modules", "lora_target_parameters")
+    if cfg.get("adapter") in ("lora", "qlora") and not any(cfg.get(k) for k in targets):
         yield Problem("lora_target_modules", "a LoRA adapter with no target modules trains nothing",
                       "set lora_target_linear: true or list lora_target_modules")
     if not cfg.get("adapter") and any(k in cfg for k in ("lora_r", "lora_alpha")):
@@ -243,8 +260,9 @@ def lora_settings_with_adapter(cfg: dict, ctx: dict) -> Iterator[Problem]:
 @rule
 def dataset_files_exist(cfg: dict, ctx: dict) -> Iterator[Problem]:
     base = ctx.get("base_dir") or Path.cwd()
-    for i, ds in enumerate(cfg.get("datasets") or []):
-        if not isinstance(ds, dict) or not isinstance(ds.get("path"), str):
+    datasets = cfg.get("datasets")
+    for i, ds in enumerate(datasets if isinstance(datasets, list) else []):
+        if not isinstance(ds, dict) or not isinstance(ds.get("path"), str) or "\0" in ds["path"]:
             continue
         path = ds["path"]
         local = ds.get("ds_type") in ("json", "csv", "parquet", "text") or path.startswith(("/", "./", "../")) \
@@ -254,7 +272,7 @@ def dataset_files_exist(cfg: dict, ctx: dict) -> Iterator[Problem]:
         if path.startswith("data/prepared/"):
             exp = path.split("/")[2] if path.count("/") >= 3 else "EXP"
             yield Problem(f"datasets[{i}].path", f"{path} is not prepared yet",
-                          f"run `ftstudy prepare {exp}` (ftstudy train does it for you)", WARNING)
+                          f"run `ftstudy prepare {exp}` (ftstudy train does it for you)", NOTE)
         else:
             yield Problem(f"datasets[{i}].path", f"dataset file {path} does not exist", "check the path, or pass --data")
 
@@ -268,13 +286,19 @@ def sequence_len_positive(cfg: dict, ctx: dict) -> Iterator[Problem]:
 
 
 def rule_problems(cfg: dict, ctx: dict) -> list[Problem]:
-    out = []
-    for fn in RULES:
-        try:
-            out.extend(fn(cfg, ctx))
-        except Exception as exc:  # a rule must never hide the others; report it instead of crashing
-            out.append(Problem("", f"rule {fn.__name__} could not check this config: {exc}", "", WARNING))
-    return out
+    # A rule that crashes is a bug in the rule: it is raised (and a test fails), never turned into a warning.
+    return [p for fn in RULES for p in fn(cfg, ctx)]
+
+
+def normalise(cfg: dict) -> tuple[dict, list[Problem], dict[str, str]]:
+    """Axolotl's "before" migrations, on a copy: the config it validates, a warning per migration, and
+    {new path: path as written} so that problems name the key the user wrote."""
+    cfg = copy.copy(cfg)
+    moved = ax.migrate_fsdp_prefix(cfg)
+    known = schema()["$defs"].get("FSDPConfig", {}).get("properties", {})  # an unknown one gets its own warning
+    notes = [Problem(f"fsdp_config.{old}", f"the fsdp_ prefix is deprecated in Axolotl 0.19.0, which reads it as {new}",
+                     f"write {new}", WARNING) for old, new in moved if new in known]
+    return cfg, notes, {f"fsdp_config.{new}": f"fsdp_config.{old}" for old, new in moved}
 
 
 # ---------------------------------------------------------------- entry points
@@ -288,45 +312,32 @@ def validate_text(text: str, hardware: str | None = None, base_dir: Path | None 
         return [Problem("", f"the config must be a mapping of Axolotl keys, got {type(cfg).__name__}", "")]
     hardware = hardware or header_meta(text).get("hardware")
     ctx = {"gpu": None if hardware is None else hardware != "cpu", "base_dir": base_dir}
-    return schema_problems(cfg) + rule_problems(cfg, ctx)
+    cfg, notes, written = normalise(cfg)
+    found = schema_problems(cfg) + rule_problems(cfg, ctx)
+    return notes + [Problem(written.get(p.path, p.path), p.message, p.suggestion, p.severity) for p in found]
 
 
-def validate_file(path: str | Path, hardware: str | None = None) -> list[Problem]:
-    if str(path) == "-":
-        import sys
-
-        return validate_text(_read("-"), hardware)
-    path = Path(path)
-    if not path.is_file():
-        return [Problem("", f"{path}: no such file", "check the path")]
-    return validate_text(_read(path), hardware)
-
-
-def _read(path: str | Path) -> str:
-    """The text, or a Refused (one line) for a file too big, binary or not UTF-8 (ftstudy/safeload.py)."""
+def read_config(path: str | Path) -> str:
+    """The text of one config file ('-': stdin). The one place validate reads a file: through the safe reader,
+    which refuses (safeload.Refused, one line) a file too big, binary or not UTF-8 (ftstudy/safeload.py)."""
     from ftstudy import safeload
 
     return safeload.read_text(path)
 
 
-def _refused_as_problem(fn):
-    """validate_file reports a refused file as its one problem, so the other files are still checked."""
-    import functools
+def validate_file(path: str | Path, hardware: str | None = None) -> list[Problem]:
+    """Every problem of one config file; a missing or refused file is its one problem, so others still run."""
+    from ftstudy import safeload
 
-    @functools.wraps(fn)
-    def wrapper(path, *args, **kwargs):
-        from ftstudy import safeload
-
-        try:
-            return fn(path, *args, **kwargs)
-        except safeload.Refused as exc:
-            return [Problem("", str(exc), "")]
-
-    return wrapper
+    if str(path) != "-" and not Path(path).is_file():
+        return [Problem("", f"{path}: no such file", "check the path")]
+    try:
+        text = read_config(path)
+    except safeload.Refused as exc:
+        return [Problem("", str(exc), "")]
+    return validate_text(text, hardware)
 
 
-validate_file = _refused_as_problem(validate_file)
-
-
-def errors(problems: list[Problem]) -> list[Problem]:
-    return [p for p in problems if p.severity == ERROR]
+def errors(problems: list[Problem], strict: bool = False) -> list[Problem]:
+    """The problems that make a config invalid; with strict, warnings too (never notes)."""
+    return [p for p in problems if p.severity == ERROR or (strict and p.severity == WARNING)]

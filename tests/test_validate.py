@@ -1,6 +1,7 @@
 """Validation: a table of broken configs, each with its expected message; several errors reported at once;
 random mutations never crash the validator."""
 import copy
+from pathlib import Path
 
 import pytest
 import yaml
@@ -51,10 +52,45 @@ BROKEN = [
      "dgx-spark", "is implausible"),
     ("missing dataset file", mutate("code", None, "dgx-spark", lambda c: c["datasets"][0].update(path="nope/train.jsonl")),
      "dgx-spark", "dataset file nope/train.jsonl does not exist"),
-    ("plugin key without its plugin", mutate("code", None, "dgx-spark", lambda c: c.update(plugins=[])),
-     "dgx-spark", "belongs to the plugin axolotl.integrations.liger"),
     ("LoRA without targets", mutate("code", None, "dgx-spark", lambda c: c.pop("lora_target_linear")),
      "dgx-spark", "trains nothing"),
+    # Axolotl's own model validators, mirrored
+    ("near-miss of a known key", mutate("code", None, "dgx-spark", lambda c: c.update(lora_droput=c.pop("lora_dropout"))),
+     "dgx-spark", "lora_droput: unknown key — did you mean lora_dropout?"),
+    ("known rename", mutate("code", None, "dgx-spark", lambda c: c.update(adam_eps=1e-8)),
+     "dgx-spark", "adam_eps: unknown key — did you mean adam_epsilon?"),
+    ("removed option", mutate("code", None, "dgx-spark", lambda c: c.update(flash_attn_rms_norm=True)),
+     "dgx-spark", "flash_attn_rms_norm: Axolotl 0.19.0 refuses it: `flash_attn_rms_norm` is no longer supported"),
+    ("learning rate that is not a number", mutate("code", None, "dgx-spark", lambda c: c.update(learning_rate="fast")),
+     "dgx-spark", "learning_rate: 'fast' is not a number"),
+    ("FSDP2 with a bitsandbytes 8-bit optimizer",
+     mutate("code", None, "dgx-spark", lambda c: c.update(fsdp_version=2, fsdp_config={"offload_params": False},
+                                                          optimizer="adamw_bnb_8bit")),
+     "dgx-spark", "optimizer: FSDP2 is not compatible with adamw_bnb_8bit"),
+    ("early stopping without eval steps", mutate("code", None, "dgx-spark", lambda c: c.update(early_stopping_patience=3)),
+     "dgx-spark", "early_stopping_patience needs save_steps and eval_steps"),
+    ("best checkpoint without a metric", mutate("code", None, "dgx-spark", lambda c: c.update(save_strategy="best")),
+     "dgx-spark", "save_strategy: best needs metric_for_best_model"),
+    ("unknown key where Axolotl forbids extras", mutate("code", None, "dgx-spark", lambda c: c.update(fp8_config={"color": 1})),
+     "dgx-spark", "fp8_config.color: unknown key — Axolotl refuses it here"),
+    ("kto keeping unused columns", mutate("dpo", None, "dgx-spark", lambda c: c.update(rl="kto")),
+     "dgx-spark", "rl: kto needs remove_unused_columns: false"),
+    ("dpo with a type the dpo loader lacks", mutate("dpo", None, "dgx-spark", lambda c: c["datasets"][0].update(type="chatml.ultraa")),
+     "dgx-spark", "rl: dpo needs a preference dataset type, got 'chatml.ultraa' (did you mean chatml.ultra?)"),
+]
+
+# Axolotl accepts these and ignores (or migrates) part of them: a warning, an error only with --strict.
+WARNED = [
+    ("plugin key without its plugin", mutate("code", None, "dgx-spark", lambda c: c.update(plugins=[])),
+     "warning: liger_rope: liger_rope belongs to the plugin axolotl.integrations.liger, which is not listed in plugins"),
+    ("a legacy key Axolotl ignores", mutate("code", None, "dgx-spark", lambda c: c.update(gptq_groupsize=128)),
+     "warning: gptq_groupsize: not an Axolotl 0.19.0 key; Axolotl ignores it"),
+    ("an unknown key that is no near-miss gets no hint", mutate("code", None, "dgx-spark", lambda c: c.update(secrets=1)),
+     "warning: secrets: not an Axolotl 0.19.0 key; Axolotl ignores it"),
+    ("fsdp_ prefix Axolotl migrates", mutate("code", None, "dgx-spark", lambda c: c.update(fsdp_config={"fsdp_offload_params": True})),
+     "warning: fsdp_config.fsdp_offload_params: the fsdp_ prefix is deprecated in Axolotl 0.19.0, which reads it as offload_params"),
+    ("deprecated option", mutate("code", None, "dgx-spark", lambda c: c.update(dpo_beta=0.1)),
+     "warning: dpo_beta: deprecated in Axolotl 0.19.0: dpo_beta is deprecated, use rl_beta instead"),
 ]
 
 
@@ -62,6 +98,40 @@ BROKEN = [
 def test_broken_config_gets_its_message(name, cfg, hardware, expected):
     found = problems_of(cfg, hardware)
     assert any(expected in p for p in found), f"{name}: expected {expected!r} in {found}"
+
+
+@pytest.mark.parametrize("name,cfg,expected", WARNED, ids=[w[0] for w in WARNED])
+def test_what_axolotl_ignores_is_a_warning(name, cfg, expected):
+    found = validate.validate_text(yaml.safe_dump(cfg), "dgx-spark")
+    assert not validate.errors(found), [p.render() for p in found]
+    rendered = [p.render() for p in found]
+    assert any(r.startswith(expected) for r in rendered), f"{name}: expected {expected!r} in {rendered}"
+    assert all("did you mean" not in r for r in rendered)
+
+
+ACCEPTED = [  # forms Axolotl normalises or coerces before validating
+    ("preference fields of a DPO dataset", "dpo", lambda c: c["datasets"][0].update(field_chosen="c", field_rejected="r")),
+    ("plugin keys with their plugin", "code", lambda c: c.update(
+        plugins=c.get("plugins", []) + ["axolotl.integrations.swanlab.SwanLabPlugin"], use_swanlab=True, swanlab_project="p")),
+    ("a number written as a string", "code", lambda c: c.update(learning_rate="2e-4", weight_decay="0.01")),
+    ("a bool where an int is expected", "code", lambda c: c.update(save_total_limit=False)),
+]
+
+
+@pytest.mark.parametrize("name,exp,fn", ACCEPTED, ids=[a[0] for a in ACCEPTED])
+def test_forms_axolotl_normalises_are_accepted_silently(name, exp, fn):
+    found = validate.validate_text(yaml.safe_dump(mutate(exp, None, "dgx-spark", fn)), "dgx-spark")
+    assert not validate.errors(found, strict=True), [p.render() for p in found]
+
+
+def test_a_crash_inside_a_rule_is_raised_not_reported(monkeypatch):
+    def broken(cfg, ctx):
+        raise ZeroDivisionError("bug in a rule")
+        yield
+
+    monkeypatch.setattr(validate, "RULES", validate.RULES + [broken])
+    with pytest.raises(ZeroDivisionError):
+        validate.validate_text(gen.golden()[gen.golden_path("code", "lora")])
 
 
 def test_every_problem_is_reported_at_once():
@@ -116,3 +186,50 @@ def test_mutations_never_crash(exp, hw, edits, drop, dataset_edit):
         cfg["datasets"][0][dataset_edit[0]] = dataset_edit[1]
     for p in validate.validate_text(yaml.safe_dump(cfg), hw):
         assert isinstance(p.render(), str)
+
+
+# The keys Axolotl's mirrored validators read, given any value: a rule reports, it never crashes (a crash is raised).
+RULE_KEYS = ["rl", "fsdp_config", "fsdp_version", "optimizer", "learning_rate", "early_stopping_patience", "save_steps",
+             "eval_steps", "ebft", "plugins", "datasets", "torch_compile", "flash_attn_rms_norm", "load_in_4bit",
+             "adapter", "dpo_beta", "micro_batch_size", "sequence_len", "lora_target_parameters"]
+NESTED = st.recursive(VALUES, lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                                       st.dictionaries(st.sampled_from(["mode", "type", "path",
+                                                       "fsdp_offload_params", "version", "cpu_ram_efficient_loading"]),
+                                                                       inner, max_size=3)), max_leaves=6)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(exp=st.sampled_from(["code", "dpo"]), edits=st.dictionaries(st.sampled_from(RULE_KEYS), NESTED, max_size=6))
+def test_rule_keys_with_any_value_never_crash(exp, edits):
+    cfg = copy.deepcopy(base(exp, None, "dgx-spark"))
+    cfg.update(edits)
+    for p in validate.validate_text(yaml.safe_dump(cfg), "dgx-spark"):
+        assert isinstance(p.render(), str)
+
+
+def test_validate_a_folder_strict_and_json(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from ftstudy.cli import main
+
+    good = gen.golden()[gen.golden_path("code", "lora")]
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "good.yaml").write_text(good)
+    (tmp_path / "sub" / "warned.yml").write_text(good + "gptq_groupsize: 128\n")
+    (tmp_path / "sub" / "bad.yaml").write_text(good + "lora_droput: 0.1\n")
+    (tmp_path / "notes.txt").write_text("not a config")
+    runner = CliRunner()
+    res = runner.invoke(main, ["validate", str(tmp_path)])
+    assert res.exit_code == 1 and "3 file(s) checked, 1 invalid, 1 ok with warnings" in res.output, res.output
+    res = runner.invoke(main, ["validate", "--strict", str(tmp_path)])
+    assert res.exit_code == 1 and "3 file(s) checked, 2 invalid" in res.output, res.output
+    res = runner.invoke(main, ["validate", "--json", str(tmp_path)])
+    rows = {Path(r["path"]).name: r for r in json.loads(res.output)["files"]}
+    assert {n: r["ok"] for n, r in rows.items()} == {"good.yaml": True, "warned.yml": True, "bad.yaml": False}
+    assert rows["warned.yml"]["problems"][0]["severity"] == "warning"
+    assert runner.invoke(main, ["validate", "--strict", str(tmp_path / "good.yaml")]).exit_code == 0
+    (tmp_path / "empty").mkdir()
+    res = runner.invoke(main, ["validate", str(tmp_path / "empty")])
+    assert res.exit_code == 1 and "no YAML files under" in res.output

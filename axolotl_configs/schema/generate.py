@@ -103,32 +103,137 @@ def _models_in(annotation: Any) -> list:
     return out
 
 
-def add_plugin_keys(schema: dict) -> None:
-    """Plugins (Liger, cut-cross-entropy, ...) add their own top-level keys; list them, and which plugin owns
-    each (`x-plugin-keys`), so a plugin key without its plugin can be flagged."""
+def _standalone_args(info_name: str):
+    import importlib.util
+
+    import axolotl.integrations as integrations
+
+    path = Path(integrations.__path__[0]) / info_name / "args.py"
+    spec = importlib.util.spec_from_file_location(f"axolotl.integrations.{info_name}.args", path)
+    if spec is None or not path.exists():
+        return None
+    mod = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(mod)
+    except Exception:
+        return None
+    return mod
+
+
+def plugin_models(info_name: str) -> list:
+    """The pydantic models a plugin adds to the config: what its plugin class's get_input_args() names (as
+    Axolotl's merge_input_args does), and every *Args model of its args module (for a plugin whose package
+    cannot be imported here, e.g. llm_compressor without llmcompressor)."""
     import importlib
+    import inspect
+
+    from axolotl.integrations.base import BasePlugin
+    from pydantic import BaseModel
+
+    found: dict[str, type] = {}
+    for sub in ("", ".plugin", ".plugins", ".args"):
+        try:
+            mod = importlib.import_module(f"axolotl.integrations.{info_name}{sub}")
+        except Exception:  # an optional dependency is missing: read args.py alone, without the package's imports
+            mod = _standalone_args(info_name) if sub == ".args" else None
+            if mod is None:
+                continue
+        for name, obj in list(vars(mod).items()):
+            if inspect.isclass(obj) and issubclass(obj, BasePlugin) and obj is not BasePlugin:
+                try:
+                    target = obj().get_input_args()
+                except Exception:
+                    target = None
+                if target:
+                    mod_name, cls_name = target.rsplit(".", 1)
+                    found[target] = getattr(importlib.import_module(mod_name), cls_name)
+            if (sub == ".args" and inspect.isclass(obj) and issubclass(obj, BaseModel) and name.endswith("Args")
+                    and obj.__module__ == mod.__name__):
+                found.setdefault(f"{mod.__name__}.{name}", obj)
+    return [found[k] for k in sorted(found)]
+
+
+def add_plugin_keys(schema: dict) -> None:
+    """Plugins (Liger, cut-cross-entropy, SwanLab, ...) add their own top-level keys; list them, and which plugin
+    owns each (`x-plugin-keys`), so a plugin key without its plugin can be flagged."""
     import pkgutil
 
     import axolotl.integrations as integrations
-    from pydantic import BaseModel
 
     owners: dict[str, str] = {}
     for info in sorted(pkgutil.iter_modules(integrations.__path__), key=lambda i: i.name):
-        try:
-            args = importlib.import_module(f"axolotl.integrations.{info.name}.args")
-        except Exception:  # a plugin whose optional dependency is missing still has no keys for us
+        if not info.ispkg:
             continue
-        for name, obj in sorted(vars(args).items()):
-            if not (isinstance(obj, type) and issubclass(obj, BaseModel) and name.endswith("Args")
-                    and obj.__module__ == args.__name__):
-                continue
-            sub = obj.model_json_schema(schema_generator=AxolotlSchema, mode="validation")
+        for model in plugin_models(info.name):
+            sub = model.model_json_schema(schema_generator=AxolotlSchema, mode="validation")
             schema.setdefault("$defs", {}).update(sub.pop("$defs", {}))
             for key, prop in sub.get("properties", {}).items():
                 if key not in schema["properties"]:
                     schema["properties"][key] = prop
                     owners[key] = f"axolotl.integrations.{info.name}"
     schema["x-plugin-keys"] = dict(sorted(owners.items()))
+
+
+def add_removed_and_deprecated(schema: dict) -> None:
+    """Keys Axolotl still parses only to refuse (`x-removed-keys`: its DeprecationWarning text) or to warn about
+    (`x-deprecated-keys`: its log text), found by running each field validator of DeprecatedParameters on a set
+    value (the first sample value of the field's type)."""
+    import logging
+
+    from axolotl.utils.schemas.deprecated import DeprecatedParameters
+    from pydantic import ValidationError
+
+    removed: dict[str, str] = {}
+    warned: dict[str, str] = {}
+    messages: list[str] = []
+
+    class Catch(logging.Handler):
+        def emit(self, record):
+            messages.append(record.getMessage())
+
+    loggers = [logging.getLogger(), logging.getLogger("axolotl")]
+    handler = Catch(level=logging.WARNING)
+    for lg in loggers:
+        lg.addHandler(handler)
+    try:
+        for name in DeprecatedParameters.model_fields:
+            for sample in (True, 1, "x", {"x": 1}):
+                messages.clear()
+                try:
+                    DeprecatedParameters.model_validate({name: sample})
+                except DeprecationWarning as exc:
+                    removed[name] = str(exc)
+                except ValidationError:
+                    continue  # not this field's type: try the next sample
+                else:
+                    if messages:
+                        warned[name] = messages[-1]
+                break
+    finally:
+        for lg in loggers:
+            lg.removeHandler(handler)
+    schema["x-removed-keys"] = dict(sorted(removed.items()))
+    schema["x-deprecated-keys"] = dict(sorted(warned.items()))
+
+
+def add_rl_dataset_types(schema: dict) -> None:
+    """The dataset `type` values each rl trainer can load (`x-rl-dataset-types`): module.function names in
+    axolotl.prompt_strategies.{dpo,orpo,kto}, which Axolotl's RL data loader resolves `type` against."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    out: dict[str, list[str]] = {}
+    for package, rls in (("dpo", ("dpo", "ipo", "simpo")), ("orpo", ("orpo",)), ("kto", ("kto",))):
+        pkg = importlib.import_module(f"axolotl.prompt_strategies.{package}")
+        names = []
+        for info in pkgutil.iter_modules(pkg.__path__):
+            mod = importlib.import_module(f"{pkg.__name__}.{info.name}")
+            names += [f"{info.name}.{n}" for n, f in vars(mod).items()
+                      if inspect.isfunction(f) and f.__module__ == mod.__name__ and not n.startswith("_")]
+        for rl in rls:
+            out[rl] = sorted(names)
+    schema["x-rl-dataset-types"] = out
 
 
 def add_optimizer_names(schema: dict) -> None:
@@ -149,6 +254,10 @@ def main(out_dir: Path) -> Path:
     add_field_names(AxolotlInputConfig, schema)
     add_plugin_keys(schema)
     add_optimizer_names(schema)
+    add_removed_and_deprecated(schema)
+    add_rl_dataset_types(schema)
+    # Models Axolotl itself closes (extra="forbid"): an unknown key there is refused, not ignored
+    schema["x-closed"] = sorted(n for n, d in schema.get("$defs", {}).items() if d.get("additionalProperties") is False)
     close_objects(schema)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = f"Axolotl {axolotl.__version__} config (AxolotlInputConfig), unknown keys rejected"
