@@ -79,7 +79,9 @@ def setup_from_config(cfg: dict[str, Any], hardware: str) -> Setup:
         targets = ModelShape.LINEARS
     else:
         targets = tuple(t for t in (cfg.get("lora_target_modules") or ()) if isinstance(t, str))
-    ds = _deepspeed(str(cfg["deepspeed"])) if cfg.get("deepspeed") else {"stage": 3 if cfg.get("fsdp") else 0}
+    from ftstudy.sharding import stage_of
+
+    ds = _deepspeed(str(cfg["deepspeed"])) if cfg.get("deepspeed") else {"stage": stage_of(cfg)}
     reference = "precomputed" if _flag(cfg.get("precompute_ref_log_probs")) or rl in NO_REFERENCE_RL else (
         "adapter-disabled" if adapter else "copy")
     return Setup(
@@ -104,7 +106,7 @@ def setup_from_config(cfg: dict[str, Any], hardware: str) -> Setup:
         gpus=int(prof["gpus"]),
         zero_stage=int(ds.get("stage", 0)),
         offload_optimizer=bool(ds.get("offload_optimizer")),
-        overhead_gb=calibrated(hardware).get("overhead_gb", OVERHEAD_GB.get(hardware, 1.0)),
+        overhead_gb=calibrated(hardware).get("overhead_gb", OVERHEAD_GB.get(profiles.base_name(hardware), 1.0)),
     )
 
 
@@ -144,7 +146,10 @@ def estimate(cfg: dict[str, Any], hardware: str, exp: registry.Experiment | None
     sp = speed(hardware)
     fpt = flops_per_token(s, toks["attention_len"])
     rate = sp["gpus"] * sp["peak_tflops"] * 1e12 * sp["mfu"] * METHOD_SPEED.get(s.method, 1.0)
-    seconds = toks["processed_tokens"] * fpt / rate if toks["processed_tokens"] else None
+    from ftstudy.planner_scale import comm, scaling
+
+    link = comm(s, hardware, toks["processed_tokens"])
+    seconds = toks["processed_tokens"] * fpt / rate + link["hours"] * 3600 if toks["processed_tokens"] else None
     real_tps = rate / fpt * toks["packing_efficiency"]
     _, ref_why = reference_model(s)
     out = {
@@ -165,6 +170,8 @@ def estimate(cfg: dict[str, Any], hardware: str, exp: registry.Experiment | None
         "flops_per_token": round(fpt),
         "throughput": {**sp, "method_speed": METHOD_SPEED.get(s.method, 1.0), "tokens_per_second": round(real_tps, 1)},
         "hours": round(seconds / 3600, 3) if seconds else None,
+        "interconnect": link,
+        "scaling": scaling(cfg, hardware),
         "plan_hours": (exp.plan.get("hours") or {}).get(method) if exp else None,
         "plan_hardware": "dgx-spark",
         "notes": _notes(s, hardware, optimizer_info(s.optimizer)),

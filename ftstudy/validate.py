@@ -268,6 +268,12 @@ def rule_problems(cfg: dict, ctx: dict) -> list[Problem]:
 
 # ---------------------------------------------------------------- entry points
 
+def profiles_base(hardware: str) -> str:
+    from ftstudy.profiles import base_name
+
+    return base_name(hardware)
+
+
 def validate_text(text: str, hardware: str | None = None, base_dir: Path | None = None) -> list[Problem]:
     """Every problem in one Axolotl YAML text (empty list: valid)."""
     cfg, problems = load_yaml(text)
@@ -276,7 +282,7 @@ def validate_text(text: str, hardware: str | None = None, base_dir: Path | None 
     if not isinstance(cfg, dict):
         return [Problem("", f"the config must be a mapping of Axolotl keys, got {type(cfg).__name__}", "")]
     hardware = hardware or header_meta(text).get("hardware")
-    ctx = {"gpu": None if hardware is None else hardware != "cpu", "base_dir": base_dir}
+    ctx = {"gpu": None if hardware is None else profiles_base(hardware) != "cpu", "base_dir": base_dir}
     return schema_problems(cfg) + rule_problems(cfg, ctx)
 
 
