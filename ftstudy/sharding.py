@@ -7,10 +7,12 @@ weights replicated; FSDP2 without resharding after forward) and then ZeRO-3 (wei
 FULL_SHARD), both with fused 32-bit AdamW, and keeps the profile's 8-bit optimizer only when neither fits.
 
 Example:
-    >>> keys = choose({"base_model": "Qwen/Qwen2.5-7B", "micro_batch_size": 4, "sequence_len": 8192,
-    ...                "optimizer": "paged_adamw_8bit", "bf16": "auto", "gradient_checkpointing": True}, "h100x8")
-    >>> keys["deepspeed"], keys["optimizer"]
+    >>> from ftstudy import gen
+    >>> cfg = gen.build("instruction", "full", "h100x8")
+    >>> cfg["deepspeed"], cfg["optimizer"]
     ('axolotl_configs/deepspeed/zero2.json', 'adamw_torch_fused')
+    >>> choose({**cfg, "micro_batch_size": 64}, "h100x8")["deepspeed"]
+    'axolotl_configs/deepspeed/zero3_bf16.json'
 """
 from __future__ import annotations
 
