@@ -6,13 +6,20 @@ import sys
 
 import click
 
-from ftstudy.cli import HARDWARE, METHOD, main
+from ftstudy.cli import HARDWARE, METHOD, NODES, hardware_name, main
 
 STAGE = click.Choice(["prepare", "train", "merge", "bench-base", "bench-ft", "compare"])
 
 
 @main.command("run")
-@click.argument("exp")
+@click.argument("exp", required=False)
+@click.option("--all", "all_", is_flag=True, help="Every experiment × every method.")
+@click.option("--executor", type=click.Choice(["local", "slurm"]), default="local", show_default=True,
+              help="slurm: submit each stage as a job (afterok chains); without --method, every method of EXP.")
+@click.option("--partition", help="Slurm partition.")
+@click.option("--account", help="Slurm account.")
+@click.option("--time", "time_limit", help="Slurm time limit for every job (default: the planner's, with a margin).")
+@NODES
 @click.option("--method", type=METHOD, help="Default: the experiment's first method.")
 @click.option("--hardware", type=HARDWARE, default="dgx-spark", show_default=True)
 @click.option("--base-model", default="Qwen/Qwen2.5-7B", show_default=True)
@@ -27,8 +34,8 @@ STAGE = click.Choice(["prepare", "train", "merge", "bench-base", "bench-ft", "co
 @click.option("--judge-model", help="Judge model name.")
 @click.option("--from", "from_stage", type=STAGE, help="Redo this stage and every later one.")
 @click.option("--dry-run", is_flag=True, help="Print the plan (stages and commands); run nothing.")
-def run_cmd(exp, method, hardware, base_model, data, sets, limit, bench_limit, max_steps, bench_data_dir, benchmarks,
-            judge_url, judge_model, from_stage, dry_run):
+def run_cmd(exp, all_, executor, partition, account, time_limit, nodes, method, hardware, base_model, data, sets, limit,
+            bench_limit, max_steps, bench_data_dir, benchmarks, judge_url, judge_model, from_stage, dry_run):
     """Run one experiment end to end: prepare → train → merge → bench base → bench fine-tuned → compare.
 
     Each stage is keyed by a hash of its inputs: a rerun skips what is done and current, redoes what changed,
@@ -39,12 +46,29 @@ def run_cmd(exp, method, hardware, base_model, data, sets, limit, bench_limit, m
       ftstudy run tool_use --hardware dgx-spark
       ftstudy run classification --method full --hardware h100 --limit 2000
       ftstudy run code --dry-run
+      ftstudy run --all --executor slurm --hardware h100x8 --partition gpu --account proj42 --dry-run
     """
-    from ftstudy import study
+    from ftstudy import registry, study
 
-    opts = study.Options(exp, method, hardware, base_model, tuple(data), tuple(sets), limit, max_steps, bench_data_dir,
-                         benchmarks.split(",") if benchmarks else None, judge_url, judge_model, from_stage,
-                         bench_limit=bench_limit)
+    if bool(exp) == all_:
+        raise click.UsageError("give an experiment id or --all")
+    hardware = hardware_name(hardware, nodes)
+    every = [(e.id, m) for e in registry.experiments() for m in e.methods] if all_ else (
+        [(exp, method)] if method or executor == "local" else [(exp, m) for m in registry.experiment(exp).methods])
+    many = [study.Options(e, m, hardware, base_model, tuple(data), tuple(sets), limit, max_steps, bench_data_dir,
+                          benchmarks.split(",") if benchmarks else None, judge_url, judge_model, from_stage,
+                          bench_limit=bench_limit) for e, m in every]
+    if executor == "slurm":
+        from pathlib import Path
+
+        from ftstudy import slurm_exec
+
+        rows = slurm_exec.submit(many, Path("."), partition, account, time_limit, dry_run, echo=click.echo)
+        click.echo(f"{len(rows)} job(s) {'planned' if dry_run else 'submitted or kept'}; follow with `ftstudy status`")
+        return
+    for opts in many[:-1]:
+        study.Study(opts, progress=lambda m: click.echo(m, err=True)).run(dry_run=dry_run)
+    opts = many[-1]
     s = study.Study(opts, progress=lambda m: click.echo(m, err=True))
     out = s.run(dry_run=dry_run)
     if dry_run:
@@ -71,14 +95,39 @@ def status_cmd(exp, as_json):
     """
     from ftstudy import study
 
-    rows = study.status(experiment=exp)
+    from pathlib import Path
+
+    from ftstudy import slurm_exec
+
+    rows = slurm_exec.annotate(study.status(experiment=exp), Path("."))
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     if not rows:
         click.echo("no study state here yet: start one with `ftstudy run EXP`")
     for r in rows:
-        click.echo(f"{r['experiment']:15} {r['method']:6} {r['hardware']:10} {r['stage']:11} {r['status']:12} {r['detail']}")
+        job = f"{r.get('job_id', ''):>7} {r.get('slurm', ''):12} " if "job_id" in r else ""
+        click.echo(f"{r['experiment']:15} {r['method']:6} {r['hardware']:10} {r['stage']:11} {r['status']:12} {job}{r['detail']}")
+
+
+@main.command("cancel")
+@click.argument("exp", required=False)
+def cancel_cmd(exp):
+    """Cancel the study's Slurm jobs that are still queued or running (all, or one experiment's).
+
+    Stage state is kept: `ftstudy run ... --executor slurm` later submits only what is not done.
+
+    \b
+    Example:
+      ftstudy cancel
+      ftstudy cancel classification
+    """
+    from pathlib import Path
+
+    from ftstudy import slurm_exec
+
+    ids = slurm_exec.cancel(Path("."), exp)
+    click.echo(f"cancelled {len(ids)} job(s){': ' + ' '.join(ids) if ids else ''}")
 
 
 @main.command("compare")
