@@ -109,6 +109,7 @@ def submit(opts: list[study.Options], root: Path, partition: str | None = None, 
             rows.append({"name": job.name, "job_id": "dry-run", "deps": job.deps})
             continue
         write_json(opts_file, {**dataclasses.asdict(o), "root": str(root)})
+        log.parent.mkdir(parents=True, exist_ok=True)  # slurmd does not create the log's folder
         atomic_write(script_path, text)
         state = known.get(prev.get("job_id", ""), ("", ""))
         if state[0] in ACTIVE and state[1] != DEAD_REASON:
