@@ -43,8 +43,8 @@ def options(root: Path, model: Path) -> list[study.Options]:
                   benchmarks=["ag_news"], root=root, bench_limit=8, count_tokens=False)
     return [study.Options("classification", "lora", "cpu", str(model), sets=("learning_rate=0.003",), max_steps=3,
                           **common),
-            # long enough to be caught mid-train: a checkpoint every 6 steps
-            study.Options("classification", "full", "cpu", str(model), sets=("learning_rate=0.001",), max_steps=24,
+            # long enough to be caught mid-train: a checkpoint every 3 steps
+            study.Options("classification", "full", "cpu", str(model), sets=("learning_rate=0.001",), max_steps=12,
                           **common)]
 
 
@@ -88,7 +88,9 @@ def test_study_runs_as_slurm_jobs_survives_a_killed_job_and_resumes(cluster, tin
     assert Path(jobs["classification.full-cpu.train"]["log"]).is_file()
 
     # the LoRA chain is not affected; let it finish so that `cancel` only finds the held jobs
-    wait_for("the LoRA chain", lambda: stage_states(root).get(("lora", "compare")) == "done", 900)
+    last = jobs["classification.lora-cpu.compare"]["job_id"]
+    wait_for("the LoRA chain", lambda: slurm_exec.states([last])[last][0] == "COMPLETED", 900)
+    assert stage_states(root)[("lora", "compare")] == "done"
     res = CliRunner().invoke(main, ["cancel"])
     assert res.exit_code == 0 and "cancelled 3 job(s)" in res.output, res.output
 
@@ -100,6 +102,6 @@ def test_study_runs_as_slurm_jobs_survives_a_killed_job_and_resumes(cluster, tin
     states = stage_states(root)
     assert all(states[(m, s)] == "done" for m in ("lora", "full") for s in study.STAGES), states
     figures = json.loads((run_dir / "train.json").read_text())
-    assert figures["status"] == "completed" and figures["attempts"] == 2 and figures["steps"] == 24
+    assert figures["status"] == "completed" and figures["attempts"] == 2 and figures["steps"] == 12
     assert slurm_exec.submit(opts, root, echo=lambda m: None) == []  # nothing left to do
     print(f"\nslurm study: {time.time() - started:.0f} s")
