@@ -103,7 +103,9 @@ def train_minutes(hours: float | None) -> int:
 
 
 def hhmm(minutes: int) -> str:
-    return f"{minutes // 60}:{minutes % 60:02d}:00"
+    """Slurm's time format: H:MM:SS under a day, D-HH:MM:SS from one day on (`hhmm(1530)` -> '1-01:30:00')."""
+    days, rest = divmod(minutes, 24 * 60)
+    return f"{days}-{rest // 60:02d}:{rest % 60:02d}:00" if days else f"{rest // 60}:{rest % 60:02d}:00"
 
 
 def script(job: Job, *, python: str, options_file: Path, cwd: Path, log: Path, partition: str | None = None,

@@ -40,6 +40,7 @@ def test_resources_and_time_come_from_the_profile_and_the_planner():
     assert r == {"nodes": 2, "gpus_per_node": 8, "cpus": 64, "mem_gb": 512, "minutes": 930}
     assert slurm.resources("bench-ft", "dgx-spark-x2")["gpus_per_node"] == 1
     assert slurm.resources("train", "cpu")["gpus_per_node"] == 0 and slurm.train_minutes(None) == 24 * 60
+    assert [slurm.hhmm(m) for m in (15, 95, 1440, 6854)] == ["0:15:00", "1:35:00", "1-00:00:00", "4-18:14:00"]
     job = slurm.graph([study.Options("code", "full", "h100x8-2nodes", "./m")], lambda o, s: False,
                       lambda o: 95)[2]
     text = slurm.script(job, python="/v/bin/python", options_file=Path("/r/o.json"), cwd=Path("/r"),
