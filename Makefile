@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV := .venv
 FTSTUDY := $(VENV)/bin/ftstudy
 
-.PHONY: setup envs browser sandbox test test-fast demo schema lock-train lock-eval bench clean
+.PHONY: setup envs browser sandbox slurm test test-fast demo schema lock-train lock-eval bench clean
 
 $(VENV)/.ftstudy-core: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,11 @@ browser:
 sandbox:
 	@command -v bwrap >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap; }
 
-test: envs browser sandbox
+# The Slurm tests run a one-machine cluster (tests/slurm_local.py configures and starts it): Debian's packages.
+slurm:
+	@command -v slurmctld >/dev/null && command -v munged >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurmd slurmctld slurm-client munge; }
+
+test: envs browser sandbox slurm
 	$(VENV)/bin/pytest -q -p no:cacheprovider
 
 test-fast: setup sandbox

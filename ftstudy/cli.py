@@ -10,7 +10,16 @@ import click
 from ftstudy import __version__
 
 METHOD = click.Choice(["lora", "qlora", "full", "dpo"])
-HARDWARE = click.Choice(["dgx-spark", "h100", "h100x8", "cpu"])
+HARDWARE = click.Choice(["dgx-spark", "dgx-spark-x2", "h100", "h100x8", "cpu"])
+NODES = click.option("--nodes", type=click.IntRange(min=1),
+                     help="Machines for one job: the profile's GPUs per node × N (default: the profile's own).")
+
+
+def hardware_name(hardware: str, nodes: int | None) -> str:
+    """`--hardware H --nodes N` as one profile name (`h100 --nodes 2` -> `h100-2nodes`)."""
+    from ftstudy.profiles import with_nodes
+
+    return with_nodes(hardware, nodes)
 
 
 class Group(click.Group):
@@ -88,10 +97,11 @@ def show_cmd(exp, as_json):
               help="Train on these sources (ids from `ftstudy show EXP`) instead of the default mixture.")
 @click.option("--data", multiple=True, help="File or hub id replacing the experiment's sources, in order.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override any Axolotl key (value parsed as YAML).")
+@NODES
 @click.option("-o", "--output", help="Output file, or - for stdout. Default: axolotl_configs/<exp>/<method>-<hw>.yaml.")
 @click.option("--all", "all_", is_flag=True, help="Regenerate every committed config under axolotl_configs/.")
 @click.option("--check", is_flag=True, help="With --all: write nothing, exit 1 naming stale files.")
-def gen_cmd(exp, method, hardware, base_model, sources, data, sets, output, all_, check):
+def gen_cmd(exp, method, hardware, base_model, sources, data, sets, nodes, output, all_, check):
     """Generate one Axolotl YAML for an experiment × method × hardware profile.
 
     \b
@@ -99,6 +109,7 @@ def gen_cmd(exp, method, hardware, base_model, sources, data, sets, output, all_
       ftstudy gen code                                  # LoRA, DGX Spark, Qwen2.5-7B
       ftstudy gen classification --method qlora --hardware h100 --set learning_rate=1e-4 -o -
       ftstudy gen instruction --source openorca         # OpenOrca instead of FLAN
+      ftstudy gen instruction --method full --hardware h100 --nodes 2   # ZeRO over 2 nodes
       ftstudy gen --all --check                         # are the committed configs current?
     """
     from ftstudy import gen
@@ -112,7 +123,7 @@ def gen_cmd(exp, method, hardware, base_model, sources, data, sets, output, all_
         return
     if not exp:
         raise click.UsageError("give an experiment id (see `ftstudy list`) or --all")
-    path = gen.write_one(exp, method, hardware, base_model, data, sets, output, sources)
+    path = gen.write_one(exp, method, hardware_name(hardware, nodes), base_model, data, sets, output, sources)
     if path is not None:
         click.echo(f"wrote {path}", err=True)
 

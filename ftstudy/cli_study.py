@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from ftstudy.cli import HARDWARE, METHOD, main
+from ftstudy.cli import HARDWARE, METHOD, NODES, hardware_name, main
 
 STAGE = click.Choice(["prepare", "train", "merge", "bench-base", "bench-ft", "compare"])
 
@@ -15,6 +15,12 @@ STAGE = click.Choice(["prepare", "train", "merge", "bench-base", "bench-ft", "co
 @click.argument("exp", required=False)
 @click.option("--all", "all_", is_flag=True,
               help="Every experiment and method, in the study plan's recommended order (see `ftstudy list`).")
+@click.option("--executor", type=click.Choice(["local", "slurm"]), default="local", show_default=True,
+              help="slurm: submit each stage as a job (afterok chains); without --method, every method of EXP.")
+@click.option("--partition", help="Slurm partition.")
+@click.option("--account", help="Slurm account.")
+@click.option("--time", "time_limit", help="Slurm time limit for every job (default: the planner's, with a margin).")
+@NODES
 @click.option("--method", type=METHOD, help="Default: the experiment's first method.")
 @click.option("--hardware", type=HARDWARE, default="dgx-spark", show_default=True)
 @click.option("--base-model", default="Qwen/Qwen2.5-7B", show_default=True)
@@ -37,8 +43,9 @@ STAGE = click.Choice(["prepare", "train", "merge", "bench-base", "bench-ft", "co
               help="Judge requests in flight at once.")
 @click.option("--from", "from_stage", type=STAGE, help="Redo this stage and every later one.")
 @click.option("--dry-run", is_flag=True, help="Print the plan (stages and commands); run nothing.")
-def run_cmd(exp, all_, method, hardware, base_model, sources, data, sets, limit, max_rows, bench_limit, max_steps,
-            bench_data_dir, benchmarks, judge_url, judge_model, judge_api_key_env, judge_concurrency, from_stage, dry_run):
+def run_cmd(exp, all_, executor, partition, account, time_limit, nodes, method, hardware, base_model, sources, data, sets,
+            limit, max_rows, bench_limit, max_steps, bench_data_dir, benchmarks, judge_url, judge_model,
+            judge_api_key_env, judge_concurrency, from_stage, dry_run):
     """Run one experiment end to end: prepare → train → merge → bench base → bench fine-tuned → compare.
 
     Each stage is keyed by a hash of its inputs: a rerun skips what is done and current, redoes what changed,
@@ -50,40 +57,46 @@ def run_cmd(exp, all_, method, hardware, base_model, sources, data, sets, limit,
       ftstudy run classification --method full --hardware h100 --limit 2000
       ftstudy run code --dry-run
       ftstudy run --all --hardware dgx-spark        # the whole study, phase by phase; a rerun resumes
+      ftstudy run --all --executor slurm --hardware h100x8 --partition gpu --account proj42 --dry-run
     """
     from ftstudy import registry, study
 
-    if all_ == bool(exp):
+    if bool(exp) == all_:
         raise click.UsageError("give one experiment id, or --all for the whole study")
-    if all_:
-        if method or sources or data or benchmarks:
-            raise click.UsageError("--all runs every experiment's own methods, sources and benchmarks: drop "
-                                   "--method/--source/--data/--benchmarks, or run one experiment")
-        todo = registry.plan_order()
-        for i, (exp_id, m) in enumerate(todo, 1):
-            click.echo(f"[{i}/{len(todo)}] {exp_id} × {m}", err=True)
-            ctx = click.get_current_context()
-            ctx.invoke(run_cmd, exp=exp_id, all_=False, method=m, hardware=hardware, base_model=base_model, sources=(),
-                       data=(), sets=sets, limit=limit, max_rows=max_rows, bench_limit=bench_limit, max_steps=max_steps,
-                       bench_data_dir=bench_data_dir, benchmarks=None, judge_url=judge_url, judge_model=judge_model,
-                       judge_api_key_env=judge_api_key_env, judge_concurrency=judge_concurrency,
-                       from_stage=from_stage, dry_run=dry_run)
+    if all_ and (method or sources or data or benchmarks):
+        raise click.UsageError("--all runs every experiment's own methods, sources and benchmarks: drop "
+                               "--method/--source/--data/--benchmarks, or run one experiment")
+    hardware = hardware_name(hardware, nodes)
+    every = registry.plan_order() if all_ else (
+        [(exp, method)] if method or executor == "local" else [(exp, m) for m in registry.experiment(exp).methods])
+    many = [study.Options(e, m, hardware, base_model, tuple(data), tuple(sets), limit, max_steps, bench_data_dir,
+                          benchmarks.split(",") if benchmarks else None, judge_url, judge_model, from_stage,
+                          bench_limit=bench_limit, sources=tuple(sources), max_rows=max_rows,
+                          judge_api_key_env=judge_api_key_env, judge_concurrency=judge_concurrency) for e, m in every]
+    if executor == "slurm":
+        from pathlib import Path
+
+        from ftstudy import slurm_exec
+
+        rows = slurm_exec.submit(many, Path("."), partition, account, time_limit, dry_run, echo=click.echo)
+        click.echo(f"{len(rows)} job(s) {'planned' if dry_run else 'submitted or kept'}; follow with `ftstudy status`")
         return
-    opts = study.Options(exp, method, hardware, base_model, tuple(data), tuple(sets), limit, max_steps, bench_data_dir,
-                         benchmarks.split(",") if benchmarks else None, judge_url, judge_model, from_stage,
-                         bench_limit=bench_limit, sources=tuple(sources), max_rows=max_rows,
-                         judge_api_key_env=judge_api_key_env, judge_concurrency=judge_concurrency)
-    s = study.Study(opts, progress=lambda m: click.echo(m, err=True))
-    out = s.run(dry_run=dry_run)
+    for i, opts in enumerate(many, 1):  # in the plan's order with --all; each resumes from its stage cache
+        if all_:
+            click.echo(f"[{i}/{len(many)}] {opts.experiment} × {opts.method}", err=True)
+        _run_local(opts, dry_run)
+
+
+def _run_local(opts, dry_run: bool) -> None:
+    from ftstudy import comparison, study
+
+    out = study.Study(opts, progress=lambda m: click.echo(m, err=True)).run(dry_run=dry_run)
     if dry_run:
         for stage, action in out["plan"]:
             click.echo(f"{stage:11} {action}")
         click.echo(f"train command: {out['train_command']}")
         return
-    rows = out.get("compare", {}).get("output", {}).get("rows", [])
-    from ftstudy import comparison
-
-    click.echo(comparison.table(rows))
+    click.echo(comparison.table(out.get("compare", {}).get("output", {}).get("rows", [])))
 
 
 @main.command("status")
@@ -99,14 +112,39 @@ def status_cmd(exp, as_json):
     """
     from ftstudy import study
 
-    rows = study.status(experiment=exp)
+    from pathlib import Path
+
+    from ftstudy import slurm_exec
+
+    rows = slurm_exec.annotate(study.status(experiment=exp), Path("."))
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     if not rows:
         click.echo("no study state here yet: start one with `ftstudy run EXP`")
     for r in rows:
-        click.echo(f"{r['experiment']:15} {r['method']:6} {r['hardware']:10} {r['stage']:11} {r['status']:12} {r['detail']}")
+        job = f"{r.get('job_id', ''):>7} {r.get('slurm', ''):12} " if "job_id" in r else ""
+        click.echo(f"{r['experiment']:15} {r['method']:6} {r['hardware']:10} {r['stage']:11} {r['status']:12} {job}{r['detail']}")
+
+
+@main.command("cancel")
+@click.argument("exp", required=False)
+def cancel_cmd(exp):
+    """Cancel the study's Slurm jobs that are still queued or running (all, or one experiment's).
+
+    Stage state is kept: `ftstudy run ... --executor slurm` later submits only what is not done.
+
+    \b
+    Example:
+      ftstudy cancel
+      ftstudy cancel classification
+    """
+    from pathlib import Path
+
+    from ftstudy import slurm_exec
+
+    ids = slurm_exec.cancel(Path("."), exp)
+    click.echo(f"cancelled {len(ids)} job(s){': ' + ' '.join(ids) if ids else ''}")
 
 
 @main.command("compare")

@@ -5,7 +5,7 @@ import json
 
 import click
 
-from ftstudy.cli import HARDWARE, METHOD, main
+from ftstudy.cli import HARDWARE, METHOD, NODES, hardware_name, main
 
 
 @main.command("train")
@@ -20,8 +20,13 @@ from ftstudy.cli import HARDWARE, METHOD, main
 @click.option("--max-steps", type=int, help="Stop after N optimizer steps (smoke tests).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its last checkpoint.")
 @click.option("--runs-dir", default="runs", show_default=True, type=click.Path())
+@NODES
+@click.option("--machine-rank", type=click.IntRange(min=0), help="This node's rank (default: SLURM_NODEID, else 0).")
+@click.option("--main-ip", help="Address of node 0 (default: first host of SLURM_JOB_NODELIST).")
+@click.option("--main-port", type=int, help="Port on node 0 (default: 29500 + Slurm job id mod 1000).")
 @click.option("--dry-run", is_flag=True, help="Print the run folder, config path and exact command; run nothing.")
-def train_cmd(target, method, hardware, base_model, sources, data, sets, max_steps, resume, runs_dir, dry_run):
+def train_cmd(target, method, hardware, base_model, sources, data, sets, max_steps, resume, runs_dir, nodes,
+              machine_rank, main_ip, main_port, dry_run):
     """Train an experiment (or a given Axolotl config) with `accelerate launch -m axolotl.cli.train`.
 
     Prepares the data first (see `ftstudy prepare`), validates the config, and writes everything to its own
@@ -32,17 +37,22 @@ def train_cmd(target, method, hardware, base_model, sources, data, sets, max_ste
       ftstudy train tool_use --hardware dgx-spark
       ftstudy train code --hardware cpu --base-model ./tiny --data tests/fixtures/magicoder.jsonl --max-steps 20
       ftstudy train runs/code/lora-cpu-1a2b3c4d/config.yaml --resume
+      srun --ntasks-per-node=1 ftstudy train instruction --method full --hardware h100x8 --nodes 2
     """
     from pathlib import Path
 
-    from ftstudy import train
+    from ftstudy import launch, train
 
-    req = train.resolve(target, method, hardware, base_model, data, sets, max_steps, sources)
+    req = train.resolve(target, method, hardware_name(hardware, nodes), base_model, data, sets, max_steps,
+                        sources)
+    cluster = None
+    if any(v is not None for v in (machine_rank, main_ip, main_port)):
+        cluster = launch.resolve(nodes, machine_rank, main_ip, main_port)
     if not dry_run and req.from_file is None:
         from ftstudy.prepare_hook import ensure_prepared
 
         ensure_prepared(req)
-    out = train.train(req, Path(runs_dir), resume=resume, dry_run=dry_run)
+    out = train.train(req, Path(runs_dir), resume=resume, dry_run=dry_run, cluster=cluster)
     if dry_run:
         click.echo(f"run folder: {out['run_dir']}\nconfig:     {out['config']}\ncommand:    {out['command']}")
         return

@@ -163,7 +163,7 @@ def build(
     cfg.update(settings)
     cfg.update(profiles.batch_settings(hardware, method))
     cfg["num_epochs"] = hyper.get("num_epochs", 1)
-    cfg["optimizer"] = profiles.OPTIMIZERS[hardware][method]
+    cfg["optimizer"] = profiles.OPTIMIZERS[profiles.base_name(hardware)][method]
     cfg["lr_scheduler"] = "cosine"
     cfg["learning_rate"] = hyper.get("learning_rate", 0.0002)
     cfg["warmup_ratio"] = 0.03
@@ -171,9 +171,13 @@ def build(
     cfg["train_on_inputs"] = False
     cfg.update(_copy(prof["axolotl"]))
     cfg.update(profiles.METHOD_FINAL.get(method, {}))
-    if "deepspeed" in prof:
-        cfg["deepspeed"] = f"axolotl_configs/deepspeed/{prof['deepspeed'][method]}"
-    tuning.apply(cfg, hardware, method)  # speed choices and memory fill (tuning.py), before the user's --set
+    from ftstudy import sharding  # several GPUs: ZeRO-2/3 or FSDP2 (and the optimizer that fits with it), as
+                                  # the planner's memory model decides
+
+    shard = sharding.choose(cfg, hardware)
+    cfg.update(shard)
+    # speed choices and memory fill (tuning.py), before the user's --set; what sharding chose stays
+    tuning.apply(cfg, hardware, method, keep=set(shard))
     cfg["logging_steps"] = 1
     cfg["saves_per_epoch"] = 4
     cfg["save_total_limit"] = 3
@@ -187,7 +191,10 @@ def build(
 def command_line(exp_id: str, method: str, hardware: str, base_model: str, data: tuple[str, ...], sets: tuple[str, ...],
                  sources: tuple[str, ...] = ()) -> str:
     """The `ftstudy gen` command that reproduces a config (only non-default options)."""
-    argv = ["ftstudy", "gen", exp_id, "--method", method, "--hardware", hardware]
+    m = profiles.base_name(hardware)
+    argv = ["ftstudy", "gen", exp_id, "--method", method, "--hardware", m]
+    if m != hardware:
+        argv += ["--nodes", str(profiles.profile(hardware)["nodes"])]
     if base_model != DEFAULT_BASE_MODEL:
         argv += ["--base-model", base_model]
     for src in sources:

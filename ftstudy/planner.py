@@ -79,7 +79,9 @@ def setup_from_config(cfg: dict[str, Any], hardware: str) -> Setup:
         targets = ModelShape.LINEARS
     else:
         targets = tuple(t for t in (cfg.get("lora_target_modules") or ()) if isinstance(t, str))
-    ds = _deepspeed(str(cfg["deepspeed"])) if cfg.get("deepspeed") else {"stage": 3 if cfg.get("fsdp") else 0}
+    from ftstudy.sharding import stage_of
+
+    ds = _deepspeed(str(cfg["deepspeed"])) if cfg.get("deepspeed") else {"stage": stage_of(cfg)}
     reference = "precomputed" if _flag(cfg.get("precompute_ref_log_probs")) or rl in NO_REFERENCE_RL else (
         "adapter-disabled" if adapter else "copy")
     return Setup(
@@ -106,7 +108,7 @@ def setup_from_config(cfg: dict[str, Any], hardware: str) -> Setup:
         gpus=int(prof["gpus"]),
         zero_stage=int(ds.get("stage", 0)),
         offload_optimizer=bool(ds.get("offload_optimizer")),
-        overhead_gb=calibrated(hardware).get("overhead_gb", OVERHEAD_GB.get(hardware, 1.0)),
+        overhead_gb=calibrated(hardware).get("overhead_gb", OVERHEAD_GB.get(profiles.base_name(hardware), 1.0)),
     )
 
 
@@ -157,7 +159,10 @@ def estimate(cfg: dict[str, Any], hardware: str, exp: registry.Experiment | None
     sp = speed(hardware, s.method)
     fpt = flops_per_token(s, toks["attention_len"])
     rate = sp["gpus"] * sp["peak_tflops"] * 1e12 * sp["mfu"] * sp["method_speed"]
-    seconds = toks["processed_tokens"] * fpt / rate if toks["processed_tokens"] else None
+    from ftstudy.planner_scale import comm, scaling
+
+    link = comm(s, hardware, toks["processed_tokens"])
+    seconds = toks["processed_tokens"] * fpt / rate + link["hours"] * 3600 if toks["processed_tokens"] else None
     real_tps = rate / fpt * toks["packing_efficiency"]
     _, ref_why = reference_model(s)
     out = {
@@ -178,6 +183,8 @@ def estimate(cfg: dict[str, Any], hardware: str, exp: registry.Experiment | None
         "flops_per_token": round(fpt),
         "throughput": {**sp, "tokens_per_second": round(real_tps, 1)},
         "hours": round(seconds / 3600, 3) if seconds else None,
+        "interconnect": link,
+        "scaling": scaling(cfg, hardware),
         "plan_hours": expectations.planned_hours(exp, method) if exp else None,
         "plan_hours_text": (expectations.hours(exp, method) or {}).get("text") if exp else None,
         "plan_hardware": "dgx-spark",
@@ -217,7 +224,7 @@ def _notes(s: Setup, hardware: str, opt: dict) -> list[str]:
         notes.append(f"optimizer {s.optimizer!r} is not in the planner's table: counted as 32-bit AdamW")
     if opt.get("paged"):
         notes.append("paged optimizer states cannot spill anywhere on unified memory (CPU and GPU share it)"
-                     if hardware in UNIFIED_MEMORY else
+                     if profiles.base_name(hardware) in UNIFIED_MEMORY else
                      "paged optimizer states can spill to host RAM under pressure (slower, not an OOM)")
     if s.preference:
         notes.append("DPO rows are chosen + rejected pairs: two sequences per row, no sample packing")
@@ -240,7 +247,7 @@ def _candidates(cfg: dict, hardware: str) -> list[tuple[dict, str]]:
         k *= 2
     if not _flag(cfg.get("gradient_checkpointing")):
         out.append(({"gradient_checkpointing": True}, "recompute activations in backward: ~30% more compute"))
-    elif gpu and not _flag(cfg.get("activation_offloading")) and hardware not in UNIFIED_MEMORY:
+    elif gpu and not _flag(cfg.get("activation_offloading")) and profiles.base_name(hardware) not in UNIFIED_MEMORY:
         out.append(({"activation_offloading": True}, "keep checkpointed activations in host RAM"))
     if gpu and not cfg.get("rl") and not _flag(cfg.get("liger_fused_linear_cross_entropy")):
         out.append(({"plugins": ["axolotl.integrations.liger.LigerPlugin"], "liger_fused_linear_cross_entropy": True},

@@ -31,7 +31,7 @@ def calibration_path() -> Path:
 # `ftstudy plan --calibrate` replaces these with what measured runs show.
 OVERHEAD_GB = {"dgx-spark": 1.5, "h100": 1.0, "h100x8": 1.5, "cpu": 0.8}
 # Profiles whose GPU shares the host's memory: paging or offloading to "host RAM" frees nothing there.
-UNIFIED_MEMORY = {"dgx-spark"}
+UNIFIED_MEMORY = {"dgx-spark", "dgx-spark-x2"}  # by base profile name (profiles.base_name)
 
 # ESTIMATES, not measurements: mean tokens per training row after conversion to the chat/instruction text
 # Axolotl tokenizes (Qwen2.5 tokenizer, template included), per row shape; a preference row counts chosen +

@@ -27,6 +27,14 @@ def _weights_label(st: dict) -> str:
     return st["precision"]
 
 
+def _where(p: dict[str, Any]) -> str:
+    link = p.get("interconnect") or {}
+    if link.get("gpus", 1) <= 1:
+        return ""
+    nodes = link.get("nodes", 1)
+    return f", each of {link['gpus']} GPUs" + (f" on {nodes} nodes" if nodes > 1 else "")
+
+
 def render_plan(p: dict[str, Any]) -> str:
     st, mem, toks, tp = p["settings"], p["memory_gb"], p["tokens"], p["throughput"]
     lines = [f"plan: {p['experiment']} × {p['method']} on {p['hardware']} ({p['base_model']}: "
@@ -36,7 +44,7 @@ def render_plan(p: dict[str, Any]) -> str:
              f"{st['gradient_accumulation_steps']}, {st['optimizer']}, checkpointing "
              f"{st['gradient_checkpointing'] if isinstance(st['gradient_checkpointing'], str) else 'on' if st['gradient_checkpointing'] else 'off'}, loss {st['loss']}"
              + (f", {st['gpus']} GPUs ZeRO-{st['zero_stage']}" if st["gpus"] > 1 else ""), "",
-             "peak memory per GPU (GB)"]
+             f"peak memory per GPU (GB){_where(p)}"]
     acts = p["activations_gb"]
     extra = {"weights": _weights_label(st), "optimizer": st["optimizer"], "reference_model": p["reference_model"],
              "activations": f"{acts['used'].replace('_', ' ')}; with {acts['with_checkpointing']:.2f},"
@@ -64,6 +72,14 @@ def render_plan(p: dict[str, Any]) -> str:
     lines += [f"time: {p['flops_per_token'] / 1e9:.1f} GFLOP/token / ({rate}{tp['peak_tflops']:g} TFLOP/s × MFU "
               f"{tp['mfu']:g} [{tp['mfu_source']}]{speed}) = {tp['tokens_per_second']:,.0f} tokens/s -> {hours}"
               f"   (study plan: {plan_h})"]
+    link = p.get("interconnect") or {}
+    if link.get("gpus", 1) > 1:
+        lines.append(f"interconnect: {link['gb_per_micro_batch']:.2f} GB per GPU per micro-batch over {link['link']}"
+                     f" ({link['gb_per_s']:g} GB/s) = {link['hours']:.2f} h, counted in the time above (not overlapped)")
+    if p.get("scaling"):
+        lines.append("per-GPU memory as the job is sharded (same settings; " + ", ".join(
+            f"{r['gpus']} GPU{'s' if r['gpus'] > 1 else ''}: {r['total_gb']:.1f} GB (states {r['sharded_states_gb']:.1f})"
+            for r in p["scaling"]) + f"; ZeRO-{p['scaling'][-1]['zero_stage']} divides states by the GPUs)")
     lines += [f"note: {n}" for n in p["notes"]]
     if p.get("speed_choices"):
         todo = not all(c["measured"] for c in p["speed_choices"])

@@ -10,6 +10,7 @@ Example:
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -23,6 +24,7 @@ from ftstudy.fsio import read_json, write_json
 from ftstudy.locks import RunLock
 
 STAGES = ("prepare", "train", "merge", "bench-base", "bench-ft", "compare")
+SHARED = ("prepare", "bench-base")  # the same for every method of an experiment: done once
 
 
 @dataclass
@@ -164,7 +166,8 @@ class Study:
         return {"rows": rows, "plan_results": str(path)}
 
     # ---- the walk
-    def run(self, dry_run: bool = False) -> dict:
+    def run(self, dry_run: bool = False, only: str | None = None) -> dict:
+        """Walk the stages (or, with `only`, run that one stage: what a Slurm job does)."""
         keys = self.keys()
         start = STAGES.index(self.o.from_stage) if self.o.from_stage else 0
         plan = []
@@ -173,14 +176,20 @@ class Study:
             forced = self.o.from_stage is not None and i >= start
             fresh = rec.get("status") == "done" and rec.get("key") == keys[stage] and self.outputs_exist(stage)
             # the same data prepared for another method of this experiment is the same data
-            fresh = fresh or (stage == "prepare" and self.prepared_elsewhere(keys[stage]))
+            fresh = fresh or (stage in SHARED and self.prepared_elsewhere(keys[stage], stage))
             # compare is cheap and reads what the bench stages left: always recomputed
             plan.append((stage, "cached" if fresh and not forced and stage != "compare" else "run"))
         if dry_run:
             return {"plan": plan, "train_command": train.train(self.req, self.runs, dry_run=True)["command"]}
-        with RunLock(self.o.root / "state" / f".{self.o.experiment}.lock", what=f"the {self.o.experiment} study"):
+        # one stage at a time (a Slurm job) holds no study-wide lock: jobs of one experiment run side by side and
+        # each state update is a short locked read-modify-write (_record)
+        self._only = bool(only)
+        lock = RunLock(self.o.root / "state" / f".{self.o.experiment}.lock", what=f"the {self.o.experiment} study")
+        with contextlib.nullcontext() if only else lock:
             self.state["_options"] = self.saved_options()
             for stage, action in plan:
+                if only and stage != only:
+                    continue
                 if action == "cached":
                     self.progress(f"[{stage}] done and current - skipped")
                     if self.state.get(stage, {}).get("status") != "done":  # done under another method's state
@@ -197,7 +206,8 @@ class Study:
                 began = self.state[stage]["started"]
                 self._record(stage, {"status": "done", "key": keys[stage], "started": began, "finished": time.time(),
                                      "seconds": round(time.time() - began, 1), "output": out})
-            self.write_lock()
+            if only in (None, "compare"):
+                self.write_lock()
         return self.state
 
     def write_lock(self) -> None:
@@ -242,10 +252,11 @@ class Study:
             return all(records.paths(self.results, self.o.experiment, tag, b)[0].exists() for b in self.bench_ids())
         return True
 
-    def prepared_elsewhere(self, key: str) -> bool:
+    def prepared_elsewhere(self, key: str, stage: str = "prepare") -> bool:
+        """A shared stage (the data, the base model's benchmarks) done under another method of this experiment."""
         for other in state_path(self.o).parent.glob("*.json"):
-            rec = read_json(other).get("prepare", {})
-            if rec.get("status") == "done" and rec.get("key") == key and self.outputs_exist("prepare"):
+            rec = read_json(other).get(stage, {})
+            if rec.get("status") == "done" and rec.get("key") == key and self.outputs_exist(stage):
                 return True
         return False
 
@@ -256,6 +267,11 @@ class Study:
                 "bench_limit": o.bench_limit, "max_rows": o.max_rows, "count_tokens": o.count_tokens, "merge": o.merge}
 
     def _record(self, stage: str, rec: dict) -> None:
+        if getattr(self, "_only", False):
+            with RunLock(state_path(self.o).with_suffix(".lock"), what="the study state", wait=True):
+                self.state = {**load_state(self.o), "_options": self.saved_options(), stage: rec}
+                write_json(state_path(self.o), self.state)
+            return
         self.state[stage] = rec
         write_json(state_path(self.o), self.state)
 
@@ -275,6 +291,10 @@ def status(root: Path = Path("."), experiment: str | None = None) -> list[dict]:
             current = {}
         for stage in STAGES:
             rec = state.get(stage)
+            for other in (path.parent.glob("*.json") if rec is None and stage in SHARED and current else ()):
+                r = read_json(other).get(stage) or {}
+                if r.get("status") == "done" and r.get("key") == current[stage]:
+                    rec = {**r, "error": f"shared: done under {other.stem}"}
             if rec is None:
                 st, why = "not started", ""
             elif rec["status"] == "done" and current and rec.get("key") != current.get(stage):

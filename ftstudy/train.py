@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from ftstudy import envs, gen, profiles, validate
+from ftstudy import envs, gen, launch, profiles, validate
 from ftstudy.errors import UserError
 from ftstudy.fsio import atomic_write, read_json, write_json
 from ftstudy.locks import RunLock
@@ -92,19 +92,30 @@ def run_dir(req: Request, runs_root: Path = Path("runs")) -> Path:
     return runs_root / req.experiment / f"{req.method}-{req.hardware}-{run_id(req.cfg)}"
 
 
-def launch_argv(accelerate: str | Path, config: str | Path, gpus: int = 1, cpu: bool = False) -> list[str]:
-    """The exact launch command (pure: tests assert it)."""
-    argv = [str(accelerate), "launch", "--num_processes", str(gpus), "--num_machines", "1",
-            "--mixed_precision", "no" if cpu else "bf16", "--dynamo_backend", "no"]
-    if cpu:
-        argv.append("--cpu")
-    return argv + ["-m", "axolotl.cli.train", str(config)]
+def launch_argv(accelerate: str | Path, config: str | Path, gpus: int = 1, cpu: bool = False,
+                cluster: launch.Cluster | None = None) -> list[str]:
+    """The exact launch command (pure: tests assert it); `gpus` counts every GPU of every node."""
+    return launch.argv(str(accelerate), str(config), gpus, cpu, cluster)
 
 
 def tool_env(hardware: str) -> dict[str, str]:
+    prof = profiles.profile(hardware)
     env = {"AXOLOTL_DO_NOT_TRACK": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"}
-    env.update(profiles.profile(hardware).get("env", {}))
+    env.update(prof.get("env", {}))
+    env.update(launch.env(not prof["gpu"], prof["gpus"]))
     return env
+
+
+def cluster_for(hardware: str, cluster: launch.Cluster | None, dry_run: bool) -> launch.Cluster:
+    """This node's place in the job; a multi-node profile needs every node launched (srun, or flags per node)."""
+    nodes = profiles.profile(hardware)["nodes"]
+    if cluster is None:
+        cluster = launch.Cluster(nodes, 0, "<node-0-address>") if dry_run and nodes > 1 else launch.resolve()
+    if cluster.nodes != nodes:
+        raise TrainError(f"profile {hardware} runs on {nodes} node(s) but this launch has {cluster.nodes}: run it "
+                         f"with `srun` in a {nodes}-node Slurm job (see `ftstudy run --executor slurm`), or on "
+                         "each node with --nodes N --machine-rank R --main-ip HOST")
+    return cluster
 
 
 def checkpoints(folder: Path) -> list[Path]:
@@ -146,7 +157,7 @@ def launch_config(cfg: dict[str, Any], folder: Path, root: Path) -> dict[str, An
 
 
 def train(req: Request, runs_root: Path = Path("runs"), resume: bool = False, dry_run: bool = False,
-          progress=lambda s: print(s, file=sys.stderr, flush=True)) -> dict[str, Any]:
+          progress=lambda s: print(s, file=sys.stderr, flush=True), cluster: launch.Cluster | None = None) -> dict[str, Any]:
     """Run (or resume) one training run; returns the train.json figures."""
     folder = run_dir(req, runs_root)
     launch_cfg = launch_config(req.cfg, folder, Path(runs_root).parent)
@@ -155,8 +166,10 @@ def train(req: Request, runs_root: Path = Path("runs"), resume: bool = False, dr
         launch_cfg["resume_from_checkpoint"] = str(ckpts[-1])
     gpus = profiles.profile(req.hardware)["gpus"]
     cpu = not profiles.profile(req.hardware)["gpu"]
+    cluster = cluster_for(req.hardware, cluster, dry_run)
+    launch_file = folder / ("launch.yaml" if cluster.machine_rank == 0 else f"launch.node{cluster.machine_rank}.yaml")
     argv = launch_argv("<train-env>/bin/accelerate" if dry_run else envs.bin_path("train", "accelerate"),
-                       folder / "launch.yaml", gpus, cpu)
+                       launch_file, gpus, cpu, cluster)
     if dry_run:
         return {"run_dir": str(folder), "config": str(folder / "config.yaml"), "command": show(argv, tool_env(req.hardware))}
     check_inputs(req)
@@ -166,8 +179,22 @@ def train(req: Request, runs_root: Path = Path("runs"), resume: bool = False, dr
     if ckpts and not resume:
         raise TrainError(f"{folder} holds an interrupted run (last checkpoint {ckpts[-1].name}); "
                          "rerun with --resume to continue it, or delete the folder to start over")
+    if cluster.machine_rank > 0:
+        return _worker(req, folder, launch_cfg, launch_file, argv, cluster)
     with RunLock(folder / ".lock", what=f"training run {folder}"):
         return _launch(req, folder, launch_cfg, argv, progress)
+
+
+def _worker(req: Request, folder: Path, launch_cfg: dict, launch_file: Path, argv: list[str],
+            cluster: launch.Cluster) -> dict[str, Any]:
+    """Nodes other than 0 only run their share: node 0 owns the folder's lock, state and figures."""
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write(launch_file, yaml.safe_dump(launch_cfg, sort_keys=False))
+    log = folder / f"train.node{cluster.machine_rank}.log"
+    res = run(argv, env=tool_env(req.hardware), log=log, quiet=True)
+    if res.returncode != 0:
+        raise ToolError(f"node {cluster.machine_rank}: Axolotl training failed (exit {res.returncode}). Log: {log}")
+    return {"run_dir": str(folder), "status": "worker", "machine_rank": cluster.machine_rank}
 
 
 def _launch(req: Request, folder: Path, launch_cfg: dict, argv: list[str], progress) -> dict[str, Any]:

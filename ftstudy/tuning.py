@@ -89,9 +89,21 @@ MIN_TOKENS_NO_CKPT = 4096  # below this many tokens per micro-batch, GEMMs are t
 UNIFIED = {"dgx-spark"}
 
 
+# Profiles made of several machines of one kind take that kind's choices (two linked Sparks are Sparks).
+SAME_MACHINE = {"dgx-spark-x2": "dgx-spark"}
+
+
+def machine(hardware: str) -> str:
+    """The profile whose CHOICES apply: `h100x8-2nodes` -> h100x8, `dgx-spark-x2` -> dgx-spark."""
+    from ftstudy import profiles
+
+    base = profiles.base_name(hardware)
+    return SAME_MACHINE.get(base, base)
+
+
 def choices(hardware: str, method: str) -> list[dict[str, Any]]:
     """The CHOICES rows that apply to one profile × method (the reasons `ftstudy plan` prints)."""
-    return [c for c in CHOICES.get(hardware, []) if method in c["methods"]]
+    return [c for c in CHOICES.get(machine(hardware), []) if method in c["methods"]]
 
 
 def levels(hardware: str, cfg: dict[str, Any]) -> list[str]:
@@ -99,7 +111,7 @@ def levels(hardware: str, cfg: dict[str, Any]) -> list[str]:
     if not cfg.get("torch_compile"):
         out.append("selective")
     out.append("full")
-    if hardware not in UNIFIED:
+    if machine(hardware) not in UNIFIED:
         out.append("offload")
     return out
 
@@ -146,12 +158,13 @@ def fill(cfg: dict[str, Any], hardware: str) -> dict[str, Any]:
     return {"why": "nothing fits even at micro-batch 1: the profile's settings stay (see `ftstudy plan` for a fix)"}
 
 
-def apply(cfg: dict[str, Any], hardware: str, method: str) -> dict[str, Any]:
-    """Set the profile × method speed choices on a generated config, then fill memory; returns cfg."""
+def apply(cfg: dict[str, Any], hardware: str, method: str, keep: set[str] | frozenset[str] = frozenset()) -> dict[str, Any]:
+    """Set the profile × method speed choices on a generated config, then fill memory; returns cfg. Keys in
+    `keep` (what sharding chose for several GPUs, e.g. the optimizer FSDP2 accepts) are left as they are."""
     if not choices(hardware, method):
         return cfg
     for c in choices(hardware, method):
-        cfg.update(copy.deepcopy(c["set"]))
+        cfg.update({k: copy.deepcopy(v) for k, v in c["set"].items() if k not in keep})
     picked = fill(cfg, hardware)
     picked.pop("why")
     for key in ("gradient_checkpointing_kwargs", "selective_checkpointing"):

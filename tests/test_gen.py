@@ -16,7 +16,7 @@ def test_every_experiment_method_profile_validates():
         assert not problems, f"{exp_id}/{method}/{hw}: {[p.render() for p in problems]}"
         checked += 1
     methods = sum(len(e.methods) for e in registry.experiments())
-    assert checked == methods * 4 == len(CASES) > 0
+    assert checked == methods * len(profiles.HARDWARE) == len(CASES) > 0
 
 
 def test_committed_configs_are_current():
@@ -39,7 +39,7 @@ def test_output_is_deterministic():
     a = gen.build("math", "full", "h100x8")
     b = gen.build("math", "full", "h100x8")
     assert yaml.safe_dump(a, sort_keys=False) == yaml.safe_dump(b, sort_keys=False)
-    assert a["deepspeed"] == "axolotl_configs/deepspeed/zero3_bf16.json"
+    assert a["deepspeed"] == "axolotl_configs/deepspeed/zero2.json"  # 8 GPUs: ZeRO-2 fits (the planner's choice)
 
 
 def test_profiles_shape_the_config():

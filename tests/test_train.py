@@ -42,8 +42,10 @@ def test_launch_argv_is_exact():
     assert train.launch_argv("/env/bin/accelerate", "runs/x/launch.yaml", 1, cpu=True) == [
         "/env/bin/accelerate", "launch", "--num_processes", "1", "--num_machines", "1", "--mixed_precision", "no",
         "--dynamo_backend", "no", "--cpu", "-m", "axolotl.cli.train", "runs/x/launch.yaml"]
-    assert train.launch_argv("a", "c.yaml", 8)[:9] == ["a", "launch", "--num_processes", "8", "--num_machines", "1",
-                                                       "--mixed_precision", "bf16", "--dynamo_backend"]
+    assert train.launch_argv("a", "c.yaml", 8) == [
+        "a", "launch", "--multi_gpu", "--num_processes", "8", "--num_machines", "1", "--machine_rank", "0",
+        "--main_process_ip", "127.0.0.1", "--main_process_port", "29500", "--rdzv_backend", "static",
+        "--mixed_precision", "bf16", "--dynamo_backend", "no", "-m", "axolotl.cli.train", "c.yaml"]
 
 
 def test_dry_run_prints_folder_config_and_command(tmp_path, monkeypatch):
@@ -51,7 +53,7 @@ def test_dry_run_prints_folder_config_and_command(tmp_path, monkeypatch):
     res = CliRunner().invoke(main, ["train", "code", "--hardware", "h100x8", "--dry-run"])
     assert res.exit_code == 0, res.output
     assert "run folder: runs/code/lora-h100x8-" in res.output
-    assert "launch --num_processes 8" in res.output and "-m axolotl.cli.train" in res.output
+    assert "launch --multi_gpu --num_processes 8" in res.output and "-m axolotl.cli.train" in res.output
     assert not (tmp_path / "runs").exists(), "a dry run writes nothing"
 
 
