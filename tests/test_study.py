@@ -119,6 +119,7 @@ def test_kill_in_each_stage_then_rerun_completes(tiny_model, tmp_path):
     assert len(runs) == 1, "a killed run must not leave a second run folder"
     tj = json.loads((runs[0] / "train.json").read_text())
     assert tj["status"] == "completed" and tj["steps"] == 5
+    assert [step for step, _ in tj["loss_curve"]] == [1, 2, 3, 4, 5], "a step trained twice or past max_steps"
     for res in (tmp_path / "results" / "classification").glob("*/*.json"):
         json.loads(res.read_text())  # complete JSON, never half-written
     assert not list(tmp_path.rglob("*.tmp")), "temporary files left behind"
