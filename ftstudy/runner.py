@@ -120,11 +120,17 @@ def check(result: Result, what: str, log: str | Path | None = None) -> Result:
 
 def _die_with_parent() -> None:
     """In the child, before exec: ask Linux to send SIGHUP if ftstudy dies (even by SIGKILL), so that no tool
-    keeps running, and writing, behind a killed run's back (toolside/measure.py passes it on to its tree)."""
+    keeps running, and writing, behind a killed run's back (toolside/measure.py passes it on to its tree).
+    The signals ftstudy stops its tools with get their default action back: an ignored disposition is
+    inherited through exec, and ftstudy started with `nohup` (SIGHUP ignored) or `&` from a script (SIGINT
+    ignored) would otherwise leave a tool that outlives a killed ftstudy or cannot be stopped cleanly."""
     try:
         import ctypes
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGHUP)  # PR_SET_PDEATHSIG
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM):  # libc, not signal.signal: any thread may fork
+            libc.signal(int(sig), ctypes.c_void_p(0))  # SIG_DFL
+        libc.prctl(1, signal.SIGHUP)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
 

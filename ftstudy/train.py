@@ -125,6 +125,17 @@ def checkpoints(folder: Path) -> list[Path]:
     return sorted(done, key=lambda p: int(p.name.split("-")[-1]))
 
 
+def resume_point(folder: Path) -> Path | None:
+    """The checkpoint to resume from: the newest one the trainer has steps left after. A checkpoint at max_steps
+    (a run killed after its last save, before it finished) is not one: the Trainer resumed from it trains one
+    step more than asked (it checks max_steps only after a step), so the step before it is redone instead."""
+    for ckpt in reversed(checkpoints(folder)):
+        state = read_json(ckpt / "trainer_state.json")
+        if not state.get("max_steps") or int(state.get("global_step") or 0) < int(state["max_steps"]):
+            return ckpt
+    return None
+
+
 def check_inputs(req: Request) -> None:
     """Fail before spending any CPU/GPU time: a missing base model or dataset, an invalid config."""
     problems = validate.errors(validate.validate_text(config_text(req), req.hardware))
@@ -162,8 +173,8 @@ def train(req: Request, runs_root: Path = Path("runs"), resume: bool = False, dr
     folder = run_dir(req, runs_root)
     launch_cfg = launch_config(req.cfg, folder, Path(runs_root).parent)
     ckpts = checkpoints(folder)
-    if resume and ckpts:
-        launch_cfg["resume_from_checkpoint"] = str(ckpts[-1])
+    if resume and ckpts and resume_point(folder):
+        launch_cfg["resume_from_checkpoint"] = str(resume_point(folder))
     gpus = profiles.profile(req.hardware)["gpus"]
     cpu = not profiles.profile(req.hardware)["gpu"]
     cluster = cluster_for(req.hardware, cluster, dry_run)

@@ -123,5 +123,7 @@ def test_code_benchmark_generates_with_lm_eval_and_executes_in_the_sandbox(tiny_
                        allow_code_execution=True, results_root=tmp_path, progress=lambda s: None)
     assert rows[0]["status"] == "ok" and rows[0]["n"] == 3
     samples = records.load_samples(tmp_path / "code" / "base" / "humaneval.json")
-    assert {s["status"] for s in samples} <= {"passed", "failed", "error", "timeout", "memory"}
-    assert rows[0]["value"] == sum(s["score"] for s in samples) / 3
+    # the random model's completions are not programs that pass: each fails its tests or does not run
+    assert len(samples) == 3 and all(s["status"] in ("failed", "error") and s["score"] == 0.0 for s in samples), \
+        [(s["status"], s["output"][:80]) for s in samples]
+    assert rows[0]["value"] == 0.0

@@ -2,6 +2,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 import pytest
@@ -18,15 +19,20 @@ def all_commands(group=main, prefix=()):
             yield from all_commands(cmd, prefix + (name,))
 
 
+# Every verb, spelled out: a command module that fails to import makes its verbs vanish, which this catches.
+COMMANDS = {"bench", "cancel", "compare", "demo", "doctor", "gen", "list", "merge", "plan", "prepare", "report", "run",
+            "score", "score rouge", "score toolcall", "serve", "setup", "show", "stage-data", "status", "tiny-model",
+            "train", "validate"}
+
+
 def test_every_command_has_help_with_an_example():
-    seen = 0
     runner = CliRunner()
-    for path, _cmd in all_commands():
+    paths = [path for path, _cmd in all_commands()]
+    assert {" ".join(p) for p in paths} == COMMANDS
+    for path in paths:
         res = runner.invoke(main, [*path, "--help"])
         assert res.exit_code == 0, path
         assert "Example" in res.output, f"`ftstudy {' '.join(path)} --help` has no example"
-        seen += 1
-    assert seen >= 6  # list, show, gen, validate, doctor, setup, and the later stages' verbs
     assert "Example" in runner.invoke(main, ["--help"]).output
 
 
@@ -98,11 +104,37 @@ def test_gen_all_check_names_stale_files(tmp_path, monkeypatch):
     assert res.exit_code == 1 and str(victim) in res.output
 
 
-@pytest.mark.parametrize("args", [["doctor"], ["doctor", "--json"]])
-def test_doctor_reports_environments(args):
-    res = CliRunner().invoke(main, args)
-    assert res.exit_code == 0
-    assert "train" in res.output and "eval" in res.output
+def test_doctor_reports_each_missing_environment_with_its_install_command(tmp_path, monkeypatch):
+    from ftstudy import envs
+
+    monkeypatch.setenv("FTSTUDY_ENVS_DIR", str(tmp_path))
+    for name in envs.ENVS:
+        monkeypatch.delenv(f"FTSTUDY_{name.upper()}_ENV", raising=False)
+    res = CliRunner().invoke(main, ["doctor", "--json"])
+    assert res.exit_code == 0, res.output
+    found = json.loads(res.output)["envs"]
+    assert set(found) == {"train", "eval", "bfcl", "alpaca_eval", "bigcode"}
+    for name, env in found.items():
+        assert env["ok"] is False and env["install"] == f"ftstudy setup {name}", env
+        assert Path(env["path"]).parent == tmp_path and env["optional"] is (name in ("bfcl", "alpaca_eval", "bigcode"))
+    text = CliRunner().invoke(main, ["doctor"]).output
+    for name in found:
+        status = "missing" if found[name]["optional"] else "MISSING"  # a required one shouts
+        assert any(line.split()[:2] == [name, status] for line in text.splitlines()), text
+        assert f"install: ftstudy setup {name}" in text
+
+
+@pytest.mark.tools
+def test_doctor_finds_the_built_environments_at_their_pins():
+    found = json.loads(CliRunner().invoke(main, ["doctor", "--json"]).output)["envs"]
+    pins = {}
+    for req in ("train-cpu.txt", "eval-cpu.txt"):
+        for line in (Path(__file__).parent.parent / "ftstudy" / "envs" / req).read_text().splitlines():
+            if "==" in line and not line.startswith("#"):
+                name, version = line.split(";")[0].split("==")
+                pins.setdefault(req.split("-")[0], {})[name.strip().split("[")[0]] = version.strip()
+    assert found["train"]["ok"] and found["train"]["versions"]["axolotl"] == pins["train"]["axolotl"]
+    assert found["eval"]["ok"] and found["eval"]["versions"]["lm_eval"] == pins["eval"]["lm_eval"]
 
 
 def test_unwritable_results_folder_gives_a_clear_error(tmp_path):

@@ -7,23 +7,32 @@ from ftstudy.deep import axolotl_check_many
 pytestmark = pytest.mark.tools
 
 
-def test_axolotl_accepts_every_experiment_method_profile(tmp_path):
+@pytest.fixture(scope="module")
+def checked(tmp_path_factory):
+    """Every experiment x method x profile, plus one config Axolotl must reject, checked in ONE Axolotl start
+    (importing Axolotl is most of the cost)."""
+    tmp = tmp_path_factory.mktemp("deep")
     paths = []
     for e in registry.experiments():
         for m in e.methods:
             for hw in profiles.HARDWARE:
-                p = tmp_path / f"{e.id}-{m}-{hw}.yaml"
+                p = tmp / f"{e.id}-{m}-{hw}.yaml"
                 p.write_text(gen.render(gen.build(e.id, m, hw), e.id, m, hw, "test", str(p)))
                 paths.append(p)
-    found = axolotl_check_many(paths)
-    assert len(found) == len(paths) == sum(len(e.methods) for e in registry.experiments()) * len(profiles.HARDWARE)
-    bad = {p: [x.render() for x in probs] for p, probs in found.items() if probs}
-    assert not bad
-
-
-def test_axolotl_rejects_what_it_should(tmp_path):
-    p = tmp_path / "bad.yaml"
+    bad = tmp / "bad.yaml"
     cfg = gen.build("code", hardware="cpu", overrides={"warmup_steps": 10})
-    p.write_text(gen.render(cfg, "code", "lora", "cpu", "test", str(p)))
-    problems = axolotl_check_many([p])[str(p)]
-    assert any("mutually exclusive" in x.message for x in problems)
+    bad.write_text(gen.render(cfg, "code", "lora", "cpu", "test", str(bad)))
+    return paths, bad, axolotl_check_many(paths + [bad])
+
+
+def test_axolotl_accepts_every_experiment_method_profile(checked):
+    paths, bad, found = checked
+    assert len(found) == len(paths) + 1
+    assert len(paths) == sum(len(e.methods) for e in registry.experiments()) * len(profiles.HARDWARE)
+    problems = {p: [x.render() for x in found[str(p)]] for p in paths if found[str(p)]}
+    assert not problems
+
+
+def test_axolotl_rejects_what_it_should(checked):
+    _, bad, found = checked
+    assert any("mutually exclusive" in x.message for x in found[str(bad)])

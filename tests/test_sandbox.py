@@ -343,3 +343,35 @@ def test_code_benchmark_is_skipped_with_one_line_without_the_jail(monkeypatch, t
         jail._self_check.cache_clear()
     assert "apt-get install bubblewrap" in str(err.value) and "\n" not in str(err.value)
     assert list(tmp_path.iterdir()) == []
+
+
+# Stand-ins for a host where bubblewrap is installed but cannot isolate: one that fails as bwrap does without
+# unprivileged user namespaces, one that runs the program with no isolation at all.
+NO_USERNS = ("#!/bin/sh\necho 'bwrap: No permissions to create new namespace, likely because the kernel does not "
+             "allow non-privileged user namespaces.' >&2\nexit 1\n")
+NO_ISOLATION = '#!/bin/sh\nwhile [ "$1" != "--chdir" ]; do shift; done\nshift 2\nexec "$@"\n'
+
+
+@pytest.mark.parametrize("fake", [NO_USERNS, NO_ISOLATION], ids=["no-user-namespaces", "no-isolation"])
+def test_a_bwrap_that_cannot_isolate_is_refused_with_one_line(fake, monkeypatch):
+    import shutil
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="ftstudy-fakebwrap-")  # the jail drops to uid 65534 before exec: it must read it
+    try:
+        os.chmod(folder, 0o755)
+        with open(os.path.join(folder, "bwrap"), "w") as fh:
+            fh.write(fake)
+        os.chmod(os.path.join(folder, "bwrap"), 0o755)
+        monkeypatch.setenv("PATH", folder + os.pathsep + os.environ["PATH"])
+        jail._self_check.cache_clear()
+        try:
+            with pytest.raises(jail.JailUnavailable) as err:
+                sandbox.run_code("open('/tmp/ftstudy-fakebwrap-ran', 'w').write('ran')")
+        finally:
+            jail._self_check.cache_clear()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    assert str(err.value).startswith("code execution refused: bubblewrap failed its self-check")
+    assert "user namespaces" in str(err.value) and "\n" not in str(err.value)
+    assert not os.path.exists("/tmp/ftstudy-fakebwrap-ran"), "the code ran without the jail"

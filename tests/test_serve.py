@@ -164,7 +164,21 @@ def test_engine_follows_the_gpu(monkeypatch):
 
 # ---- Server lifecycle on the fake vLLM -----------------------------------------------------------------
 
-def test_server_starts_answers_and_stops_its_group(fake_env, tmp_path):
+# `nohup ftstudy ... &` from a script: SIGHUP and SIGINT ignored, a disposition every child inherits unless reset.
+DETACHED = pytest.mark.parametrize("ignored", [(), (signal.SIGINT, signal.SIGHUP)], ids=["attached", "nohup-bg"])
+
+
+@pytest.fixture
+def ignoring(ignored):
+    """The test process ignores `ignored` for the duration of the test, as `nohup ... &` would make it."""
+    old = {sig: signal.signal(sig, signal.SIG_IGN) for sig in ignored}
+    yield ignored
+    for sig, handler in old.items():
+        signal.signal(sig, handler)
+
+
+@DETACHED
+def test_server_starts_answers_and_stops_its_group(fake_env, tmp_path, ignoring):
     ad = adapter_dir(tmp_path, r=16)
     srv = serve.Server("Qwen/Qwen2.5-7B", str(ad), engine="vllm", log=tmp_path / "serve.log")
     with srv as url:
@@ -195,15 +209,16 @@ def test_a_server_that_dies_shows_its_log(fake_env, monkeypatch):
             pass
 
 
-def test_server_dies_with_a_killed_ftstudy(fake_env):
+@DETACHED
+def test_server_dies_with_a_killed_ftstudy(fake_env, ignored):
     code = "from ftstudy import serve\nsrv = serve.Server('m', engine='vllm')\nprint(srv.start(), flush=True)\ninput()"
     parent = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              text=True)
+                              text=True, preexec_fn=lambda: [signal.signal(s, signal.SIG_IGN) for s in ignored])
     url = parent.stdout.readline().strip()
     assert serve.answers(url)
     parent.kill()  # SIGKILL: no cleanup runs in the parent, yet the server must not outlive it
     parent.wait()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60  # the server's SIGHUP is immediate; the deadline only absorbs a loaded machine
     while serve.answers(url) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not serve.answers(url)

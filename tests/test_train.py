@@ -132,11 +132,20 @@ def test_merge_passes_the_numeric_check(long_lora_run, study_dir):
     assert (long_lora_run / "merged" / "config.json").exists() and not (long_lora_run / ".merge-tmp").exists()
 
 
+ZERO_LR = ["train", "code", "--hardware", "cpu", "--max-steps", 2, "--set", f"datasets.0.path={FIX / 'magicoder.jsonl'}",
+           "--set", "learning_rate=0.0"]
+
+
+@pytest.fixture(scope="module")
+def zero_lr_run(tiny_model, study_dir):
+    """A 2-step LoRA run at learning rate 0 (shared by the zero-effect and the resume-at-the-end tests)."""
+    res = ftstudy(ZERO_LR + ["--base-model", tiny_model], study_dir)
+    return Path(study_dir) / json.loads(res.stdout)["run_dir"]
+
+
 @pytest.mark.tools
-def test_zero_effect_adapter_is_flagged(tiny_model, study_dir):
-    res = ftstudy(["train", "code", "--hardware", "cpu", "--base-model", tiny_model, "--max-steps", 2,
-                   "--set", f"datasets.0.path={FIX / 'magicoder.jsonl'}", "--set", "learning_rate=0.0"], study_dir)
-    run = Path(study_dir) / json.loads(res.stdout)["run_dir"]
+def test_zero_effect_adapter_is_flagged(zero_lr_run, study_dir):
+    run = zero_lr_run
     res = ftstudy(["merge", run], study_dir, check=False)
     assert res.returncode != 0 and "changed nothing" in (res.stdout + res.stderr)
 
@@ -169,3 +178,17 @@ def test_kill_after_first_checkpoint_then_resume(tiny_model, study_dir):
     assert steps[-1] == 24 and steps[0] == 1, "the step count continues from the checkpoint"
     state = json.loads((run / "checkpoint-24" / "trainer_state.json").read_text())
     assert state["global_step"] == 24
+
+
+@pytest.mark.tools
+def test_killed_after_the_last_checkpoint_resumes_without_an_extra_step(zero_lr_run, tiny_model, study_dir):
+    """Killed after its final checkpoint was saved but before it finished: the Trainer, resumed from that
+    checkpoint, would train a step past max_steps; the resume must end at exactly max_steps."""
+    tj = zero_lr_run / "train.json"
+    tj.write_text(json.dumps({**json.loads(tj.read_text()), "status": "interrupted"}))
+    assert train.resume_point(zero_lr_run).name == "checkpoint-1"
+    ftstudy(ZERO_LR + ["--base-model", tiny_model, "--resume"], study_dir)
+    figures = json.loads(tj.read_text())
+    assert figures["status"] == "completed" and figures["steps"] == 2
+    assert sorted(p.name for p in zero_lr_run.glob("checkpoint-*")) == ["checkpoint-1", "checkpoint-2"]
+    assert json.loads((zero_lr_run / "checkpoint-2" / "trainer_state.json").read_text())["global_step"] == 2

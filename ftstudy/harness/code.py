@@ -44,13 +44,16 @@ def bigcode_main(python: str | Path) -> Path:
 
 
 def no_network(argv: list[str]) -> list[str]:
-    """Run a whole harness in a fresh network namespace (no network at all) where `unshare` allows it."""
+    """Run a whole harness in a fresh network namespace (no network at all); where `unshare` cannot make one,
+    refuse (HarnessUnavailable, one line) rather than let it execute model-written code with the network."""
     import shutil
 
     probe = shutil.which("unshare")
     if probe and runner.run([probe, "-rn", "true"], quiet=True).returncode == 0:
         return [probe, "-rn", *argv]
-    return argv
+    raise HarnessUnavailable("code execution refused: bigcode runs this language's code itself and `unshare -rn` "
+                             "cannot give it a namespace without network here (install util-linux; it needs user "
+                             "namespaces: sysctl user.max_user_namespaces > 0)")
 
 
 def run_bigcode(ctx: BenchContext, bench: dict) -> HarnessOutput:
