@@ -2,9 +2,10 @@
 
 The benchmark side is an index of hashed word n-grams (13 by default, as the GPT-3 and Llama papers and
 open-instruct do): text is lowercased and split into `\\w+` words; every window of N words of every item field
-becomes the hash of its tuple of word ids. A field shorter than N words but at least MIN_WORDS long (a short
-question such as TruthfulQA's) becomes one target of its own length, so short items are found too; shorter
-fields (an answer "Yes", a label) are too common to be evidence and are not indexed. Memory is bounded by the
+becomes the hash of its tuple of word ids. A prompt field (PROMPT_KEYS) shorter than N words but at least
+MIN_WORDS long (a short question such as TruthfulQA's) becomes one target of its own length, so short items
+are found too; other short fields (an answer "Yes", a choice, a function call) recur in unrelated text and
+are not evidence, so they are not indexed. Memory is bounded by the
 benchmark side: one dict entry per distinct n-gram, plus the benchmark's vocabulary.
 
 The training side streams: each row's string values are read one at a time, words outside the benchmark's
@@ -34,6 +35,11 @@ from typing import Any, Iterable, Iterator
 
 DEFAULT_NGRAM = 13
 MIN_WORDS = 8          # a field shorter than this (and than N) is not indexed: too common to be evidence
+# Keys that hold an item's prompt: only these are indexed whole when shorter than N words (a short question is
+# the item; a short answer, choice or function call recurs in unrelated rows). Longer text is indexed whatever
+# its key.
+PROMPT_KEYS = frozenset({"question", "query", "prompt", "instruction", "input", "inputs", "text", "turns", "problem",
+                         "sentence", "context", "story", "article", "document", "goal", "ctx", "premise"})
 EXAMPLES = 3           # contaminated rows kept as examples, per benchmark
 CHUNK_BYTES = 1 << 20
 WORD = re.compile(r"\w+")
@@ -49,17 +55,23 @@ def words(text: str) -> list[str]:
     return WORD.findall(text.lower())
 
 
-def strings(value: Any, skip: frozenset[str] = frozenset()) -> Iterator[str]:
-    """Every string inside a JSON value (dict values, list items), depth first; keys in `skip` are left out."""
+def strings(value: Any, skip: frozenset[str] = frozenset(), key: str = "") -> Iterator[tuple[str, str]]:
+    """(key, text) of every string inside a JSON value, depth first; a list item carries its list's key and
+    keys in `skip` are left out.
+
+    Example:
+        >>> list(strings({"q": "a", "c": ["b", "c"], "id": "x"}, skip=frozenset({"id"})))
+        [('q', 'a'), ('c', 'b'), ('c', 'c')]
+    """
     if isinstance(value, str):
-        yield value
+        yield key, value
     elif isinstance(value, dict):
         for k, v in value.items():
             if k not in skip:
-                yield from strings(v, skip)
+                yield from strings(v, skip, str(k))
     elif isinstance(value, list):
         for v in value:
-            yield from strings(v, skip)
+            yield from strings(v, skip, key)
 
 
 @dataclass(frozen=True)
@@ -95,16 +107,17 @@ class Index:
         for i, item in enumerate(items):
             n += 1
             code = (b << 32) | i
-            for text in strings(item, skip):
-                ids = [self.vocab.setdefault(w, len(self.vocab)) for w in words(text)]
+            for key, text in strings(item, skip):
+                ws = words(text)
+                if len(ws) < self.ngram and (len(ws) < self.min_words or key not in PROMPT_KEYS):
+                    continue
+                ids = [self.vocab.setdefault(w, len(self.vocab)) for w in ws]
                 if len(ids) >= self.ngram:
                     windows = (tuple(ids[j:j + self.ngram]) for j in range(len(ids) - self.ngram + 1))
                     self.lengths.add(self.ngram)
-                elif len(ids) >= self.min_words:
+                else:
                     windows = (tuple(ids),)
                     self.lengths.add(len(ids))
-                else:
-                    continue
                 for w in windows:
                     self._put(hash(w), code)
         self.items[bench] = self.items.get(bench, 0) + n
@@ -143,7 +156,7 @@ class Index:
         """The benchmarks (first matching item each) a training row shares an n-gram with."""
         found: dict[int, tuple] = {}
         if self.targets:
-            for text in strings(row):
+            for _, text in strings(row):
                 self.scan_text(text, found)
         if not found:
             return []

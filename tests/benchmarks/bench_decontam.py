@@ -76,7 +76,7 @@ def baseline(path: Path, bench: list[dict], sample: int, n: int) -> tuple[float,
             if lineno > sample:
                 break
             row = json.loads(line)
-            texts = [" " + " ".join(decontam.words(s)) + " " for s in decontam.strings(row)]
+            texts = [" " + " ".join(decontam.words(s)) + " " for _, s in decontam.strings(row)]
             if any(f" {g} " in t for t in texts for g in grams):
                 found.add(lineno)
     return sample / (time.perf_counter() - started), found
