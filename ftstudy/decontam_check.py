@@ -39,13 +39,15 @@ class Check:
         return [b for b, s in self.benchmarks.items() if s["status"] == "checked"]
 
 
-def build(exp_id: str, data_dir: str | Path | None = None, ngram: int = decontam.DEFAULT_NGRAM,
+def build(exp_id: str, data_dir: str | Path | None = None, ngram: int | None = None,
           progress: Callable[[str], None] = print) -> Check:
-    """Load and index every benchmark of the experiment."""
+    """Load and index every benchmark of the experiment (n-grams of `ngram` words, default 13)."""
     exp = registry.experiment(exp_id)
-    chk = Check(exp.id, decontam.Index(ngram=ngram))
+    chk = Check(exp.id, decontam.Index(ngram=ngram or decontam.DEFAULT_NGRAM))
     for bid in exp.all_benchmarks:
         items = load(bid, data_dir)
+        if items.checked and not items.rows:
+            items.rows, items.reason = None, f"no items in {items.where}"
         if items.checked:
             n = chk.index.add(bid, items.rows, items.skip)
             chk.benchmarks[bid] = {"status": "checked", "items": n, "where": items.where}
@@ -95,7 +97,7 @@ def merge(parts: list[dict[str, Any]]) -> dict[str, Any] | None:
     return out
 
 
-def check(exp_id: str, data: list[str] | tuple[str, ...] = (), ngram: int = decontam.DEFAULT_NGRAM,
+def check(exp_id: str, data: list[str] | tuple[str, ...] = (), ngram: int | None = None,
           data_dir: str | Path | None = None, raw_root: Path = Path("data/raw"),
           progress: Callable[[str], None] = print) -> dict[str, Any]:
     """`ftstudy decontaminate`: measure every source's rows (all of them, as prepare reads them) against
