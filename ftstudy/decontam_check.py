@@ -147,3 +147,75 @@ def lines(fig: dict[str, Any] | None) -> list[str]:
         for e in v["examples"]:
             out.append(f"  {'':20}   e.g. {e['source']}:{e['line']} ~ item {e['item']}: \"{e['ngram'][:90]}\"")
     return out
+
+
+def from_manifests(paths: list[str | Path]) -> dict[str, Any] | None:
+    """The figures of prepared files, read back from their manifests (None when one was prepared without them)."""
+    from ftstudy.fsio import read_json
+
+    parts = []
+    for p in paths:
+        m = Path(p).with_suffix(".manifest.json")
+        fig = read_json(m).get("contamination") if m.is_file() else None
+        if fig is None:
+            return None
+        parts.append(fig)
+    return merge(parts)
+
+
+def from_state(root: Path, exp: str, method: str | None = None) -> dict[str, dict]:
+    """Figures recorded by `ftstudy run` under root/state/<exp>/<method>-<hardware>.json, by file stem."""
+    from ftstudy.fsio import read_json
+
+    out = {}
+    for path in sorted((Path(root) / "state" / exp).glob(f"{method or '*'}-*.json")):
+        fig = ((read_json(path).get("prepare") or {}).get("output") or {}).get("contamination")
+        if fig:
+            out[path.stem] = fig
+    return out
+
+
+def short(fig: dict[str, Any] | None) -> str:
+    """One line for `status`: each benchmark's figure."""
+    if not fig:
+        return "contamination: not measured"
+    verb = {"dropped": "dropped", "kept": "KEPT", "measured": "found"}[fig["action"]]
+    cells = [f"{b} {cell(v)}" + (f" {verb}" if v.get("rows") else "") for b, v in fig["benchmarks"].items()]
+    return "contamination: " + ", ".join(cells)
+
+
+def mark(fig: dict[str, Any] | None, bench: str) -> dict[str, Any] | None:
+    """The comparison's contamination field: set only where contaminated rows were left in the training data."""
+    rows = left_in(fig).get(bench)
+    if not rows:
+        return None
+    return {"rows": rows, "ngram": fig["ngram"],
+            "note": f"contamination left in: {rows} training row(s) share a {fig['ngram']}-gram with {bench} items"}
+
+
+def annotate(rows: list[dict[str, Any]], results_root: Path, exp: str, ft_tag: str) -> list[dict[str, Any]]:
+    """Mark comparisons on benchmarks whose contaminated rows the fine-tuned model trained on (figures from the
+    study state beside results_root): a separate `contamination` field, and a note after the verdict."""
+    figs = list(from_state(Path(results_root).parent, exp, ft_tag).values())
+    for r in rows:
+        m = next(filter(None, (mark(f, r["benchmark"]) for f in figs)), None)
+        if m and r.get("status") == "ok":
+            r["contamination"] = m
+            r["verdict"] = f"{r['verdict']} [{m['note']}]"
+    return rows
+
+
+def report_rows(root: Path) -> list[list[str]]:
+    """The report's contamination table: experiment, run, benchmark, status, items, rows, action, an example."""
+    out = []
+    for exp_dir in sorted(p for p in (Path(root) / "state").glob("*") if p.is_dir()):
+        for run, fig in from_state(root, exp_dir.name).items():
+            for b, v in fig["benchmarks"].items():
+                if v["status"] != "checked":
+                    out.append([exp_dir.name, run, b, "not checked", "-", "-", "-", v.get("reason", "")[:160]])
+                    continue
+                ex = v["examples"][0] if v["examples"] else None
+                out.append([exp_dir.name, run, b, "checked", f"{v['items']:,}", f"{v['rows']:,}",
+                            fig["action"] if v["rows"] else "-",
+                            f"{ex['source']}:{ex['line']} \"{ex['ngram'][:80]}\"" if ex else "-"])
+    return out

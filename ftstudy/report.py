@@ -37,7 +37,9 @@ def collect(root: Path) -> dict[str, Any]:
         t["planner"] = _planner(tj.parent)
         runs.append(t)
     lock = read_json(root / "study.lock.json") if (root / "study.lock.json").exists() else None
-    return {"rows": rows, "runs": runs, "lock": lock}
+    from ftstudy.decontam_check import report_rows
+
+    return {"rows": rows, "runs": runs, "lock": lock, "contamination": report_rows(root)}
 
 
 def _planner(run_dir: Path) -> dict[str, float | None]:
@@ -120,11 +122,14 @@ def table_rows(data: dict[str, Any]) -> list[list[str]]:
         exp_s = f"{plan['before']} → {plan['after']} ({'met' if plan['met'] else 'missed'})" if plan else "-"
         sig = "" if r.get("significant") else " (not significant)" if "significant" in r else ""
         out.append([r["experiment"], r["method"], r["benchmark"], _f(r["base"]), _f(r["ft"]), f"{r['delta']:+.3f}", ci,
-                    exp_s, r["verdict"] + (sig if r["verdict"] not in ("not significant",) else "")])
+                    exp_s, r["verdict"] + (sig if not r["verdict"].startswith("not significant") else "")])
     return out
 
 
 HEAD = ["experiment", "method", "benchmark", "base", "fine-tuned", "delta", "95% CI", "expected (plan)", "verdict"]
+CONTAM = ["experiment", "run", "benchmark", "status", "items", "training rows sharing an n-gram", "action", "example"]
+CONTAM_NOTE = ("Training rows that share an n-gram (13 words by default) with a benchmark item, per experiment and "
+               "benchmark; \"not checked\" means the items could not be loaded, not that the data is clean.")
 COST = ["experiment", "method", "hardware", "steps", "wall time (s)", "tokens/s (planner)", "peak memory GB (planner)",
         "plan (h, DGX Spark)"]
 
@@ -153,7 +158,8 @@ def markdown(data: dict[str, Any]) -> str:
         return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(r) + " |" for r in rows])
 
     parts = ["# ftstudy report", "", "## Base vs fine-tuned", "", md(HEAD, table_rows(data)), "",
-             "## Training cost", "", md(COST, cost_rows(data))]
+             "## Training cost", "", md(COST, cost_rows(data)), "", "## Contamination", "", CONTAM_NOTE, "",
+             md(CONTAM, data.get("contamination") or [])]
     if data["lock"]:
         parts += ["", "## Lock", "", "```json", json.dumps(data["lock"], indent=2), "```"]
     return "\n".join(parts) + "\n"
@@ -176,6 +182,7 @@ img{{max-width:100%}}pre{{background:#f6f8fa;padding:1em;overflow:auto}}</style>
 <h2>Base vs fine-tuned</h2>{tab(HEAD, table_rows(data), "results")}
 <h2>Plots</h2>{imgs or "<p>no plots yet</p>"}
 <h2>Training cost</h2>{tab(COST, cost_rows(data), "cost")}
+<h2>Contamination</h2><p>{html.escape(CONTAM_NOTE)}</p>{tab(CONTAM, data.get("contamination") or [], "contamination")}
 {lock}</body></html>
 """
 

@@ -37,7 +37,15 @@ def experiment_dict(exp_id: str) -> dict:
     d = asdict(e)
     d["hyperparameters_by_method"] = {m: e.hyper(m) for m in e.methods}
     d["benchmark_details"] = {b: registry.benchmark(b) for b in e.all_benchmarks}
+    d["contamination"] = _contamination(e.id)
     return d
+
+
+def _contamination(exp_id: str) -> dict | None:
+    """The decontamination figures of the experiment's prepared default sources, when prepared here."""
+    from ftstudy import decontam_check, gen
+
+    return decontam_check.from_manifests([ds["path"] for ds in gen.build(exp_id)["datasets"]])
 
 
 def show_json(exp_id: str) -> str:
@@ -70,6 +78,9 @@ def show_text(exp_id: str) -> str:
         out.append(f"  {b}: expected {fig['before']} -> {fig['after']}")
     hours = ", ".join(f"{m} ~{h} h" for m, h in e.plan.get("hours", {}).items())
     out.append(f"  training time on one DGX Spark: {hours}")
+    from ftstudy.decontam_check import lines
+
+    out += [""] + lines(_contamination(e.id))
     out += ["", f"generate: ftstudy gen {e.id} --method {e.methods[0]} --hardware dgx-spark"]
     return "\n".join(out)
 
