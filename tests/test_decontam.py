@@ -181,3 +181,31 @@ def test_pinned_datasets_match_the_installed_lm_eval():
         checked += 1
     assert checked == len(decontam_items.PINNED) and {"gsm8k", "truthfulqa_mc2"} <= builtin
     assert len(decontam_items.task_datasets("mmlu", tasks_dir)) == 57
+
+
+def test_contamination_left_in_is_marked_and_shown_in_status_and_report(tmp_path):
+    from ftstudy import comparison, report, study
+    from tests.test_compare import put, scores
+
+    res = tmp_path / "results"
+    put(res, "dpo", "base", "truthfulqa", scores(60, 0.3, 1))
+    put(res, "dpo", "dpo", "truthfulqa", scores(60, 0.9, 1))
+    data, _ = planted_ultrafeedback(tmp_path)
+    figs = {}
+    for keep in (False, True):
+        figs[keep] = prepare("dpo", data=[str(data)], out_root=tmp_path / f"out{keep}", progress=quiet,
+                             bench_data_dir=STAGED, keep_contaminated=keep).contamination
+    state = tmp_path / "state" / "dpo" / "dpo-cpu.json"
+    state.parent.mkdir(parents=True)
+    for keep, marked in ((False, False), (True, True)):
+        state.write_text(json.dumps({"prepare": {"status": "done", "key": "k", "output": {"contamination": figs[keep]}}}))
+        row = comparison.compare("dpo", "base", "dpo", res, ["truthfulqa"])[0]
+        assert row["status"] == "ok" and ("contamination" in row) == marked
+        assert ("contamination left in: 1 training row(s) share a 13-gram with truthfulqa items" in row["verdict"]) == marked
+        assert row["verdict"].startswith("improved")
+    prep = [r for r in study.status(tmp_path, "dpo") if r["stage"] == "prepare"][0]
+    assert prep["contamination"] == figs[True] and "truthfulqa 1 rows KEPT" in prep["detail"]
+    assert "bbq not checked" in prep["detail"]
+    md = report.write(tmp_path, tmp_path / "report")[1].read_text()
+    assert "## Contamination" in md and "| dpo | dpo-cpu | truthfulqa | checked | 3 | 1 | kept |" in md
+    assert "| dpo | dpo-cpu | bbq | not checked |" in md and "contamination left in" in md
