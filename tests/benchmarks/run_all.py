@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = [["bench_planner.py"], ["bench_convert.py"], ["bench_demo.py"]]
+SCRIPTS = [["bench_planner.py"], ["bench_convert.py"], ["bench_decontam.py"], ["bench_demo.py"]]
 
 if __name__ == "__main__":
     failed = 0
