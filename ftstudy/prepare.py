@@ -97,7 +97,6 @@ class PrepareReport:
             out.append(f"  {self.tokens_note}")
         if self.contamination is not None:
             from ftstudy.decontam_check import lines
-
             out += ["  " + line for line in lines(self.contamination)]
         return out
 
@@ -222,10 +221,8 @@ def prepare(exp_id: str, data: list[str] | tuple[str, ...] = (), limit: int | No
 
     `tokenizer` (or `base_model`, the same thing as `gen --base-model` names it) enables token counting with
     that model's tokenizer through Axolotl; `hardware` picks the profile whose config is measured (default
-    dgx-spark) and `sequence_len` overrides the config's.
-
-    Rows that share an `ngram`-word n-gram (default 13) with an item of any of the experiment's benchmarks
-    (loaded from `bench_data_dir` or the hub) are dropped, unless `keep_contaminated` (ftstudy/decontam_check.py).
+    dgx-spark) and `sequence_len` overrides the config's. Rows sharing an n-gram with a benchmark item (items
+    from `bench_data_dir` or the hub) are dropped unless `keep_contaminated` (ftstudy/decontam_check.py).
     """
     exp = registry.experiment(exp_id)
     gen.dataset_entries(exp, data)  # refuses more --data than sources, with gen's message
