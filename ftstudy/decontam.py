@@ -9,8 +9,8 @@ are not evidence, so they are not indexed. Memory is bounded by the
 benchmark side: one dict entry per distinct n-gram, plus the benchmark's vocabulary.
 
 The training side streams: each row's string values are read one at a time, words outside the benchmark's
-vocabulary cut the text into runs (no window crossing such a word can match), and only runs long enough are
-hashed. Big files are cut into newline-aligned byte ranges scanned by a process pool, as prepare converts.
+vocabulary become an id no target holds, and the row's windows are hashed and intersected with the index in C
+(zip, map, set operations). Big files are cut into newline-aligned byte ranges scanned by a process pool, as prepare converts.
 
 Python's tuple-of-int hash is deterministic across processes (only str/bytes hashing is salted), 64 bits wide:
 a false match needs a hash collision, about one in 10^5 for 10^7 benchmark n-grams against 10^9 windows.
@@ -31,6 +31,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from itertools import repeat
 from typing import Any, Iterable, Iterator
 
 DEFAULT_NGRAM = 13
@@ -134,23 +135,27 @@ class Index:
             self.targets[h] = old + (code,)
 
     def scan_text(self, text: str, found: dict[int, tuple]) -> None:
-        vocab, targets, lengths = self.vocab, self.targets, sorted(self.lengths)
-        low = self.min_words
-        run: list[int] = []
-        for w in words(text) + [""]:          # "" ends the last run
-            i = vocab.get(w)
-            if i is not None:
-                run.append(i)
+        # Words outside the benchmark's vocabulary become -1, which no target contains, so a window holding one
+        # cannot match (short of a hash collision). Windows are built, hashed and intersected with the targets
+        # by C code (zip, map, set ops); only a row with a hit goes back to find which window it was.
+        ws = words(text)
+        if len(ws) < self.min_words:
+            return
+        ids = list(map(self.vocab.get, ws, repeat(-1, len(ws))))
+        keys = self.targets.keys()
+        for n in self.lengths:
+            if len(ids) < n:
                 continue
-            if len(run) >= low:
-                for n in lengths:
-                    for j in range(len(run) - n + 1):
-                        win = tuple(run[j:j + n])
-                        code = targets.get(hash(win))
-                        if code is not None:
-                            for c in (code,) if isinstance(code, int) else code:
-                                found.setdefault(c >> 32, (c & 0xFFFFFFFF, win))
-            run = []
+            common = keys & set(map(hash, zip(*[ids[k:] for k in range(n)])))
+            if not common:
+                continue
+            for j in range(len(ids) - n + 1):
+                win = tuple(ids[j:j + n])
+                h = hash(win)
+                if h in common:
+                    code = self.targets[h]
+                    for c in (code,) if isinstance(code, int) else code:
+                        found.setdefault(c >> 32, (c & 0xFFFFFFFF, win))
 
     def scan_row(self, row: Any) -> list[Hit]:
         """The benchmarks (first matching item each) a training row shares an n-gram with."""
