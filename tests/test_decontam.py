@@ -209,3 +209,24 @@ def test_contamination_left_in_is_marked_and_shown_in_status_and_report(tmp_path
     md = report.write(tmp_path, tmp_path / "report")[1].read_text()
     assert "## Contamination" in md and "| dpo | dpo-cpu | truthfulqa | checked | 3 | 1 | kept |" in md
     assert "| dpo | dpo-cpu | bbq | not checked |" in md and "contamination left in" in md
+
+
+def test_show_carries_the_figures_of_the_prepared_default_sources(tmp_path, monkeypatch):
+    import shutil
+
+    from ftstudy import gen, show
+
+    monkeypatch.chdir(tmp_path)
+    assert show.experiment_dict("classification")["contamination"] is None
+    assert "contamination: not measured" in show.show_text("classification")
+    src = registry.experiment("classification").active_sources[0]
+    raw = Path("data/raw/classification") / f"{gen.source_name(src, None)}.jsonl"  # a hub dump prepare reuses
+    raw.parent.mkdir(parents=True)
+    shutil.copy(DEMO / "ag_news_train.jsonl", raw)
+    raw.with_name(raw.name + ".source.json").write_text(json.dumps({"hub": src.hub, "config": src.config,
+                                                                      "split": src.split}))
+    prepare("classification", bench_data_dir=DEMO / "bench", progress=quiet)
+    fig = show.experiment_dict("classification")["contamination"]
+    assert fig["benchmarks"]["ag_news"] == {**fig["benchmarks"]["ag_news"], "status": "checked", "rows": 0, "items": 200}
+    text = show.show_text("classification")
+    assert "0 row(s) of 200 items" in text and "mmlu" in text and "not checked" in text
