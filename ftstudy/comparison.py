@@ -99,8 +99,11 @@ def compare(exp_id: str, base_tag: str = "base", ft_tag: str = "ft", root: Path 
         raise UserError(f"no results for {exp_id} under {root}; run `ftstudy bench {exp_id} ...` first")
     roles = [(b, "primary", None) for b in exp.primary] + [(b, "secondary", None) for b in exp.benchmarks.get("secondary", [])]
     roles += [(g["id"], "guard", g["tolerance"]) for g in exp.benchmarks.get("guards", [])]
-    return [compare_one(exp, b, base_tag, ft_tag, root, role, tol) for b, role, tol in roles
+    rows = [compare_one(exp, b, base_tag, ft_tag, root, role, tol) for b, role, tol in roles
             if benchmarks is None or b in benchmarks]
+    from ftstudy.decontam_check import annotate
+
+    return annotate(rows, root, exp_id, ft_tag)  # contamination left in the training data: marked
 
 
 def fmt(v: Any, scale: str = "fraction") -> str:

@@ -61,6 +61,7 @@ class SourceReport:
     malformed_by_reason: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, int] = field(default_factory=dict)
     tokens: dict[str, Any] | None = None
+    contamination: dict[str, Any] | None = None
 
     def line(self) -> str:
         skipped = sum(self.skipped.values())
@@ -81,6 +82,7 @@ class PrepareReport:
     sources: list[SourceReport]
     sequence_len: int | None = None
     tokens_note: str | None = None
+    contamination: dict[str, Any] | None = None
 
     def lines(self) -> list[str]:
         """The summary printed at the end: counts, tokens and packing efficiency per source."""
@@ -95,6 +97,9 @@ class PrepareReport:
                            f"sequence_len={t['sequence_len']}: {t['too_long']} · efficiency {t['padded']:.1%} padded{packed}")
         if self.tokens_note:
             out.append(f"  {self.tokens_note}")
+        if self.contamination is not None:
+            from ftstudy.decontam_check import lines
+            out += ["  " + line for line in lines(self.contamination)]
         return out
 
 
@@ -230,12 +235,14 @@ def prepare(exp_id: str, data: list[str] | tuple[str, ...] = (), limit: int | No
             out_root: Path = DEFAULT_OUT, skip_bad: bool = False, tokenizer: str | None = None,
             sequence_len: int | None = None, progress: Callable[[str], None] = print, *,
             base_model: str | None = None, hardware: str | None = None, workers: int | None = None,
-            sources: list[str] | tuple[str, ...] = ()) -> PrepareReport:
+            sources: list[str] | tuple[str, ...] = (), bench_data_dir: str | Path | None = None,
+            ngram: int | None = None, keep_contaminated: bool = False) -> PrepareReport:
     """Prepare one experiment's training data; see the module docstring. Returns the report it printed.
 
     `tokenizer` (or `base_model`, the same thing as `gen --base-model` names it) enables token counting with
     that model's tokenizer through Axolotl; `hardware` picks the profile whose config is measured (default
-    dgx-spark) and `sequence_len` overrides the config's.
+    dgx-spark) and `sequence_len` overrides the config's. Rows sharing an n-gram with a benchmark item (items
+    from `bench_data_dir` or the hub) are dropped unless `keep_contaminated` (ftstudy/decontam_check.py).
     """
     exp = registry.experiment(exp_id)
     gen.dataset_entries(exp, data, sources)  # refuses more --data than sources, or two sources in one file
@@ -243,6 +250,9 @@ def prepare(exp_id: str, data: list[str] | tuple[str, ...] = (), limit: int | No
     raw_dir = Path(out_root).parent / "raw" / exp.id
     chosen = exp.select(sources)
     reports, bad = [], []
+    from ftstudy import decontam_check
+
+    check = decontam_check.build(exp.id, bench_data_dir, ngram, progress)
     for i, (src, budget) in enumerate(zip(chosen, budgets(chosen, limit))):
         spec = data[i] if i < len(data) else None
         name = gen.source_name(src, spec)
@@ -260,15 +270,19 @@ def prepare(exp_id: str, data: list[str] | tuple[str, ...] = (), limit: int | No
             discard(res)
             bad.append(rep)
             continue
+        rep.contamination = decontam_check.apply(check, res, name, keep_contaminated, progress)
+        rep.converted = res.converted
         if not res.converted:
             discard(res)  # an empty file would pass here and fail deep inside the trainer
             raise PrepareError(f"{name}: no training rows left from {path} ({rep.line()})")
         commit(res, rep.path)
-        write_json(rep.path.with_suffix(".manifest.json"), _manifest(exp, src, rep, res, salt, limit))
+        write_json(rep.path.with_suffix(".manifest.json"),
+                   {**_manifest(exp, src, rep, res, salt, limit), "contamination": rep.contamination})
         reports.append(rep)
     if bad:
         raise _malformed_error(bad)
-    report = PrepareReport(exp.id, exp.seed, out_dir, reports)
+    report = PrepareReport(exp.id, exp.seed, out_dir, reports,
+                           contamination=decontam_check.merge([r.contamination for r in reports]))
     model = tokenizer or base_model
     if model:
         _count_tokens(exp, report, data, model, hardware, sequence_len, progress, sources)

@@ -41,7 +41,9 @@ def collect(root: Path) -> dict[str, Any]:
     present = dict.fromkeys([r["experiment"] for r in rows] + [t.get("experiment") for t in runs])
     cautions = {e: registry.experiment(e).plan["caution"] for e in present
                 if e in registry.experiment_ids() and registry.experiment(e).plan.get("caution")}
-    return {"rows": rows, "runs": runs, "lock": lock, "cautions": cautions}
+    from ftstudy.decontam_check import report_rows
+
+    return {"rows": rows, "runs": runs, "lock": lock, "cautions": cautions, "contamination": report_rows(root)}
 
 
 def _rows_used(run_dir: Path) -> int | None:
@@ -155,11 +157,14 @@ def table_rows(data: dict[str, Any]) -> list[list[str]]:
             exp_s += f"; published base {plan['published']['base']:g}"
         sig = "" if r.get("significant") else " (not significant)" if "significant" in r else ""
         out.append([r["experiment"], r["method"], _label(r["benchmark"]), _f(r["base"]), _f(r["ft"]), f"{r['delta']:+.3f}", ci,
-                    exp_s, r["verdict"] + (sig if r["verdict"] not in ("not significant",) else "")])
+                    exp_s, r["verdict"] + (sig if not r["verdict"].startswith("not significant") else "")])
     return out
 
 
 HEAD = ["experiment", "method", "benchmark", "base", "fine-tuned", "delta", "95% CI", "expected (plan)", "verdict"]
+CONTAM = ["experiment", "run", "benchmark", "status", "items", "training rows sharing an n-gram", "action", "example"]
+CONTAM_NOTE = ("Training rows that share an n-gram (13 words by default) with a benchmark item, per experiment and "
+               "benchmark; \"not checked\" means the items could not be loaded, not that the data is clean.")
 COST = ["experiment", "method", "hardware", "training rows (plan)", "steps", "wall time (s)", "tokens/s (planner)", "peak memory GB (planner)",
         "plan (DGX Spark)"]
 
@@ -192,7 +197,8 @@ def markdown(data: dict[str, Any]) -> str:
     parts = ["# ftstudy report", "", "## Base vs fine-tuned", "", md(HEAD, table_rows(data)), ""]
     if data.get("cautions"):
         parts += ["## Cautions", ""] + [f"- **{e}**: {c}" for e, c in data["cautions"].items()] + [""]
-    parts += ["## Training cost", "", md(COST, cost_rows(data))]
+    parts += ["## Training cost", "", md(COST, cost_rows(data)), "", "## Contamination", "", CONTAM_NOTE, "",
+              md(CONTAM, data.get("contamination") or [])]
     if data["lock"]:
         parts += ["", "## Lock", "", "```json", json.dumps(data["lock"], indent=2), "```"]
     return "\n".join(parts) + "\n"
@@ -218,6 +224,7 @@ img{{max-width:100%}}pre{{background:#f6f8fa;padding:1em;overflow:auto}}</style>
 {cautions}
 <h2>Plots</h2>{imgs or "<p>no plots yet</p>"}
 <h2>Training cost</h2>{tab(COST, cost_rows(data), "cost")}
+<h2>Contamination</h2><p>{html.escape(CONTAM_NOTE)}</p>{tab(CONTAM, data.get("contamination") or [], "contamination")}
 {lock}</body></html>
 """
 

@@ -45,7 +45,15 @@ def experiment_dict(exp_id: str) -> dict:
     d["benchmark_details"] = {b: registry.benchmark(b) for b in e.all_benchmarks}
     d["plan_figures"] = plan_figures(e)
     d["not_run"] = registry.not_run(exp_id)
+    d["contamination"] = _contamination(e.id)
     return d
+
+
+def _contamination(exp_id: str) -> dict | None:
+    """The decontamination figures of the experiment's prepared default sources, when prepared here."""
+    from ftstudy import decontam_check, gen
+
+    return decontam_check.from_manifests([ds["path"] for ds in gen.build(exp_id)["datasets"]])
 
 
 def plan_figures(e: registry.Experiment) -> dict:
@@ -131,6 +139,9 @@ def show_text(exp_id: str) -> str:
         out += ["", "named by the study plan, not run:"]
         out += [f"  {v['title']}: {v['reason']}" for v in skipped.values()]
     out += ["", plan_text(e)]
+    from ftstudy.decontam_check import lines
+
+    out += [""] + lines(_contamination(e.id))
     out += ["", f"generate: ftstudy gen {e.id} --method {e.methods[0]} --hardware dgx-spark"]
     return "\n".join(out)
 

@@ -82,7 +82,8 @@ class Study:
     # ---- what each stage depends on
     def keys(self) -> dict[str, str]:
         exp = registry.experiment(self.o.experiment)
-        data_key = _hash(exp.select(self.o.sources), self.o.data, self.train_rows, exp.seed)
+        # the benchmark items decide which rows the contamination check drops
+        data_key = _hash(exp.select(self.o.sources), self.o.data, self.train_rows, exp.seed, self.o.bench_data_dir)
         train_key = _hash(train.run_id(self.req.cfg), data_key)
         bench_key = _hash(self.o.benchmarks, self.blimit, self.o.bench_data_dir,
                           [registry.benchmark(b)["version"] for b in (self.o.benchmarks or exp.all_benchmarks)])
@@ -112,8 +113,16 @@ class Study:
                               out_root=self.o.root / gen.PREPARED_DIR,  # under the study root, never the cwd
                               base_model=self.o.base_model if self.o.count_tokens else None,
                               hardware=self.o.hardware, sequence_len=self.req.cfg.get("sequence_len"),
-                              progress=self.progress)
-        return {"out_dir": str(rep.out_dir)}
+                              progress=self.progress, bench_data_dir=self.o.bench_data_dir)
+        return {"out_dir": str(rep.out_dir), "contamination": rep.contamination}
+
+    def contamination(self) -> dict | None:
+        """The decontamination figures of this run's prepared files (from their manifests)."""
+        from ftstudy import decontam_check
+
+        paths = [self.o.root / ds["path"] if (self.o.root / ds["path"]).exists() else Path(ds["path"])
+                 for ds in self.req.cfg["datasets"]]
+        return decontam_check.from_manifests(paths)
 
     def do_train(self) -> dict:
         folder = train.run_dir(self.req, self.runs)
@@ -193,7 +202,8 @@ class Study:
                 if action == "cached":
                     self.progress(f"[{stage}] done and current - skipped")
                     if self.state.get(stage, {}).get("status") != "done":  # done under another method's state
-                        self._record(stage, {"status": "done", "key": keys[stage], "shared": True})
+                        out = {"contamination": self.contamination()} if stage == "prepare" else None
+                        self._record(stage, {"status": "done", "key": keys[stage], "shared": True, "output": out})
                     continue
                 self.progress(f"[{stage}] running")
                 self._record(stage, {"status": "running", "key": keys[stage], "started": time.time()})
@@ -230,7 +240,7 @@ class Study:
         entry = {"method": self.o.method, "hardware": self.o.hardware, "base_model": self.o.base_model,
                  "seed": registry.experiment(self.o.experiment).seed, "run": str(folder),
                  "datasets": [{"path": d["path"], "sha256": d.get("sha256")} for d in data.get("datasets", [])],
-                 "benchmarks": benches}
+                 "benchmarks": benches, "contamination": self.contamination()}
         _, diffs = lock.update(self.o.root, f"{self.o.experiment}/{self.o.method}-{self.o.hardware}", entry)
         for d in diffs:
             self.progress(f"warning: the environment differs from study.lock.json: {d}")
@@ -301,8 +311,13 @@ def status(root: Path = Path("."), experiment: str | None = None) -> list[dict]:
                 st, why = "stale", "its inputs changed since it ran"
             else:
                 st, why = rec["status"], rec.get("error", "")
-            rows.append({"experiment": exp, "method": method, "hardware": hw, "stage": stage, "status": st,
-                         "detail": why})
+            row = {"experiment": exp, "method": method, "hardware": hw, "stage": stage, "status": st, "detail": why}
+            if stage == "prepare" and rec and rec["status"] == "done":
+                from ftstudy.decontam_check import short
+
+                row["contamination"] = (rec.get("output") or {}).get("contamination")
+                row["detail"] = "; ".join(filter(None, [why, short(row["contamination"])]))
+            rows.append(row)
     return rows
 
 

@@ -20,7 +20,7 @@ def all_commands(group=main, prefix=()):
 
 
 # Every verb, spelled out: a command module that fails to import makes its verbs vanish, which this catches.
-COMMANDS = {"bench", "cancel", "compare", "demo", "doctor", "gen", "list", "merge", "plan", "prepare", "report", "run",
+COMMANDS = {"bench", "cancel", "compare", "decontaminate", "demo", "doctor", "gen", "list", "merge", "plan", "prepare", "report", "run",
             "score", "score rouge", "score toolcall", "serve", "setup", "show", "stage-data", "status", "tiny-model",
             "train", "validate"}
 

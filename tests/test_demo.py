@@ -53,3 +53,12 @@ def test_quick_demo_runs_every_stage(tmp_path, tiny_model):
         for tag in ("base", r.method):
             rec = json.loads((out / "results" / r.experiment / tag / f"{r.benchmarks[0]}.json").read_text())
             assert rec["n"] == r.bench_limit
+    # no training row shares a 13-gram with the demo's benchmark items: prepare, the lock and the report say so
+    lock = json.loads((out / "study.lock.json").read_text())
+    md = (out / "report" / "report.md").read_text()
+    for r in demo.QUICK:
+        fig = json.loads((out / "state" / r.experiment / f"{r.method}-cpu.json").read_text())["prepare"]["output"]["contamination"]
+        assert lock["experiments"][f"{r.experiment}/{r.method}-cpu"]["contamination"] == fig
+        for b in r.benchmarks:
+            assert (fig["benchmarks"][b]["status"], fig["benchmarks"][b]["rows"]) == ("checked", 0)
+            assert f"| {r.experiment} | {r.method}-cpu | {b} | checked | {fig['benchmarks'][b]['items']:,} | 0 | - |" in md

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = [["bench_planner.py"], ["bench_convert.py"], ["bench_validate.py"], ["bench_demo.py"], ["bench_stats.py"],
-           ["gpu_axolotl_check.py", "--device", "cpu", "--tiny", "--methods", "lora"]]
+SCRIPTS = [["bench_planner.py"], ["bench_convert.py"], ["bench_decontam.py"], ["bench_validate.py"], ["bench_demo.py"],
+           ["bench_stats.py"], ["gpu_axolotl_check.py", "--device", "cpu", "--tiny", "--methods", "lora"]]
 
 if __name__ == "__main__":
     failed = 0
