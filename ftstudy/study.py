@@ -69,8 +69,9 @@ def load_state(o: Options) -> dict:
 class Study:
     """One experiment × method × hardware, its stages and their keys."""
 
-    def __init__(self, o: Options, progress: Callable[[str], None] = print):
+    def __init__(self, o: Options, progress: Callable[[str], None] = print, clock: Any = None):
         self.o, self.progress = o, progress
+        self.clock = clock  # an eta.Clock keyed by (experiment, method, stage): ETAs on the stage lines
         self.req = train.resolve(o.experiment, o.method, o.hardware, o.base_model, o.data, o.sets, o.max_steps, o.sources)
         self.runs, self.results = o.root / "runs", o.root / "results"
         self.state = load_state(o)
@@ -177,12 +178,15 @@ class Study:
         with RunLock(self.o.root / "state" / f".{self.o.experiment}.lock", what=f"the {self.o.experiment} study"):
             self.state["_options"] = self.saved_options()
             for stage, action in plan:
+                who = (self.o.experiment, self.o.method, stage)
                 if action == "cached":
                     self.progress(f"[{stage}] done and current - skipped")
+                    if self.clock:
+                        self.clock.skip(*who)
                     if self.state.get(stage, {}).get("status") != "done":  # done under another method's state
                         self._record(stage, {"status": "done", "key": keys[stage], "shared": True})
                     continue
-                self.progress(f"[{stage}] running")
+                self.progress(f"[{stage}] running" + (f" · {self.clock.start(*who)}" if self.clock else ""))
                 self._record(stage, {"status": "running", "key": keys[stage], "started": time.time()})
                 try:
                     out = getattr(self, "do_" + stage.replace("-", "_"))()
@@ -191,6 +195,8 @@ class Study:
                     self._record(stage, {"status": status, "key": keys[stage], "error": str(exc)[:2000]})
                     raise
                 began = self.state[stage]["started"]
+                if self.clock:
+                    self.clock.finish(*who, seconds=time.time() - began)
                 self._record(stage, {"status": "done", "key": keys[stage], "started": began, "finished": time.time(),
                                      "seconds": round(time.time() - began, 1), "output": out})
             self.write_lock()
