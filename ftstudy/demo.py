@@ -8,15 +8,21 @@ report - with classification run by two methods (LoRA vs full, as the study plan
                                                    (exact match; tool selection)
 
 The data (ftstudy/demo_data/) was written for the project; train and test splits never overlap. The tiny
-model starts from random weights, so what it shows is measured, not arranged: the report gives each delta with
-its paired bootstrap CI and says plainly when a delta is not significant.
+model is a base model in miniature: briefly pretrained on a bundled general corpus that holds neither task
+(ftstudy/toolside/make_corpus.py), so fine-tuning, LoRA included, adapts a model that already models language.
+What the demo shows is measured, not arranged: the report gives each delta with its paired bootstrap CI and says
+plainly when a delta is not significant.
+
+Same numbers on every machine: seeds everywhere (model, data order, benchmark subsets, decoding), greedy
+decoding, and one fixed thread count for every CPU computation (tiny.THREADS, exported before any tool starts).
 
 Example:
-    $ ftstudy demo                 # about 10 minutes on 2 cores once the environments are installed
-    $ ftstudy demo --quick         # every stage once, minimal sizes, about 2 minutes (CI smoke test)
+    $ ftstudy demo                 # under 5 minutes on 2 cores once the environments are installed
+    $ ftstudy demo --quick         # every stage once, minimal sizes (CI smoke test)
 """
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,22 +66,46 @@ QUICK = (
 )
 
 
+# Reference seconds of each stage on a quiet 2-core machine, for the ETAs before anything was measured here; a
+# rerun uses the seconds recorded in its own state/, and every ETA is rescaled as stages finish (ftstudy/eta.py).
+REFERENCE_S = {"prepare": 4, "train": 60, "merge": 15, "bench-base": 30, "bench-ft": 30, "compare": 1}
+
+
+def expected_seconds(out: Path, runs: tuple[DemoRun, ...]) -> dict[tuple[str, str, str], float]:
+    """Per (experiment, method, stage): the seconds it took in this folder's last run, else the reference."""
+    from ftstudy import study
+    from ftstudy.fsio import read_json
+
+    out_exp: dict[tuple[str, str, str], float] = {}
+    for r in runs:
+        path = out / "state" / r.experiment / f"{r.method}-cpu.json"
+        state = read_json(path) if path.exists() else {}
+        for stage in study.STAGES:
+            took = (state.get(stage) or {}).get("seconds")
+            out_exp[(r.experiment, r.method, stage)] = float(took) if took else float(REFERENCE_S[stage])
+    return out_exp
+
+
 def run(out: Path, quick: bool = False, progress: Callable[[str], None] = print, echo: Callable[[str], None] = print) -> bool:
     """Run the demo study into `out`; returns True when every stage ran (and, in full mode, reports verdicts)."""
-    from ftstudy import report, study, tiny
+    from ftstudy import eta, report, study, tiny
 
     out.mkdir(parents=True, exist_ok=True)
+    os.environ.update(tiny.THREAD_ENV)  # inherited by Axolotl, lm-eval and the server: the same sums everywhere
     started = time.time()
-    progress(f"demo study in {out.resolve()} ({'quick' if quick else 'full'} mode)")
+    runs = QUICK if quick else FULL
+    clock = eta.Clock(expected_seconds(out, runs))
+    progress(f"demo study in {out.resolve()} ({'quick' if quick else 'full'} mode; about {eta.fmt(clock.left())} "
+             f"on a quiet 2-core machine)")
     model = tiny.build(out / "tiny-model", seed=0, log=progress)
-    timings: dict[str, float] = {}
-    for r in QUICK if quick else FULL:
+    timings: dict[str, float] = {"tiny model": round(time.time() - started, 1)}
+    for r in runs:
         t0 = time.time()
-        progress(f"\n=== {r.experiment} · {r.method} ===")
+        progress(f"\n=== {r.experiment} · {r.method} === (study: {eta.fmt(clock.left())} left)")
         opts = study.Options(r.experiment, r.method, "cpu", str(model), (str(DATA / r.data),), r.sets, r.limit,
                              r.max_steps, str(DATA / "bench"), r.benchmarks, root=out, bench_limit=r.bench_limit,
                              count_tokens=r.count_tokens, merge=r.merge)
-        study.Study(opts, progress=progress).run()
+        study.Study(opts, progress=progress, clock=clock).run()
         timings[f"{r.experiment}/{r.method}"] = round(time.time() - t0, 1)
     paths = report.write(out, out / "report")
     echo("\n" + summary(out))
