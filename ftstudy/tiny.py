@@ -28,8 +28,10 @@ from ftstudy.fsio import write_json
 
 # One fixed thread count for every CPU computation of the demo (pretraining here, training and evaluation in
 # the tools): a float reduction split over another number of threads rounds differently, and a greedy decode or
-# a close multiple-choice comparison can then flip. Fixed, not the core count, so that machines agree.
-THREADS = 2
+# a close multiple-choice comparison can then flip. Fixed, not the core count, so that machines agree. One:
+# the tiny model's 128-wide matrices gain little from a second thread, and on a busy 2-core machine a team of
+# two spin-waits on each other (measured: 19 s a pretraining step with 2 threads, 0.7 s with 1).
+THREADS = 1
 THREAD_ENV = {"OMP_NUM_THREADS": str(THREADS), "MKL_NUM_THREADS": str(THREADS)}
 
 TOOLSIDE = Path(__file__).with_name("toolside")
@@ -41,7 +43,7 @@ MANIFEST = "tiny-model.json"
 # tokens, 1500 saves only 10%, and the bundled text runs out of merges near 1700.
 VOCAB = 1000
 # Next-token steps on the general corpus (batch 16 x 128 tokens, ~4 passes over it): about a minute on 2 cores.
-PRETRAIN_STEPS = 400
+PRETRAIN_STEPS = 300
 # Finished builds are kept here by their parameters, so a fresh clone's demo copies the model in seconds.
 CACHE = Path(os.environ.get("FTSTUDY_TINY_CACHE", Path.home() / ".cache" / "ftstudy" / "tiny"))
 
