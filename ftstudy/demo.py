@@ -69,7 +69,7 @@ QUICK = (
 
 # Reference seconds of each stage on a quiet 2-core machine, for the ETAs before anything was measured here; a
 # rerun uses the seconds recorded in its own state/, and every ETA is rescaled as stages finish (ftstudy/eta.py).
-REFERENCE_S = {"prepare": 4, "train": 60, "merge": 15, "bench-base": 30, "bench-ft": 30, "compare": 1}
+REFERENCE_S = {"prepare": 1, "train": 60, "merge": 15, "bench-base": 30, "bench-ft": 30, "compare": 1}
 
 
 def expected_seconds(out: Path, runs: tuple[DemoRun, ...]) -> dict[tuple[str, str, str], float]:

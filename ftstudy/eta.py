@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import Hashable
 
+TRUST = 20.0  # expected seconds of finished stages before their speed rescales the ETAs
+
 
 def fmt(seconds: float) -> str:
     """A short duration: `45 s`, `3 min 20 s`, `1 h 05 min`.
@@ -43,10 +45,11 @@ class Clock:
         self.done: dict[Hashable, float] = {}
 
     def ratio(self) -> float:
-        """How much slower (>1) or faster (<1) than expected this machine has been; 1 before any measurement."""
+        """How much slower (>1) or faster (<1) than expected this machine has been; 1 until stages expected to
+        take TRUST seconds have finished (a few seconds of bookkeeping say nothing about training speed)."""
         exp = sum(self.expected.get(k, 0.0) for k in self.done)
         got = sum(self.done.values())
-        return got / exp if exp > 1.0 and got > 0 else 1.0
+        return got / exp if exp >= TRUST and got > 0 else 1.0
 
     def left(self) -> float:
         """Seconds expected for the steps not finished yet."""

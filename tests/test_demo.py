@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from ftstudy import demo
+from tests.test_report import CHROMIUM, MAX_SCREENS, SCREEN, chromium, layout
 
 pytestmark = pytest.mark.tools
 
@@ -76,3 +77,18 @@ def test_quick_demo_runs_every_stage(first_demo):
         for tag in ("base", r.method):
             rec = json.loads((out / "results" / r.experiment / tag / f"{r.benchmarks[0]}.json").read_text())
             assert rec["n"] == r.bench_limit
+    assert "ETA" in res.stderr and "study" in res.stderr  # per-stage progress with the study's time left
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is installed by `make test` (apt)")
+def test_demo_report_is_short_and_its_chart_labels_never_overlap(first_demo, tmp_path):
+    out, _ = first_demo
+    page = (out / "report" / "report.html").read_text()
+    assert page.index("Base vs fine-tuned") < page.index("<svg") and "<details" in page  # verdicts first, lock folded
+    seen = layout(out / "report" / "report.html", tmp_path)
+    assert seen["labels"] >= 10 and seen["overlaps"] == [], seen
+    assert seen["height"] <= MAX_SCREENS * SCREEN, seen
+    shot = tmp_path / "demo-report.png"
+    res = chromium([f"--screenshot={shot}", f"--window-size=1280,{seen['height']}", (out / "report" / "report.html").as_uri()],
+                   tmp_path)
+    assert res.returncode == 0 and shot.stat().st_size > 20_000
