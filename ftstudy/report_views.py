@@ -116,6 +116,25 @@ def _inputs(record: dict) -> dict[str, str]:
     return out
 
 
+def _choices(record: dict) -> list[str]:
+    """A local multiple-choice task's choice names (evals/tasks/<task>.yaml `doc_to_choice` as a list), so that
+    an item shows `Sports`, not `1`; empty when the task has none."""
+    import yaml
+
+    from ftstudy.resources import evals_dir
+
+    try:
+        task = yaml.safe_load((evals_dir() / "tasks" / f"{record.get('task')}.yaml").read_text())
+        choices = task.get("doc_to_choice")
+    except (OSError, ValueError, AttributeError, yaml.YAMLError):
+        return []
+    return [str(c) for c in choices] if isinstance(choices, list) else []
+
+
+def _named(v: Any, choices: list[str]) -> Any:
+    return choices[int(v)] if choices and str(v).isdigit() and int(v) < len(choices) else v
+
+
 def _short(v: Any, n: int = 140) -> str:
     s = v if isinstance(v, str) else json.dumps(v)
     s = " ".join(str(s).split())
@@ -134,7 +153,8 @@ def examples(results: Path, rows: list[dict], per_experiment: int = 3) -> list[d
         try:
             base_s = {str(s["id"]): s for s in records.load_samples(base_p)}
             ft_s = {str(s["id"]): s for s in records.load_samples(ft_p)}
-            inputs = _inputs(records.read_json(ft_p))
+            rec = records.read_json(ft_p)
+            inputs, choices = _inputs(rec), _choices(rec)
         except (OSError, ValueError, KeyError):
             continue
         differ = [i for i in sorted(ft_s, key=lambda k: (len(k), k))
@@ -148,8 +168,10 @@ def examples(results: Path, rows: list[dict], per_experiment: int = 3) -> list[d
         for i in pick:
             b, f = base_s[i], ft_s[i]
             out.append({"experiment": r["experiment"], "method": r["method"], "benchmark": r["benchmark"], "id": i,
-                        "input": _short(inputs.get(i, "")), "target": _short(f.get("target", f.get("reference", ""))),
-                        "base": f"{_short(b.get('output'))} ({_score(b)})", "ft": f"{_short(f.get('output'))} ({_score(f)})"})
+                        "input": _short(inputs.get(i, "")),
+                        "target": _short(_named(f.get("target", f.get("reference", "")), choices)),
+                        "base": f"{_short(_named(b.get('output'), choices))} ({_score(b)})",
+                        "ft": f"{_short(_named(f.get('output'), choices))} ({_score(f)})"})
     return out
 
 

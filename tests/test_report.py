@@ -72,6 +72,9 @@ def study(tmp_path):
     (run / "train.json").write_text(json.dumps({"experiment": "classification", "method": "lora", "hardware": "cpu",
                                                 "steps": 3, "loss_curve": [[1, 2.0], [2, 1.5], [3, 1.1]],
                                                 "wall_time_s": 12.5, "tokens_per_second": 900.0, "peak_memory_gb": 0.8}))
+    lock = {"ftstudy": "0", "experiments": {"classification/lora-cpu": {"benchmarks": {
+        "base/ag_news": {"subset_ids": [f"subset-id-{i}" for i in range(500)]}}}}}
+    (tmp_path / "study.lock.json").write_text(json.dumps(lock))
     return tmp_path
 
 
@@ -86,6 +89,12 @@ def test_report_contents_and_offline(study, tmp_path):
     assert "plan's qlora result 0.9514" in md and "lora-cpu" not in md
     assert "| math | lora | gsm8k |" in md and "0.5-0.6 -> 0.75-0.85 (gain +0.15..0.35); published base 0.854" in md
     assert "## Cautions" in md and "not medical advice" in md and "not medical advice" in page
+    examples = [l for l in md.split("## Held-out examples")[1].split("##")[0].splitlines() if l.startswith("| ") and "·" in l]
+    per_exp = {l.split(" | ")[0] for l in examples}
+    assert len(examples) == 3 * len(per_exp) and len(per_exp) == 3, examples  # a few per experiment, not all
+    assert "(score 0)" in examples[0].split(" | ")[4] and "(score 1)" in examples[0].split(" | ")[5]  # fixes first
+    assert "study.lock.json" in md and "subset-id-17" not in md  # the lock is linked, never dumped
+    assert page.index("<details") < page.index("subset-id-17")  # in the page: folded away
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is installed by `make test` (apt)")
