@@ -67,9 +67,11 @@ QUICK = (
 )
 
 
-# Reference seconds of each stage on a quiet 2-core machine, for the ETAs before anything was measured here; a
-# rerun uses the seconds recorded in its own state/, and every ETA is rescaled as stages finish (ftstudy/eta.py).
-REFERENCE_S = {"prepare": 1, "train": 60, "merge": 15, "bench-base": 30, "bench-ft": 30, "compare": 1}
+# Seconds of each stage, for the ETAs before anything was measured here: half of what each took on the shared
+# 2-core development machine under a load of ~8 (two demos at once); a rerun uses the seconds recorded in its own
+# state/, and every ETA is rescaled by this machine's measured speed as stages finish (ftstudy/eta.py).
+REFERENCE_S = {"prepare": 0.1, "train": 80, "merge": 0.1, "bench-base": 14, "bench-ft": 14, "compare": 0.1}
+REFERENCE_TRAIN_S = {("classification", "lora"): 80, ("classification", "full"): 41, ("tool_use", "full"): 112}
 
 
 def expected_seconds(out: Path, runs: tuple[DemoRun, ...]) -> dict[tuple[str, str, str], float]:
@@ -83,7 +85,8 @@ def expected_seconds(out: Path, runs: tuple[DemoRun, ...]) -> dict[tuple[str, st
         state = read_json(path) if path.exists() else {}
         for stage in study.STAGES:
             took = (state.get(stage) or {}).get("seconds")
-            out_exp[(r.experiment, r.method, stage)] = float(took) if took else float(REFERENCE_S[stage])
+            ref = REFERENCE_TRAIN_S.get((r.experiment, r.method), REFERENCE_S[stage]) if stage == "train" else REFERENCE_S[stage]
+            out_exp[(r.experiment, r.method, stage)] = float(took) if took else float(ref)
     return out_exp
 
 
@@ -97,7 +100,7 @@ def run(out: Path, quick: bool = False, progress: Callable[[str], None] = print,
     runs = QUICK if quick else FULL
     clock = eta.Clock(expected_seconds(out, runs))
     progress(f"demo study in {out.resolve()} ({'quick' if quick else 'full'} mode; about {eta.fmt(clock.left())} "
-             f"on a quiet 2-core machine)")
+             f"expected before measuring this machine)")
     model = tiny.build(out / "tiny-model", seed=0, log=progress)
     timings: dict[str, float] = {"tiny model": round(time.time() - started, 1)}
     for r in runs:
