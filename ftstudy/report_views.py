@@ -99,18 +99,20 @@ def loss(runs: list[dict]) -> str | None:
     return _svg(fig)
 
 
-def _inputs(record: dict) -> dict[str, str]:
-    """The benchmark items' input text by id, when the result names a local data folder holding its task
-    (`<task>.jsonl`: rows with an `id`, or by position; text from `query`, `text`, `prompt` or `instruction`)."""
+def _inputs(record: dict) -> dict[str, tuple[str, Any]]:
+    """The benchmark items' input text and reference answer by id, when the result names a local data folder
+    holding its task (`<task>.jsonl`: rows with an `id`, or by position; text from `query`, `text`, `prompt` or
+    `instruction`, reference from `answers`, `reference` or `label`)."""
     path = Path(str(record.get("data_dir") or "")) / f"{record.get('task')}.jsonl"
-    out: dict[str, str] = {}
+    out: dict[str, tuple[str, Any]] = {}
     try:
         with open(path, encoding="utf-8") as fh:
             for i, line in enumerate(fh):
                 row = json.loads(line)
                 text = next((row[k] for k in ("query", "text", "prompt", "instruction") if isinstance(row.get(k), str)), None)
+                ref = next((row[k] for k in ("answers", "reference", "label") if k in row), "")
                 if text is not None:
-                    out[str(row.get("id", i))] = text
+                    out[str(row.get("id", i))] = (text, ref)
     except (OSError, ValueError, AttributeError, TypeError):
         return {}
     return out
@@ -168,8 +170,8 @@ def examples(results: Path, rows: list[dict], per_experiment: int = 3) -> list[d
         for i in pick:
             b, f = base_s[i], ft_s[i]
             out.append({"experiment": r["experiment"], "method": r["method"], "benchmark": r["benchmark"], "id": i,
-                        "input": _short(inputs.get(i, "")),
-                        "target": _short(_named(f.get("target", f.get("reference", "")), choices)),
+                        "input": _short(inputs.get(i, ("", ""))[0]),
+                        "target": _short(_named(f.get("target", f.get("reference", inputs.get(i, ("", ""))[1])), choices)),
                         "base": f"{_short(_named(b.get('output'), choices))} ({_score(b)})",
                         "ft": f"{_short(_named(f.get('output'), choices))} ({_score(f)})"})
     return out
