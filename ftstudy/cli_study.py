@@ -56,9 +56,13 @@ def run_cmd(exp, all_, method, hardware, base_model, sources, data, sets, limit,
             raise click.UsageError("--all runs every experiment's own methods, sources and benchmarks: drop "
                                    "--method/--source/--data/--benchmarks, or run one experiment")
         todo = registry.plan_order()
+        ctx = click.get_current_context()
+        if not dry_run:  # one clock for the whole study: each stage line gives the study's time left
+            from ftstudy import eta
+
+            ctx.meta["ftstudy.clock"] = eta.study_clock(todo, hardware, base_model)
         for i, (exp_id, m) in enumerate(todo, 1):
             click.echo(f"[{i}/{len(todo)}] {exp_id} × {m}", err=True)
-            ctx = click.get_current_context()
             ctx.invoke(run_cmd, exp=exp_id, all_=False, method=m, hardware=hardware, base_model=base_model, sources=(),
                        data=(), sets=sets, limit=limit, max_rows=max_rows, bench_limit=bench_limit, max_steps=max_steps,
                        bench_data_dir=bench_data_dir, benchmarks=None, judge_url=judge_url, judge_model=judge_model,
@@ -67,7 +71,12 @@ def run_cmd(exp, all_, method, hardware, base_model, sources, data, sets, limit,
     opts = study.Options(exp, method, hardware, base_model, tuple(data), tuple(sets), limit, max_steps, bench_data_dir,
                          benchmarks.split(",") if benchmarks else None, judge_url, judge_model, from_stage,
                          bench_limit=bench_limit, sources=tuple(sources), max_rows=max_rows)
-    s = study.Study(opts, progress=lambda m: click.echo(m, err=True))
+    clock = click.get_current_context().meta.get("ftstudy.clock")
+    if clock is None and not dry_run:
+        from ftstudy import eta
+
+        clock = eta.study_clock([(exp, opts.method)], hardware, base_model)
+    s = study.Study(opts, progress=lambda m: click.echo(m, err=True), clock=clock)
     out = s.run(dry_run=dry_run)
     if dry_run:
         for stage, action in out["plan"]:

@@ -15,6 +15,7 @@ Example:
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Hashable
 
 TRUST = 20.0  # expected seconds of finished stages before their speed rescales the ETAs
@@ -67,3 +68,34 @@ class Clock:
         """A cached stage: nothing left to do for it, and it says nothing about this machine's speed."""
         self.expected[key] = 0.0
         self.done[key] = 0.0
+
+
+# Seconds of the stages around training when nothing better is known (bench stages depend on the benchmark;
+# a measured run replaces these at once).
+OTHER_STAGE_S = {"prepare": 30.0, "merge": 120.0, "bench-base": 600.0, "bench-ft": 600.0, "compare": 1.0}
+
+
+def study_clock(todo: list[tuple[str, str]], hardware: str, base_model: str, root: Path = Path(".")) -> Clock:
+    """A clock for `ftstudy run`: per (experiment, method, stage) the seconds recorded in state/ by an earlier
+    run, else for training the planner's prediction for this hardware, else OTHER_STAGE_S."""
+    from ftstudy import gen, planner, registry, study
+    from ftstudy.fsio import read_json
+
+    expected: dict[Hashable, float] = {}
+    for exp_id, method in todo:
+        path = root / "state" / exp_id / f"{method}-{hardware}.json"
+        state = read_json(path) if path.exists() else {}
+        for stage in study.STAGES:
+            took = (state.get(stage) or {}).get("seconds")
+            if took:
+                expected[(exp_id, method, stage)] = float(took)
+            elif stage == "train":
+                try:
+                    cfg = gen.build(exp_id, method, hardware, base_model)
+                    hours = planner.estimate(cfg, hardware, registry.experiment(exp_id), method)["hours"]
+                except Exception:  # a config the planner cannot read: no training figure rather than no run
+                    hours = None
+                expected[(exp_id, method, stage)] = 3600.0 * hours if hours else 0.0
+            else:
+                expected[(exp_id, method, stage)] = OTHER_STAGE_S[stage]
+    return Clock(expected)

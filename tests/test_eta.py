@@ -21,3 +21,14 @@ def test_fmt_is_short():
 def test_demo_expects_every_stage_of_every_run(tmp_path):
     expected = demo.expected_seconds(tmp_path, demo.FULL)
     assert len(expected) == 6 * len(demo.FULL) and all(v >= 0 for v in expected.values())
+
+
+def test_study_clock_uses_measured_seconds_then_the_planner(tmp_path):
+    state = tmp_path / "state" / "classification" / "lora-dgx-spark.json"
+    state.parent.mkdir(parents=True)
+    state.write_text('{"bench-base": {"status": "done", "seconds": 42.0}}')
+    clock = eta.study_clock([("classification", "lora"), ("math", "full")], "dgx-spark", "Qwen/Qwen2.5-7B", tmp_path)
+    assert clock.expected[("classification", "lora", "bench-base")] == 42.0           # measured here before
+    assert clock.expected[("math", "full", "bench-base")] == eta.OTHER_STAGE_S["bench-base"]
+    assert clock.expected[("classification", "lora", "train")] > 60                    # the planner's hours
+    assert "study" in clock.start("classification", "lora", "prepare")
