@@ -3,7 +3,7 @@
 Two experiments through every stage - prepare, Axolotl training, merge, bench base and fine-tuned, compare,
 report - with classification run by two methods (LoRA vs full, as the study plan's phase 1 does):
 
-    classification  AG News-shaped topic labels    lm-eval multiple choice (acc)        lora (merged), full
+    classification  AG News-shaped topic labels    lm-eval multiple choice (acc)        lora (peft=), full
     tool_use        xLAM-shaped function calling   ftstudy's tool-call scorer, served   full
                                                    (exact match; tool selection)
 
