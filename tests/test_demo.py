@@ -40,6 +40,8 @@ def results_of(out):
     """Every result's value and every item's output and score, by (experiment, tag, benchmark)."""
     found = {}
     for path in sorted((out / "results").glob("*/*/*.json")):
+        if any(part.startswith(".") for part in path.relative_to(out).parts):
+            continue  # the harnesses' work folders
         rec = json.loads(path.read_text())
         samples = [json.loads(l) for l in path.with_suffix(".samples.jsonl").read_text().splitlines()]
         found[path.relative_to(out / "results").as_posix()] = {
