@@ -52,7 +52,7 @@ class DemoRun:
 # applied by lm-eval itself (peft=) rather than merged first: each would add a tool start-up and no result.
 FULL = (
     DemoRun("classification", "lora", "ag_news_train.jsonl", ["ag_news"],
-            ("learning_rate=0.003", "num_epochs=1", "lora_r=16", "lora_alpha=32"), bench_limit=120, count_tokens=False),
+            ("learning_rate=0.003", "num_epochs=1"), bench_limit=120, count_tokens=False),
     DemoRun("classification", "full", "ag_news_train.jsonl", ["ag_news"],
             ("learning_rate=0.001", "num_epochs=1"), bench_limit=120, count_tokens=False),
     # Exact match needs the argument values copied from the query, not only the right function: both metrics
@@ -90,6 +90,32 @@ def expected_seconds(out: Path, runs: tuple[DemoRun, ...]) -> dict[tuple[str, st
     return out_exp
 
 
+LORA_R, LORA_ALPHA, LORA_SEED = 16, 32, 42
+
+
+def initial_adapter(out: Path, model: Path) -> Path:
+    """The LoRA adapter every demo LoRA run starts from (toolside/init_lora.py: A seeded, B zero), built once.
+    Axolotl's own initialisation was not the same from one run to the next; this one is."""
+    from ftstudy import envs, runner, tiny
+    from ftstudy.tiny import TOOLSIDE
+
+    path = out / f"lora-init-r{LORA_R}-a{LORA_ALPHA}-s{LORA_SEED}"
+    if (path / "adapter_model.safetensors").exists():
+        return path
+    tmp = path.with_name(path.name + ".tmp")
+    argv = [envs.bin_path("train"), TOOLSIDE / "init_lora.py", "--model", model, "--out", tmp, "--r", LORA_R,
+            "--alpha", LORA_ALPHA, "--seed", LORA_SEED]
+    runner.check(runner.run(argv, env={"HF_HUB_OFFLINE": "1", **tiny.THREAD_ENV}, quiet=True), "the initial LoRA adapter")
+    os.replace(tmp, path)
+    return path
+
+
+def lora_sets(out: Path, model: Path) -> tuple[str, ...]:
+    """Start from the seeded initial adapter, without dropout: nothing random is left in a LoRA run."""
+    return (f"lora_model_dir={initial_adapter(out, model)}", "lora_dropout=0", f"lora_r={LORA_R}",
+            f"lora_alpha={LORA_ALPHA}")
+
+
 def run(out: Path, quick: bool = False, progress: Callable[[str], None] = print, echo: Callable[[str], None] = print) -> bool:
     """Run the demo study into `out`; returns True when every stage ran (and, in full mode, reports verdicts)."""
     from ftstudy import eta, report, study, tiny
@@ -106,7 +132,8 @@ def run(out: Path, quick: bool = False, progress: Callable[[str], None] = print,
     for r in runs:
         t0 = time.time()
         progress(f"\n=== {r.experiment} · {r.method} === (study: {eta.fmt(clock.left())} left)")
-        opts = study.Options(r.experiment, r.method, "cpu", str(model), (str(DATA / r.data),), r.sets, r.limit,
+        sets = r.sets + (lora_sets(out, model) if r.method == "lora" else ())
+        opts = study.Options(r.experiment, r.method, "cpu", str(model), (str(DATA / r.data),), sets, r.limit,
                              r.max_steps, str(DATA / "bench"), r.benchmarks, root=out, bench_limit=r.bench_limit,
                              count_tokens=r.count_tokens, merge=r.merge)
         study.Study(opts, progress=progress, clock=clock).run()
