@@ -32,7 +32,8 @@ def baseline(tiny: Path, work: Path) -> float:
     cfg = gen.build("classification", "lora", "cpu", str(tiny), overrides={"max_steps": 1, "save_steps": 1,
                                                                           "saves_per_epoch": None, "output_dir": str(work / "bl")})
     cfg["datasets"][0].update(path=str(DATA / "bench" / "ag_news_mc.jsonl"), type={
-        "field_instruction": "text", "field_output": "label", "format": "{instruction}", "no_input_format": "{instruction}"})
+        "field_instruction": "text", "field_output": "text", "format": "{instruction}", "no_input_format": "{instruction}"})
+    # (the output is the text again: `label` is an int, which the tokenizer refuses; 1 step, start-up is the point)
     path = work / "baseline.yaml"
     path.write_text(json.dumps(cfg))
     argv = train.launch_argv(envs.bin_path("train", "accelerate"), path, 1, cpu=True)
