@@ -31,9 +31,8 @@ from ftstudy.fsio import write_json
 # a close multiple-choice comparison can then flip. Fixed, not the core count, so that machines agree. One:
 # the tiny model's 128-wide matrices gain little from a second thread, and on a busy 2-core machine a team of
 # two spin-waits on each other (measured: 19 s a pretraining step with 2 threads, 0.7 s with 1).
-# PYTHONHASHSEED: the order of a set of module names decides in which order LoRA layers draw their initial
-# weights from the (seeded) generator; with per-process hash randomisation two runs got different adapters
-# (measured: classification LoRA 0.933 in one clone, 0.700 in another, full fine-tuning identical).
+# PYTHONHASHSEED: no set's iteration order may differ between runs. (It did NOT cure the LoRA runs that
+# differed between clones, 0.933 vs 0.700: their start is fixed by demo.initial_adapter.)
 THREADS = 1
 THREAD_ENV = {"OMP_NUM_THREADS": str(THREADS), "MKL_NUM_THREADS": str(THREADS), "PYTHONHASHSEED": "0"}
 
