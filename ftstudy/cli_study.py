@@ -81,16 +81,21 @@ def run_cmd(exp, all_, executor, partition, account, time_limit, nodes, method, 
         rows = slurm_exec.submit(many, Path("."), partition, account, time_limit, dry_run, echo=click.echo)
         click.echo(f"{len(rows)} job(s) {'planned' if dry_run else 'submitted or kept'}; follow with `ftstudy status`")
         return
+    clock = None
+    if not dry_run:  # one clock for the whole run: each stage line gives its ETA and the study's time left
+        from ftstudy import eta
+
+        clock = eta.study_clock(every, hardware, base_model)
     for i, opts in enumerate(many, 1):  # in the plan's order with --all; each resumes from its stage cache
         if all_:
             click.echo(f"[{i}/{len(many)}] {opts.experiment} × {opts.method}", err=True)
-        _run_local(opts, dry_run)
+        _run_local(opts, dry_run, clock)
 
 
-def _run_local(opts, dry_run: bool) -> None:
+def _run_local(opts, dry_run: bool, clock=None) -> None:
     from ftstudy import comparison, study
 
-    out = study.Study(opts, progress=lambda m: click.echo(m, err=True)).run(dry_run=dry_run)
+    out = study.Study(opts, progress=lambda m: click.echo(m, err=True), clock=clock).run(dry_run=dry_run)
     if dry_run:
         for stage, action in out["plan"]:
             click.echo(f"{stage:11} {action}")

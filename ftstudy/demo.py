@@ -3,20 +3,26 @@
 Two experiments through every stage - prepare, Axolotl training, merge, bench base and fine-tuned, compare,
 report - with classification run by two methods (LoRA vs full, as the study plan's phase 1 does):
 
-    classification  AG News-shaped topic labels    lm-eval multiple choice (acc)        lora (merged), full
+    classification  AG News-shaped topic labels    lm-eval multiple choice (acc)        lora (peft=), full
     tool_use        xLAM-shaped function calling   ftstudy's tool-call scorer, served   full
                                                    (exact match; tool selection)
 
 The data (ftstudy/demo_data/) was written for the project; train and test splits never overlap. The tiny
-model starts from random weights, so what it shows is measured, not arranged: the report gives each delta with
-its paired bootstrap CI and says plainly when a delta is not significant.
+model is a base model in miniature: briefly pretrained on a bundled general corpus that holds neither task
+(ftstudy/toolside/make_corpus.py), so fine-tuning, LoRA included, adapts a model that already models language.
+What the demo shows is measured, not arranged: the report gives each delta with its paired bootstrap CI and says
+plainly when a delta is not significant.
+
+Same numbers on every machine: seeds everywhere (model, data order, benchmark subsets, decoding), greedy
+decoding, and one fixed thread count for every CPU computation (tiny.THREADS, exported before any tool starts).
 
 Example:
-    $ ftstudy demo                 # about 10 minutes on 2 cores once the environments are installed
-    $ ftstudy demo --quick         # every stage once, minimal sizes, about 2 minutes (CI smoke test)
+    $ ftstudy demo                 # under 5 minutes on 2 cores once the environments are installed
+    $ ftstudy demo --quick         # every stage once, minimal sizes (CI smoke test)
 """
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,17 +47,19 @@ class DemoRun:
     merge: str = "auto"
 
 
-# Tiny random models need a far higher learning rate than a 7B model; everything else is the cpu profile's.
+# A tiny model needs a far higher learning rate than a 7B model; everything else is the cpu profile's. No token
+# counting (it is one more Axolotl start-up per run, and the demo's rows all fit), and the LoRA adapter is
+# applied by lm-eval itself (peft=) rather than merged first: each would add a tool start-up and no result.
 FULL = (
     DemoRun("classification", "lora", "ag_news_train.jsonl", ["ag_news"],
-            ("learning_rate=0.003", "num_epochs=1", "lora_r=16", "lora_alpha=32"), bench_limit=120, merge="always"),
+            ("learning_rate=0.003", "num_epochs=1"), bench_limit=120, count_tokens=False),
     DemoRun("classification", "full", "ag_news_train.jsonl", ["ag_news"],
-            ("learning_rate=0.001", "num_epochs=1"), bench_limit=120),
-    # Tool calling on a random 0.85M-parameter model: full fine-tuning learns the <tool_call> format and which
-    # function to call within minutes; copying argument values from the query takes far longer, so exact match
-    # moves little (the report says so) while tool selection moves a lot. Both come from the same generations.
+            ("learning_rate=0.001", "num_epochs=1"), bench_limit=120, count_tokens=False),
+    # Exact match needs the argument values copied from the query, not only the right function: both metrics
+    # come from the same generations. One epoch: exact match 0.117 -> 0.233, CI [+0.050, +0.200]; two epochs
+    # reach 0.383, CI [+0.167, +0.367], at twice this leg's training time (the demo's largest).
     DemoRun("tool_use", "full", "xlam_train.jsonl", ["xlam_toolcall", "xlam_tool_selection"],
-            ("learning_rate=0.001", "num_epochs=2", "sequence_len=1024"), bench_limit=60),
+            ("learning_rate=0.001", "num_epochs=1", "sequence_len=1024"), bench_limit=60, count_tokens=False),
 )
 # Every stage once, as fast as the tools start: one experiment, a few steps, a few items, no token counting.
 QUICK = (
@@ -60,30 +68,85 @@ QUICK = (
 )
 
 
+# Seconds of each stage, for the ETAs before anything was measured here: half of what each took on the shared
+# 2-core development machine under a load of 5-9; a rerun uses the seconds recorded in its own
+# state/, and every ETA is rescaled by this machine's measured speed as stages finish (ftstudy/eta.py).
+REFERENCE_S = {"prepare": 0.1, "train": 70, "merge": 0.1, "bench-base": 10, "bench-ft": 10, "compare": 0.1}
+REFERENCE_TRAIN_S = {("classification", "lora"): 76, ("classification", "full"): 33, ("tool_use", "full"): 72}
+
+
+def expected_seconds(out: Path, runs: tuple[DemoRun, ...]) -> dict[tuple[str, str, str], float]:
+    """Per (experiment, method, stage): the seconds it took in this folder's last run, else the reference."""
+    from ftstudy import study
+    from ftstudy.fsio import read_json
+
+    out_exp: dict[tuple[str, str, str], float] = {}
+    for r in runs:
+        path = out / "state" / r.experiment / f"{r.method}-cpu.json"
+        state = read_json(path) if path.exists() else {}
+        for stage in study.STAGES:
+            took = (state.get(stage) or {}).get("seconds")
+            ref = REFERENCE_TRAIN_S.get((r.experiment, r.method), REFERENCE_S[stage]) if stage == "train" else REFERENCE_S[stage]
+            out_exp[(r.experiment, r.method, stage)] = float(took) if took else float(ref)
+    return out_exp
+
+
+LORA_R, LORA_ALPHA, LORA_SEED = 16, 32, 42
+
+
+def initial_adapter(out: Path, model: Path) -> Path:
+    """The LoRA adapter every demo LoRA run starts from (toolside/init_lora.py: A seeded, B zero), built once.
+    Axolotl's own initialisation was not the same from one run to the next; this one is."""
+    from ftstudy import envs, runner, tiny
+    from ftstudy.tiny import TOOLSIDE
+
+    path = out / f"lora-init-r{LORA_R}-a{LORA_ALPHA}-s{LORA_SEED}"
+    if (path / "adapter_model.safetensors").exists():
+        return path
+    tmp = path.with_name(path.name + ".tmp")
+    argv = [envs.bin_path("train"), TOOLSIDE / "init_lora.py", "--model", model, "--out", tmp, "--r", LORA_R,
+            "--alpha", LORA_ALPHA, "--seed", LORA_SEED]
+    runner.check(runner.run(argv, env={"HF_HUB_OFFLINE": "1", **tiny.THREAD_ENV}, quiet=True), "the initial LoRA adapter")
+    os.replace(tmp, path)
+    return path
+
+
+def lora_sets(out: Path, model: Path) -> tuple[str, ...]:
+    """Start from the seeded initial adapter, without dropout: nothing random is left in a LoRA run."""
+    return (f"lora_model_dir={initial_adapter(out, model)}", "lora_dropout=0", f"lora_r={LORA_R}",
+            f"lora_alpha={LORA_ALPHA}")
+
+
 def run(out: Path, quick: bool = False, progress: Callable[[str], None] = print, echo: Callable[[str], None] = print) -> bool:
     """Run the demo study into `out`; returns True when every stage ran (and, in full mode, reports verdicts)."""
+    from ftstudy import tiny
     from ftstudy.locks import RunLock
 
     out.mkdir(parents=True, exist_ok=True)
+    os.environ.update(tiny.THREAD_ENV)  # inherited by Axolotl, lm-eval and the server: the same sums everywhere
     # the lock comes before any work: a second demo into the same folder refuses at once, building nothing
     with RunLock(out / "state" / ".demo.lock", what=f"the demo study in {out}"):
         return _run(out, quick, progress, echo)
 
 
 def _run(out: Path, quick: bool, progress: Callable[[str], None], echo: Callable[[str], None]) -> bool:
-    from ftstudy import report, study, tiny
+    from ftstudy import eta, report, study, tiny
 
     started = time.time()
-    progress(f"demo study in {out.resolve()} ({'quick' if quick else 'full'} mode)")
+    runs = QUICK if quick else FULL
+    clock = eta.Clock(expected_seconds(out, runs))
+    progress(f"demo study in {out.resolve()} ({'quick' if quick else 'full'} mode; about {eta.fmt(clock.left())} "
+             f"expected before measuring this machine)")
     model = tiny.build(out / "tiny-model", seed=0, log=progress)
-    timings: dict[str, float] = {}
-    for r in QUICK if quick else FULL:
+    timings: dict[str, float] = {"tiny model": round(time.time() - started, 1)}
+    for r in runs:
         t0 = time.time()
-        progress(f"\n=== {r.experiment} · {r.method} ===")
-        opts = study.Options(r.experiment, r.method, "cpu", str(model), (str(DATA / r.data),), r.sets, r.limit,
+        progress(f"\n=== {r.experiment} · {r.method} === (study: {eta.fmt(clock.left())} left)")
+        sets = r.sets + (lora_sets(out, model) if r.method == "lora" else ())
+        opts = study.Options(r.experiment, r.method, "cpu", str(model), (str(DATA / r.data),), sets, r.limit,
                              r.max_steps, str(DATA / "bench"), r.benchmarks, root=out, bench_limit=r.bench_limit,
                              count_tokens=r.count_tokens, merge=r.merge)
-        study.Study(opts, progress=progress).run()
+        study.Study(opts, progress=progress, clock=clock).run()
         timings[f"{r.experiment}/{r.method}"] = round(time.time() - t0, 1)
     paths = report.write(out, out / "report")
     echo("\n" + summary(out))

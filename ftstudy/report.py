@@ -1,16 +1,17 @@
 """The study report: a self-contained HTML page (plots embedded as PNG data, no network) and a Markdown summary.
 
-One row per experiment × method × benchmark (base, fine-tuned, delta with its 95% CI, the plan's expectation,
-verdict); training cost beside the plan's estimate; before/after bars, loss curves, delta vs expected; the lock.
+Short enough to read, in this order: the verdict table (one row per experiment × method × benchmark: base,
+fine-tuned, delta with its 95% CI, the plan's expectation, verdict); cautions; the before/after chart with CI
+whiskers, the measured gain vs the plan's range, the loss curves (inline SVG); a few held-out examples per
+experiment, base and fine-tuned outputs side by side where they differ; training cost, the planner's prediction
+beside what was measured; the lock collapsed (and linked: study.lock.json).
 
 Example:
     $ ftstudy report --out report/
 """
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -41,9 +42,12 @@ def collect(root: Path) -> dict[str, Any]:
     present = dict.fromkeys([r["experiment"] for r in rows] + [t.get("experiment") for t in runs])
     cautions = {e: registry.experiment(e).plan["caution"] for e in present
                 if e in registry.experiment_ids() and registry.experiment(e).plan.get("caution")}
+    from ftstudy import report_views
     from ftstudy.decontam_check import report_rows
 
-    return {"rows": rows, "runs": runs, "lock": lock, "cautions": cautions, "contamination": report_rows(root)}
+    return {"rows": rows, "runs": runs, "lock": lock, "cautions": cautions, "contamination": report_rows(root),
+            "examples": report_views.examples(res, rows) if res.is_dir() else [],
+            "lock_path": str((root / "study.lock.json").resolve()) if lock is not None else None}
 
 
 def _rows_used(run_dir: Path) -> int | None:
@@ -68,60 +72,16 @@ def _planner(run_dir: Path) -> dict[str, float | None]:
     return rows
 
 
-def _png(fig) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode()
-
-
 def plots(data: dict[str, Any]) -> dict[str, str]:
-    """Before/after bars, loss curves, delta vs expected, as base64 PNGs."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """Before/after bars with CI whiskers, measured gain vs the plan's range, loss curves: inline SVG elements."""
+    from ftstudy import report_views as views
 
     out = {}
-    ok = [r for r in data["rows"] if r["status"] == "ok"]
-    if ok:
-        fig, ax = plt.subplots(figsize=(max(5, 1.3 * len(ok)), 3.2))
-        labels = [f"{r['experiment']}\n{r['method']}·{r['benchmark']}" for r in ok]
-        xs = range(len(ok))
-        ax.bar([x - 0.2 for x in xs], [r["base"] for r in ok], 0.4, label="base", color="#9aa5b1")
-        ax.bar([x + 0.2 for x in xs], [r["ft"] for r in ok], 0.4, label="fine-tuned", color="#2f6fde")
-        ax.set_xticks(list(xs), labels, fontsize=7)
-        ax.set_title("Before / after")
-        ax.legend(fontsize=7)
-        out["bars"] = _png(fig)
-        planned = [r for r in ok if (r.get("plan") or {}).get("expected_gain")]
-        if planned:
-            fig, ax = plt.subplots(figsize=(4.5, 3.2))
-            for r in planned:
-                lo, hi = r["plan"]["expected_gain"]
-                x = (lo + hi) / 2
-                ax.errorbar([x], [r["delta"]], xerr=[[x - lo], [hi - x]], fmt="o", color="#2f6fde", lw=0.8)
-                ax.annotate(f"{r['experiment']}·{r['benchmark']}", (x, r["delta"]), fontsize=6)
-            lim = max(abs(v) for r in planned for v in (*r["plan"]["expected_gain"], r["delta"])) or 1
-            ax.plot([-lim, lim], [-lim, lim], ls="--", color="#999", lw=0.8)
-            ax.set_xlabel("expected delta (plan)")
-            ax.set_ylabel("measured delta")
-            ax.set_title("Delta vs expected")
-            out["delta_vs_expected"] = _png(fig)
-    curves = [r for r in data["runs"] if r.get("loss_curve")]
-    if curves:
-        fig, ax = plt.subplots(figsize=(5, 3.2))
-        for r in curves:
-            steps, losses = zip(*r["loss_curve"])
-            ax.plot(steps, losses, label=f"{r['experiment']}/{r['method']}")
-        ax.set_xlabel("step")
-        ax.set_ylabel("training loss")
-        ax.set_title("Loss curves")
-        ax.legend(fontsize=7)
-        out["loss"] = _png(fig)
-    return out
+    if any(r["status"] == "ok" for r in data["rows"]):
+        out["before / after"] = views.bars(data["rows"])
+        out["gain vs plan"] = views.delta_vs_plan(data["rows"])
+    out["loss curves"] = views.loss(data["runs"])
+    return {k: v for k, v in out.items() if v}
 
 
 def _f(v: Any, nd: int = 3) -> str:
@@ -197,33 +157,51 @@ def markdown(data: dict[str, Any]) -> str:
     parts = ["# ftstudy report", "", "## Base vs fine-tuned", "", md(HEAD, table_rows(data)), ""]
     if data.get("cautions"):
         parts += ["## Cautions", ""] + [f"- **{e}**: {c}" for e, c in data["cautions"].items()] + [""]
-    parts += ["## Training cost", "", md(COST, cost_rows(data)), "", "## Contamination", "", CONTAM_NOTE, "",
-              md(CONTAM, data.get("contamination") or [])]
+    if data.get("examples"):
+        from ftstudy.report_views import EXAMPLE_HEAD, example_rows
+
+        cells = [[c.replace("|", "\\|") for c in r] for r in example_rows(data["examples"])]
+        parts += ["## Held-out examples (base vs fine-tuned, where they differ)", "", md(EXAMPLE_HEAD, cells), ""]
+    parts += ["## Training cost (measured; planner's prediction and its error in brackets)", "", md(COST, cost_rows(data))]
+    parts += ["", "## Contamination", "", CONTAM_NOTE, "", md(CONTAM, data.get("contamination") or [])]
     if data["lock"]:
-        parts += ["", "## Lock", "", "```json", json.dumps(data["lock"], indent=2), "```"]
+        parts += ["", "## Lock", "", f"What these results depend on: `{data.get('lock_path') or 'study.lock.json'}` "
+                  f"({len(data['lock'].get('experiments', {}))} experiment run(s) recorded)."]
     return "\n".join(parts) + "\n"
 
 
 def page(data: dict[str, Any], images: dict[str, str]) -> str:
+    from ftstudy.report_views import EXAMPLE_HEAD, example_rows
+
     def tab(head, rows, cls):
         th = "".join(f"<th>{html.escape(h)}</th>" for h in head)
         body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
         return f'<table class="{cls}"><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>'
 
-    imgs = "".join(f'<figure><img alt="{k}" src="data:image/png;base64,{v}"></figure>' for k, v in images.items())
+    figs = "".join(f'<figure class="chart" data-name="{html.escape(k)}">{v}</figure>' for k, v in images.items())
     cautions = "".join(f"<li><b>{html.escape(e)}</b>: {html.escape(c)}</li>" for e, c in data.get("cautions", {}).items())
     cautions = f'<h2>Cautions</h2><ul class="cautions">{cautions}</ul>' if cautions else ""
-    lock = f"<h2>Lock</h2><pre>{html.escape(json.dumps(data['lock'], indent=2))}</pre>" if data["lock"] else ""
+    ex = data.get("examples") or []
+    ex = (f"<h2>Held-out examples</h2><p>Base and fine-tuned outputs where they differ (fixes first, then any item "
+          f"the fine-tuning broke).</p>{tab(EXAMPLE_HEAD, example_rows(ex), 'examples')}") if ex else ""
+    lock = ""
+    if data["lock"]:
+        where = html.escape(data.get("lock_path") or "study.lock.json")
+        lock = (f'<h2>Lock</h2><details class="lock"><summary>What these results depend on '
+                f'(<a href="file://{where}">{where}</a>)</summary><pre>{html.escape(json.dumps(data["lock"], indent=1))}'
+                f"</pre></details>")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>ftstudy report</title>
-<style>body{{font:14px system-ui,sans-serif;margin:2em;color:#222}}table{{border-collapse:collapse;margin:1em 0}}
-td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}th{{background:#f3f5f7}}figure{{display:inline-block;margin:0 1em 1em 0}}
-img{{max-width:100%}}pre{{background:#f6f8fa;padding:1em;overflow:auto}}</style></head>
+<style>body{{font:14px system-ui,sans-serif;margin:2em;color:#222;max-width:1280px}}table{{border-collapse:collapse;margin:1em 0}}
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}}th{{background:#f3f5f7}}
+figure{{display:inline-block;margin:0 1em 1em 0;vertical-align:top}}figure svg{{max-width:100%;height:auto}}
+table.examples td{{max-width:22em;font-size:12px}}pre{{background:#f6f8fa;padding:1em;overflow:auto;max-height:30em}}</style></head>
 <body><h1>ftstudy report</h1>
 <h2>Base vs fine-tuned</h2>{tab(HEAD, table_rows(data), "results")}
 {cautions}
-<h2>Plots</h2>{imgs or "<p>no plots yet</p>"}
-<h2>Training cost</h2>{tab(COST, cost_rows(data), "cost")}
+<h2>Charts</h2>{figs or "<p>no results yet</p>"}
+{ex}
+<h2>Training cost</h2><p>Measured; in brackets the planner's prediction and its error.</p>{tab(COST, cost_rows(data), "cost")}
 <h2>Contamination</h2><p>{html.escape(CONTAM_NOTE)}</p>{tab(CONTAM, data.get("contamination") or [], "contamination")}
 {lock}</body></html>
 """

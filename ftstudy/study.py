@@ -73,8 +73,9 @@ def load_state(o: Options) -> dict:
 class Study:
     """One experiment × method × hardware, its stages and their keys."""
 
-    def __init__(self, o: Options, progress: Callable[[str], None] = print):
+    def __init__(self, o: Options, progress: Callable[[str], None] = print, clock: Any = None):
         self.o, self.progress = o, progress
+        self.clock = clock  # an eta.Clock keyed by (experiment, method, stage): ETAs on the stage lines
         self.req = train.resolve(o.experiment, o.method, o.hardware, o.base_model, o.data, o.sets, o.max_steps, o.sources)
         self.runs, self.results = o.root / "runs", o.root / "results"
         self.state = load_state(o)
@@ -199,13 +200,16 @@ class Study:
             for stage, action in plan:
                 if only and stage != only:
                     continue
+                who = (self.o.experiment, self.o.method, stage)
                 if action == "cached":
                     self.progress(f"[{stage}] done and current - skipped")
+                    if self.clock:
+                        self.clock.skip(*who)
                     if self.state.get(stage, {}).get("status") != "done":  # done under another method's state
                         out = {"contamination": self.contamination()} if stage == "prepare" else None
                         self._record(stage, {"status": "done", "key": keys[stage], "shared": True, "output": out})
                     continue
-                self.progress(f"[{stage}] running")
+                self.progress(f"[{stage}] running" + (f" · {self.clock.start(*who)}" if self.clock else ""))
                 self._record(stage, {"status": "running", "key": keys[stage], "started": time.time()})
                 try:
                     out = getattr(self, "do_" + stage.replace("-", "_"))()
@@ -214,6 +218,8 @@ class Study:
                     self._record(stage, {"status": status, "key": keys[stage], "error": str(exc)[:2000]})
                     raise
                 began = self.state[stage]["started"]
+                if self.clock:
+                    self.clock.finish(*who, seconds=time.time() - began)
                 self._record(stage, {"status": "done", "key": keys[stage], "started": began, "finished": time.time(),
                                      "seconds": round(time.time() - began, 1), "output": out})
             if only in (None, "compare"):

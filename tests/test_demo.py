@@ -1,4 +1,5 @@
-"""`ftstudy demo --quick` end to end: every stage of every demo experiment ran and the report exists.
+"""`ftstudy demo --quick` end to end: every stage of every demo experiment ran and the report exists; and run
+twice in two fresh folders, it gives the same results, item by item (seeds, greedy decoding, fixed threads).
 (Improvement is not asserted here: the quick mode trains a few steps; the full demo's benchmark measures it.)"""
 import json
 import subprocess
@@ -8,6 +9,7 @@ import time
 import pytest
 
 from ftstudy import demo
+from tests.test_report import CHROMIUM, MAX_SCREENS, SCREEN, chromium, layout
 
 pytestmark = pytest.mark.tools
 
@@ -22,22 +24,64 @@ def test_demo_data_splits_never_overlap():
     assert not rows("xlam_train.jsonl", ["query", "tools"]) & rows("bench/xlam_heldout.jsonl", ["query", "tools"])
 
 
-def test_quick_demo_runs_every_stage(tmp_path, tiny_model):
-    """...and a second demo started on the same folder meanwhile refuses at once; nothing lands outside --out."""
-    out, cwd = tmp_path / "demo", tmp_path / "cwd"
+def quick_demo(out, cwd=None):
+    res = subprocess.run([sys.executable, "-m", "ftstudy", "demo", "--quick", "--out", str(out)], capture_output=True,
+                         text=True, timeout=1800, cwd=cwd)
+    assert res.returncode == 0, res.stderr[-4000:]
+    return res
+
+
+@pytest.fixture(scope="module")
+def first_demo(tmp_path_factory, tiny_model):
+    """The quick demo from an empty folder; a second demo started on the same --out meanwhile must refuse."""
+    base = tmp_path_factory.mktemp("demo")
+    out, cwd = base / "demo", base / "cwd"
     cwd.mkdir()
     argv = [sys.executable, "-m", "ftstudy", "demo", "--quick", "--out", str(out)]
     first = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lock = out / "state" / ".demo.lock"
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 600
     while not (lock.exists() and "pid" in lock.read_text()) and first.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
-    second = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=120)
-    stdout, stderr = first.communicate(timeout=1200)
+    second = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=300)
+    stdout, stderr = first.communicate(timeout=1800)
     res = subprocess.CompletedProcess(argv, first.returncode, stdout, stderr)
     assert res.returncode == 0, res.stderr[-4000:]
+    return out, res, second, first.pid, cwd
+
+
+def results_of(out):
+    """Every result's value and every item's output and score, by (experiment, tag, benchmark)."""
+    found = {}
+    for path in sorted((out / "results").glob("*/*/*.json")):
+        if any(part.startswith(".") for part in path.relative_to(out).parts):
+            continue  # the harnesses' work folders
+        rec = json.loads(path.read_text())
+        samples = [json.loads(l) for l in path.with_suffix(".samples.jsonl").read_text().splitlines()]
+        found[path.relative_to(out / "results").as_posix()] = {
+            "value": rec["value"], "n": rec["n"], "subset_ids": rec.get("subset_ids"),
+            "items": [(s["id"], s.get("output"), s.get("score")) for s in samples]}
+    return found
+
+
+def test_two_quick_demos_give_the_same_results_item_by_item(first_demo, tmp_path):
+    out, res = first_demo[:2]
+    again = quick_demo(tmp_path / "again")
+    one, two = results_of(out), results_of(tmp_path / "again")
+    assert len(one) == 2 * len(demo.QUICK) and sorted(one) == sorted(two)
+    for key in one:
+        assert one[key] == two[key], f"{key} differs between two runs"
+    curves = [json.loads(p.read_text())["loss_curve"] for o in (out, tmp_path / "again")
+              for p in sorted((o / "runs").glob("*/*/train.json"))]
+    assert curves[0] and curves[: len(curves) // 2] == curves[len(curves) // 2:], "training differs between two runs"
+    summary = [l for l in res.stdout.splitlines() if " -> ft " in l]
+    assert summary and summary == [l for l in again.stdout.splitlines() if " -> ft " in l]
+
+
+def test_quick_demo_runs_every_stage(first_demo):
+    out, res, second, pid, cwd = first_demo
     refusal = [line for line in (second.stdout + second.stderr).splitlines() if line.strip()]
-    assert second.returncode != 0 and len(refusal) == 1 and f"in use by pid {first.pid}" in refusal[0], refusal
+    assert second.returncode != 0 and len(refusal) == 1 and f"in use by pid {pid}" in refusal[0], refusal
     assert list(cwd.iterdir()) == []  # data/prepared and Axolotl's last_run_prepared stay under --out
     assert (out / "data" / "prepared").is_dir() and list(out.glob("runs/*/*/last_run_prepared"))
     seen = 0
@@ -62,3 +106,18 @@ def test_quick_demo_runs_every_stage(tmp_path, tiny_model):
         for b in r.benchmarks:
             assert (fig["benchmarks"][b]["status"], fig["benchmarks"][b]["rows"]) == ("checked", 0)
             assert f"| {r.experiment} | {r.method}-cpu | {b} | checked | {fig['benchmarks'][b]['items']:,} | 0 | - |" in md
+    assert "ETA" in res.stderr and "study" in res.stderr  # per-stage progress with the study's time left
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is installed by `make test` (apt)")
+def test_demo_report_is_short_and_its_chart_labels_never_overlap(first_demo, tmp_path):
+    out = first_demo[0]
+    page = (out / "report" / "report.html").read_text()
+    assert page.index("Base vs fine-tuned") < page.index("<svg") and "<details" in page  # verdicts first, lock folded
+    seen = layout(out / "report" / "report.html", tmp_path)
+    assert seen["labels"] >= 10 and seen["overlaps"] == [], seen
+    assert seen["height"] <= MAX_SCREENS * SCREEN, seen
+    shot = tmp_path / "demo-report.png"
+    res = chromium([f"--screenshot={shot}", f"--window-size=1280,{seen['height']}", (out / "report" / "report.html").as_uri()],
+                   tmp_path)
+    assert res.returncode == 0 and shot.stat().st_size > 20_000

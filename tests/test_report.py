@@ -1,5 +1,6 @@
-"""The report renders: self-contained (no network), its table and plots show in headless Chromium, and the
-page logs no console error. Chromium is Debian's package, installed by the project's test set-up."""
+"""The report renders: self-contained (no network), its table and charts show in headless Chromium, the page
+logs no console error, no two chart labels overlap and the page is a few screens long at most. Chromium is
+Debian's package, installed by the project's test set-up."""
 import json
 import re
 import shutil
@@ -22,6 +23,36 @@ def chromium(args, tmp_path, timeout=120):
                           timeout=timeout)
 
 
+# Run in the page by headless Chromium: the laid-out boxes of every chart label (SVG <text>), the pairs that
+# overlap, and the page's height; written into the DOM, which --dump-dom prints.
+PROBE = """<script>
+const boxes = [...document.querySelectorAll('figure svg text')].map(t => t.getBoundingClientRect())
+  .filter(b => b.width > 0 && b.height > 0);
+const overlaps = [];
+for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+  const a = boxes[i], b = boxes[j];
+  const w = Math.min(a.right, b.right) - Math.max(a.left, b.left), h = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
+  if (w > 1 && h > 1) overlaps.push([i, j]);
+}
+const out = document.createElement('pre'); out.id = 'probe';
+out.textContent = JSON.stringify({labels: boxes.length, overlaps: overlaps, height: document.documentElement.scrollHeight});
+document.body.appendChild(out);
+</script>"""
+SCREEN = 900          # px of a laptop screen at 1280 px wide
+MAX_SCREENS = 4       # "a few screens": the demo's report must fit
+
+
+def layout(html_path, tmp_path) -> dict:
+    """Open the page (with the probe added) in headless Chromium at 1280 px wide; return what the probe saw."""
+    probed = tmp_path / "probed.html"
+    probed.write_text(html_path.read_text().replace("</body>", PROBE + "</body>"))
+    res = chromium(["--window-size=1280,900", "--dump-dom", probed.as_uri()], tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    found = re.search(r'<pre id="probe">(.*?)</pre>', res.stdout, re.S)
+    assert found, "the probe did not run"
+    return json.loads(found.group(1).replace("&quot;", '"'))
+
+
 def console_errors(stderr: str) -> list[str]:
     return [l for l in stderr.splitlines() if "CONSOLE" in l and ("Uncaught" in l or "Error" in l or ":ERROR:" in l)]
 
@@ -41,19 +72,29 @@ def study(tmp_path):
     (run / "train.json").write_text(json.dumps({"experiment": "classification", "method": "lora", "hardware": "cpu",
                                                 "steps": 3, "loss_curve": [[1, 2.0], [2, 1.5], [3, 1.1]],
                                                 "wall_time_s": 12.5, "tokens_per_second": 900.0, "peak_memory_gb": 0.8}))
+    lock = {"ftstudy": "0", "experiments": {"classification/lora-cpu": {"benchmarks": {
+        "base/ag_news": {"subset_ids": [f"subset-id-{i}" for i in range(500)]}}}}}
+    (tmp_path / "study.lock.json").write_text(json.dumps(lock))
     return tmp_path
 
 
 def test_report_contents_and_offline(study, tmp_path):
     html_path, md_path = report.write(study, tmp_path / "out")
     page = html_path.read_text()
-    assert page.count("<tr>") >= 4 and page.count("data:image/png;base64,") == 3
+    assert page.count("<tr>") >= 4 and page.count('<figure class="chart"') == 3 and "<svg" in page
+    assert page.index("Base vs fine-tuned") < page.index("<svg"), "the verdict table comes first"
     assert not re.search(r"(src|href)=\"https?://", page), "the page must open without a network"
     md = md_path.read_text()
     assert "| classification | lora | ag_news |" in md and "| classification | full | ag_news |" in md
     assert "plan's qlora result 0.9514" in md and "lora-cpu" not in md
     assert "| math | lora | gsm8k |" in md and "0.5-0.6 -> 0.75-0.85 (gain +0.15..0.35); published base 0.854" in md
     assert "## Cautions" in md and "not medical advice" in md and "not medical advice" in page
+    examples = [l for l in md.split("## Held-out examples")[1].split("##")[0].splitlines() if l.startswith("| ") and "·" in l]
+    per_exp = {l.split(" | ")[0] for l in examples}
+    assert len(examples) == 3 * len(per_exp) and len(per_exp) == 3, examples  # a few per experiment, not all
+    assert "(score 0)" in examples[0].split(" | ")[4] and "(score 1)" in examples[0].split(" | ")[5]  # fixes first
+    assert "study.lock.json" in md and "subset-id-17" not in md  # the lock is linked, never dumped
+    assert page.index("<details") < page.index("subset-id-17")  # in the page: folded away
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is installed by `make test` (apt)")
@@ -70,9 +111,13 @@ def test_report_renders_in_headless_chromium(study, tmp_path):
     dom = chromium(["--dump-dom", html_path.as_uri()], tmp_path)
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert not console_errors(dom.stderr), console_errors(dom.stderr)
-    assert "<table" in dom.stdout and dom.stdout.count("<img") == 3 and "Base vs fine-tuned" in dom.stdout
+    assert "<table" in dom.stdout and dom.stdout.count('<figure class="chart"') == 3 and "Base vs fine-tuned" in dom.stdout
+    seen = layout(html_path, tmp_path)
+    assert seen["labels"] >= 20, seen            # the charts' labels were measured, not skipped
+    assert seen["overlaps"] == [], f"chart labels overlap: {seen}"
+    assert seen["height"] <= MAX_SCREENS * SCREEN, f"the page is {seen['height']} px long, more than {MAX_SCREENS} screens"
     shot = tmp_path / "report.png"
-    res = chromium([f"--screenshot={shot}", "--window-size=1280,1600", html_path.as_uri()], tmp_path)
+    res = chromium([f"--screenshot={shot}", f"--window-size=1280,{seen['height']}", html_path.as_uri()], tmp_path)
     assert res.returncode == 0 and shot.exists() and shot.stat().st_size > 20_000, "an empty or blank screenshot"
 
 
@@ -82,3 +127,12 @@ def test_probe_sets_are_labelled_as_probes():
     row = {"experiment": "chat", "method": "lora", "status": "ok", "base": 5.0, "ft": 6.0, "delta": 1.0, "verdict": "better"}
     rows = report.table_rows({"rows": [{**row, "benchmark": "mt_bench_mini"}, {**row, "benchmark": "mt_bench"}]})
     assert rows[0][2] == "mt_bench_mini (probe set, not the public benchmark)" and rows[1][2] == "mt_bench"
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is installed by `make test` (apt)")
+def test_layout_probe_sees_overlaps_and_long_pages(tmp_path):
+    bad = tmp_path / "bad.html"
+    bad.write_text('<html><body><figure><svg width="200" height="50"><text x="10" y="20">label one</text>'
+                   '<text x="14" y="22">label two</text></svg></figure><div style="height:5000px"></div></body></html>')
+    seen = layout(bad, tmp_path)
+    assert seen["labels"] == 2 and seen["overlaps"] == [[0, 1]] and seen["height"] > MAX_SCREENS * SCREEN

@@ -31,8 +31,9 @@ def classification(tiny_model, *extra):
 
 def stages(stderr: str, action: str) -> set[str]:
     marker = {"ran": "running", "skipped": "done and current - skipped"}[action]
+    # a stage line: "[train] running · ETA 1 min · study 5 min left" or "[train] done and current - skipped"
     return {line.split("]")[0].lstrip("[") for line in stderr.splitlines()
-            if line.startswith("[") and line.rstrip().endswith(marker)}
+            if line.startswith("[") and "] " in line and line.split("] ", 1)[1].split(" · ")[0].rstrip() == marker}
 
 
 @pytest.fixture(scope="module")

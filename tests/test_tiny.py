@@ -100,12 +100,12 @@ def test_default_model_files_and_shape(tiny_model):
 
 @pytest.mark.tools
 def test_same_seed_same_bytes_other_seed_other_weights(tiny_model, tmp_path):
-    again = tiny.build(tmp_path / "again", seed=0)
+    again = tiny.build(tmp_path / "again", seed=0, cache=None)  # built again, pretraining included, not copied
     assert hashes(again) == hashes(tiny_model)
     stamp = (again / "model.safetensors").stat().st_mtime_ns
-    assert tiny.build(again, seed=0) == again and (again / "model.safetensors").stat().st_mtime_ns == stamp
+    assert tiny.build(again, seed=0, cache=None) == again and (again / "model.safetensors").stat().st_mtime_ns == stamp
     before = hashes(again)
-    tiny.build(again, seed=1)  # other parameters: rebuilt in place
+    tiny.build(again, seed=1, pretrain_steps=0, cache=None)  # other parameters: rebuilt in place
     after = hashes(again)
     assert after["model.safetensors"] != before["model.safetensors"]
     assert after["tokenizer.json"] == before["tokenizer.json"]  # the tokenizer depends on the corpus only
@@ -113,8 +113,39 @@ def test_same_seed_same_bytes_other_seed_other_weights(tiny_model, tmp_path):
 
 
 @pytest.mark.tools
+def test_the_base_is_pretrained_and_a_cached_build_is_copied_whole(tiny_model, tmp_path):
+    log = json.loads((tiny_model / "pretraining.json").read_text())
+    assert log["steps"] == tiny.PRETRAIN_STEPS and log["threads"] == tiny.THREADS
+    assert log["loss"][-1] < 0.6 * log["loss"][0], log["loss"]  # it learned the corpus, it is not random
+    cache = tmp_path / "cache"
+    first = tiny.build(tmp_path / "one", layers=1, hidden=32, vocab=400, pretrain_steps=3, cache=cache)
+    messages = []
+    second = tiny.build(tmp_path / "two", layers=1, hidden=32, vocab=400, pretrain_steps=3, cache=cache,
+                        log=messages.append)
+    assert hashes(first) == hashes(second) and messages == [f"copying the tiny model from {next(cache.iterdir())} to {second}"]
+
+
+def test_pretraining_corpus_holds_neither_demo_task():
+    """The base must not have seen the demo's tasks: no test or training row, no label prompt, no tool markup."""
+    from ftstudy import demo
+
+    text = tiny.PRETRAIN_CORPUS.read_text()
+    assert len(text) > 300_000 and "<tool_call>" not in text and "<tools>" not in text and "Classify" not in text
+    for name, keys in (("ag_news_train.jsonl", ["text"]), ("bench/ag_news_mc.jsonl", ["text"]),
+                       ("xlam_train.jsonl", ["query"]), ("bench/xlam_heldout.jsonl", ["query"])):
+        rows = [json.loads(l) for l in (demo.DATA / name).read_text().splitlines()]
+        assert rows and not [r for r in rows if any(r[k] in text for k in keys)], name
+
+
+def test_pretraining_corpus_is_what_its_script_writes():
+    from ftstudy.toolside import make_corpus
+
+    assert make_corpus.corpus() == tiny.PRETRAIN_CORPUS.read_text()
+
+
+@pytest.mark.tools
 def test_small_shape_is_honoured(tmp_path):
-    small = tiny.build(tmp_path / "small", layers=1, hidden=32, vocab=400, seed=5)
+    small = tiny.build(tmp_path / "small", layers=1, hidden=32, vocab=400, seed=5, pretrain_steps=5, cache=None)
     cfg = config(small)
     assert (cfg["num_hidden_layers"], cfg["hidden_size"], cfg["vocab_size"]) == (1, 32, 400)
 

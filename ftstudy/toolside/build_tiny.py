@@ -1,4 +1,7 @@
-"""Build the tiny Qwen2-shaped test model: random weights plus a byte-level BPE tokenizer trained on local text.
+"""Build the tiny Qwen2-shaped base model: a byte-level BPE tokenizer trained on local text, weights from a seeded
+initialisation, then briefly pretrained (next-token prediction) on the bundled general corpus
+(pretrain_corpus.txt, written by make_corpus.py), so that fine-tuning adapts a model that already models
+language, as with a real base.
 
 Runs inside the train environment's Python (torch, transformers, tokenizers); it never imports ftstudy, so
 the core package stays free of those imports. `ftstudy.tiny.build` is the way to call it: it adds the
@@ -11,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import math
 import json
 import os
 import sys
@@ -27,6 +31,11 @@ from transformers import (  # noqa: E402
 )
 
 CORPUS = Path(__file__).with_name("tiny_corpus.txt")
+PRETRAIN = Path(__file__).with_name("pretrain_corpus.txt")
+# Pretraining: fixed steps, batch and thread count, deterministic algorithms: the same bytes on every machine
+# with the same torch build. THREADS is fixed (not the core count) because a matmul's reduction order, and so
+# its last bits, depends on how many threads split it (ftstudy/tiny.py says why it is one).
+THREADS, SEQ, BATCH, LR = 1, 128, 16, 3e-3
 PAD, IM_START, EOS = "<|endoftext|>", "<|im_start|>", "<|im_end|>"
 # Special: stripped by decode(skip_special_tokens=True). The tool tags are deliberately NOT special (as in
 # Qwen2.5): a server decoding with skip_special_tokens must still hand `<tool_call>` text to the scorer.
@@ -117,7 +126,52 @@ def init_weights(model: torch.nn.Module, seed: int) -> None:
                 param.copy_(torch.randn(param.shape, generator=gen, dtype=torch.float32) * 0.02)
 
 
-def build(out: Path, layers: int, hidden: int, vocab: int, seed: int, corpus: Path = CORPUS) -> None:
+def documents(corpus: Path, pretrain: Path) -> list[str]:
+    """The pretraining documents: the tokenizer corpus line by line, then the general corpus's paragraphs."""
+    lines = [l for l in corpus.read_text(encoding="utf-8").splitlines() if l.strip()]
+    return lines + [p for p in pretrain.read_text(encoding="utf-8").split("\n\n") if p.strip()]
+
+
+def pretrain(model: torch.nn.Module, tok: Tokenizer, docs: list[str], steps: int, seed: int,
+             log=print) -> list[float]:
+    """Next-token prediction on random windows of the corpus (documents joined by the end-of-text token), AdamW
+    with a short warm-up and a cosine decay. Returns the loss every 50 steps. Deterministic: one seeded
+    generator picks the windows, torch runs deterministic algorithms on a fixed number of threads."""
+    if steps <= 0:
+        return []
+    torch.manual_seed(seed)
+    torch.set_num_threads(THREADS)
+    torch.use_deterministic_algorithms(True)
+    pad = tok.token_to_id(PAD)
+    stream: list[int] = []
+    for enc in tok.encode_batch(docs):
+        stream += enc.ids + [pad]
+    data = torch.tensor(stream, dtype=torch.long)
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=LR, betas=(0.9, 0.95), weight_decay=0.1)
+    warm = max(1, steps // 20)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warm) * (
+        0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps)))))
+    model.train()
+    losses = []
+    for step in range(steps):
+        starts = torch.randint(0, len(data) - SEQ - 1, (BATCH,), generator=gen)
+        batch = torch.stack([data[s:s + SEQ] for s in starts.tolist()])
+        loss = model(input_ids=batch, labels=batch).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        if step % 50 == 0 or step == steps - 1:
+            losses.append(round(loss.item(), 4))
+            log(f"pretraining step {step + 1}/{steps}: loss {loss.item():.3f}")
+    model.eval()
+    return losses
+
+
+def build(out: Path, layers: int, hidden: int, vocab: int, seed: int, corpus: Path = CORPUS,
+          steps: int = 0, pretrain_corpus: Path = PRETRAIN) -> None:
     """Write config, weights, generation config and tokenizer files into `out` (which must exist)."""
     if hidden % (2 * HEADS):
         sys.exit(f"--hidden must be a multiple of {2 * HEADS} (4 heads with an even head size), got {hidden}")
@@ -132,6 +186,8 @@ def build(out: Path, layers: int, hidden: int, vocab: int, seed: int, corpus: Pa
     )
     model = Qwen2ForCausalLM(config)
     init_weights(model, seed)
+    losses = pretrain(model, tok, documents(corpus, pretrain_corpus), steps, seed,
+                      log=lambda m: print(m, file=sys.stderr, flush=True))
     model.generation_config = GenerationConfig(eos_token_id=[ids[EOS], ids[PAD]],
                                                pad_token_id=ids[PAD], do_sample=False)
     model.save_pretrained(out)
@@ -146,6 +202,9 @@ def build(out: Path, layers: int, hidden: int, vocab: int, seed: int, corpus: Pa
     cfg = json.loads(cfg_path.read_text())
     cfg["tokenizer_class"] = "Qwen2Tokenizer"
     cfg_path.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+    if steps:
+        (out / "pretraining.json").write_text(json.dumps({"steps": steps, "seq": SEQ, "batch": BATCH, "lr": LR,
+                                                         "threads": THREADS, "loss": losses}, indent=1) + "\n")
     for path in out.iterdir():
         path.chmod(0o644)  # safetensors writes 0600; a server running as another user must read the weights
 
@@ -158,9 +217,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--vocab", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--corpus", type=Path, default=CORPUS)
+    ap.add_argument("--pretrain-steps", type=int, default=0, help="0: random weights (no pretraining)")
+    ap.add_argument("--pretrain-corpus", type=Path, default=PRETRAIN)
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    build(args.out, args.layers, args.hidden, args.vocab, args.seed, args.corpus)
+    build(args.out, args.layers, args.hidden, args.vocab, args.seed, args.corpus, args.pretrain_steps,
+          args.pretrain_corpus)
 
 
 if __name__ == "__main__":
