@@ -199,3 +199,13 @@ def test_model_card_carries_the_plans_caution(tmp_path):
     merge.card_caution(other, "code")
     assert not (other / "README.md").exists()
     assert all(registry.experiment(e).plan.get("caution") for e in ("medical", "legal"))
+
+
+def test_a_plan_figure_on_another_scale_never_judges():
+    """The creative figure is +1-2 judge points out of 5: it judges the 1-5 criteria benchmark, never a win rate."""
+    exp = registry.experiment("creative")
+    assert expectations.check(exp, "writing_criteria", registry.benchmark("writing_criteria"), {})["expected_gain"] == [1, 2]
+    off = expectations.check(exp, "writing_criteria", {"scale": "fraction", "higher_is_better": True}, {})
+    assert off["expected_gain"] is None and "another scale" in off["note"]
+    tox = expectations.check(registry.experiment("dpo"), "toxigen_generation", registry.benchmark("toxigen_generation"), {})
+    assert tox["expected_gain"] == [0.04, 0.1]  # lower is better: the rate falls by 4-10 points
