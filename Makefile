@@ -34,7 +34,7 @@ slurm:
 test: envs browser sandbox slurm
 	$(VENV)/bin/pytest -q -p no:cacheprovider
 
-test-fast: setup sandbox
+test-fast: setup sandbox browser
 	$(VENV)/bin/pytest -q -p no:cacheprovider -m "not tools"
 
 demo: envs

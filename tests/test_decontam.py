@@ -172,8 +172,7 @@ def test_decontaminate_cli_json(tmp_path, monkeypatch):
 @pytest.mark.tools
 def test_pinned_datasets_match_the_installed_lm_eval():
     tasks_dir = decontam_items.installed_tasks_dir()
-    if tasks_dir is None:
-        pytest.skip("eval environment not installed")
+    assert tasks_dir is not None, "the eval environment is missing: `ftstudy setup eval` (make test builds it)"
     builtin = {registry.benchmark(b)["task"] for b in registry.benchmarks() if registry.benchmark(b)["harness"] == "lm-eval"
                and not registry.benchmark(b).get("local_task")}
     checked = 0

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from ftstudy import demo
-from tests.test_report import CHROMIUM, MAX_SCREENS, SCREEN, chromium, layout
+from tests.test_report import MAX_SCREENS, SCREEN, chromium, layout
 
 pytestmark = pytest.mark.tools
 
@@ -109,7 +109,6 @@ def test_quick_demo_runs_every_stage(first_demo):
     assert "ETA" in res.stderr and "study" in res.stderr  # per-stage progress with the study's time left
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is installed by `make test` (apt)")
 def test_demo_report_is_short_and_its_chart_labels_never_overlap(first_demo, tmp_path):
     out = first_demo[0]
     page = (out / "report" / "report.html").read_text()

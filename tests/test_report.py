@@ -18,6 +18,8 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 
 
 def chromium(args, tmp_path, timeout=120):
+    # never skipped: `make test` and `make test-fast` install Debian's chromium (the `browser` target)
+    assert CHROMIUM, "headless Chromium is missing: run `make browser` (apt-get install chromium)"
     prof = tmp_path / "profile"
     return subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={prof}", *args], capture_output=True, text=True,
                           timeout=timeout)
@@ -97,7 +99,6 @@ def test_report_contents_and_offline(study, tmp_path):
     assert page.index("<details") < page.index("subset-id-17")  # in the page: folded away
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is installed by `make test` (apt)")
 def test_console_error_detection_works(tmp_path):
     bad = tmp_path / "bad.html"
     bad.write_text("<html><body><script>undefinedFunction()</script></body></html>")
@@ -105,7 +106,6 @@ def test_console_error_detection_works(tmp_path):
     assert console_errors(res.stderr), "the check must be able to fail"
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is installed by `make test` (apt)")
 def test_report_renders_in_headless_chromium(study, tmp_path):
     html_path, _ = report.write(study, tmp_path / "out")
     dom = chromium(["--dump-dom", html_path.as_uri()], tmp_path)
@@ -129,7 +129,6 @@ def test_probe_sets_are_labelled_as_probes():
     assert rows[0][2] == "mt_bench_mini (probe set, not the public benchmark)" and rows[1][2] == "mt_bench"
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is installed by `make test` (apt)")
 def test_layout_probe_sees_overlaps_and_long_pages(tmp_path):
     bad = tmp_path / "bad.html"
     bad.write_text('<html><body><figure><svg width="200" height="50"><text x="10" y="20">label one</text>'
