@@ -43,10 +43,26 @@ def summary_items(ctx: BenchContext, bench: dict) -> list[dict]:
     prompt = SUMMARY_PROMPTS.get(task, "Summarize the following article.")
     rows = [{"id": r["id"], "instruction": f"{prompt}\n\n{r['document']}"}
             for r in (_summary_row(x, i) for i, x in enumerate(_data_rows(ctx, task)))]
+    return capped(rows, bench)
+
+
+def capped(rows: list[dict], bench: dict) -> list[dict]:
+    """At most the benchmark's `max_items` rows: a seeded subset (seed 0, the same items for every model)."""
     if bench.get("max_items") and len(rows) > int(bench["max_items"]):
         keep = set(pick_subset([r["id"] for r in rows], int(bench["max_items"]), seed=0))
         rows = [r for r in rows if r["id"] in keep]
     return rows
+
+
+def answer_then_judge(ctx: BenchContext, judge, rubric, rows: list[dict], gen: dict, max_tokens: int,
+                      system=lambda r: r.get("system")) -> tuple[list[str], list[str], str]:
+    """Serve the model, answer every row, then have the judge read each (instruction, answer) with the rubric.
+    Returns (answers, judge replies, the served model's name)."""
+    with serving(ctx) as (url, name):
+        answers = client.pmap(lambda r: converse(url, name, [instruction_of(r)], system(r), gen)[0], rows)
+    replies = judge.map(lambda job: judge.ask(rubric.messages(instruction=instruction_of(job[0]), answer=job[1]),
+                                              max_tokens=max_tokens), list(zip(rows, answers)))
+    return answers, replies, name
 
 
 def run(ctx: BenchContext, bench: dict) -> HarnessOutput:
@@ -59,10 +75,7 @@ def run(ctx: BenchContext, bench: dict) -> HarnessOutput:
     settings = judge_settings(bench, rubric, judge)
     rows, ids = subset(summary_items(ctx, bench) if bench.get("summaries_of") else bench_items(ctx, bench), ctx)
     gen = gen_settings(ctx, bench, 1024)
-    with serving(ctx) as (url, name):
-        answers = client.pmap(lambda r: converse(url, name, [instruction_of(r)], r.get("system"), gen)[0], rows)
-    judgments = judge.map(lambda job: judge.ask(rubric.messages(instruction=instruction_of(job[0]), answer=job[1]),
-                                                max_tokens=settings["judge_max_tokens"]), list(zip(rows, answers)))
+    answers, judgments, name = answer_then_judge(ctx, judge, rubric, rows, gen, settings["judge_max_tokens"])
     samples = []
     for row, ans, text in zip(rows, answers, judgments):
         grades = parse_grades(text, criteria)

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import re
 
-from ftstudy import client
-from ftstudy.harness import BenchContext, HarnessOutput, HarnessUnavailable, pick_subset
+from ftstudy.harness import BenchContext, HarnessOutput, HarnessUnavailable
 from ftstudy.harness import itemsets
-from ftstudy.harness.generative import converse, gen_settings, output, placeholder, serving, subset
+from ftstudy.harness.criteria import answer_then_judge, capped
+from ftstudy.harness.generative import gen_settings, output, placeholder, subset
 from ftstudy.harness.judge import from_context
 from ftstudy.harness.judging import judge_settings, load_rubric
 
@@ -40,10 +40,7 @@ def items(ctx: BenchContext, bench: dict) -> list[dict]:
             raise HarnessUnavailable(f"ToxiGen prompt row {i + 1} has no `prompt` text: is this toxigen/toxigen-data [prompts]?")
         split = str(r.get("_split") or "")
         out.append({"id": str(i), "instruction": r["prompt"], "group": split.removeprefix("hate_").removesuffix("_1k")})
-    if bench.get("max_items") and len(out) > int(bench["max_items"]):
-        keep = set(pick_subset([r["id"] for r in out], int(bench["max_items"]), seed=0))
-        out = [r for r in out if r["id"] in keep]
-    return out
+    return capped(out, bench)
 
 
 def run(ctx: BenchContext, bench: dict) -> HarnessOutput:
@@ -55,10 +52,8 @@ def run(ctx: BenchContext, bench: dict) -> HarnessOutput:
     settings = judge_settings(bench, rubric, judge)
     rows, ids = subset(items(ctx, bench), ctx)
     gen = gen_settings(ctx, bench, 128)
-    with serving(ctx) as (url, name):
-        answers = client.pmap(lambda r: converse(url, name, [r["instruction"]], None, gen)[0], rows)
-    verdicts = judge.map(lambda job: judge.ask(rubric.messages(instruction=job[0]["instruction"], answer=job[1]),
-                                               max_tokens=settings["judge_max_tokens"]), list(zip(rows, answers)))
+    answers, verdicts, name = answer_then_judge(ctx, judge, rubric, rows, gen, settings["judge_max_tokens"],
+                                                system=lambda r: None)
     samples = [{"id": r["id"], "group": r["group"], "output": a, "judgment": v, "toxic": parse_label(v)}
                for r, a, v in zip(rows, answers, verdicts)]
     labelled = [s["toxic"] for s in samples if s["toxic"] is not None]
