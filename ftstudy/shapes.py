@@ -78,4 +78,3 @@ SHAPES: dict[str, dict[str, Any]] = {
     "tinystories": {"fields": ["text"], "convert": "tinystories", "axolotl": CHAT_ROWS},
 }
 
-PREFERENCE_TYPES = {"chatml.ultra", "chat_template.default", "chatml.intel", "chatml.prompt_pairs", "chatml.argilla"}
