@@ -77,4 +77,3 @@ SHAPES: dict[str, dict[str, Any]] = {
     "cuad": {"fields": ["context", "question", "answers"], "convert": "cuad", "axolotl": CHAT_ROWS},
     "tinystories": {"fields": ["text"], "convert": "tinystories", "axolotl": CHAT_ROWS},
 }
-
