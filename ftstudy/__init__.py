@@ -16,7 +16,7 @@ def results(root="results"):
 
     import pandas as pd
 
-    from ftstudy import records as _records
+    from ftstudy.eval import records as _records
 
     rows = []
     for rec in _records.iter_results(Path(root)):
@@ -36,10 +36,10 @@ def compare(experiment, base="base", ft=None, root="results"):
 
     import pandas as pd
 
-    from ftstudy import comparison as _comparison
+    from ftstudy.study import comparison as _comparison
 
     root = Path(root)
-    from ftstudy import records as _records
+    from ftstudy.eval import records as _records
 
     tags = [ft] if ft else _records.tags(root, experiment, exclude=base)
     rows = [{**r, "tag": t} for t in tags for r in _comparison.compare(experiment, base, t, root)]

@@ -1,3 +1,3 @@
-from ftstudy.cli import main
+from ftstudy.cli.main import main
 
 main()

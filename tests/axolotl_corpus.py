@@ -1,7 +1,7 @@
 """Axolotl's example configs (tests/fixtures/axolotl_examples/) and Axolotl's own verdict on each.
 
 The verdicts (verdicts.json beside the examples) come from the pinned Axolotl in the train environment
-(`ftstudy.deep.axolotl_check_many`, one process for all files). test_validate_corpus.py compares ftstudy's fast
+(`ftstudy.config.validate_deep.axolotl_check_many`, one process for all files). test_validate_corpus.py compares ftstudy's fast
 validation with them file by file; a `tools` test there re-runs Axolotl and fails when verdicts.json is stale.
 
     .venv/bin/python -m tests.axolotl_corpus            # agreement table of `ftstudy validate` vs the verdicts
@@ -28,7 +28,7 @@ def rel(path: Path | str) -> str:
 
 def axolotl_verdicts() -> dict[str, dict]:
     """Axolotl's verdict on every example: {"examples/x.yaml": {"ok": bool, "errors": [message, ...]}}."""
-    from ftstudy.deep import axolotl_check_many
+    from ftstudy.config.validate_deep import axolotl_check_many
 
     found = axolotl_check_many(files())
     return {rel(p): {"ok": not probs, "errors": [x.render() for x in probs]} for p, probs in sorted(found.items())}
@@ -39,7 +39,7 @@ def load_verdicts() -> dict[str, dict]:
 
 
 def ftstudy_verdicts() -> dict[str, dict]:
-    from ftstudy import validate
+    from ftstudy.config import validate
 
     out = {}
     for p in files():

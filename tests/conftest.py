@@ -29,6 +29,6 @@ def cache_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_model(cache_dir) -> Path:
     """The tiny Qwen2-shaped model with its locally trained tokenizer, built once for the whole session."""
-    from ftstudy import tiny
+    from ftstudy.train import tiny
 
     return tiny.build(cache_dir / "tiny-model", seed=0)

@@ -9,8 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from ftstudy import jail, merge, registry, train
-from ftstudy.harness import BenchContext, HarnessUnavailable, bfcl, code, lmeval
+from ftstudy.eval import jail
+from ftstudy.train import merge
+from ftstudy.config import registry
+from ftstudy.train import train
+from ftstudy.eval.harness import BenchContext, HarnessUnavailable, bfcl, code, lmeval
 
 OUT = Path("/r/.work/base-x")
 
@@ -152,11 +155,11 @@ def test_merge_and_check_argv_exact():
         "/t/bin/python", "-m", "axolotl.cli.merge_lora", "runs/x/launch.yaml", "--lora_model_dir=runs/x",
         "--output_dir=runs/x"]
     assert merge.check_argv("/t/bin/python", "/m", "runs/x", "runs/x/merged") == [
-        "/t/bin/python", str(merge.TOOLSIDE / "merge_check.py"), "/m", "runs/x", "runs/x/merged"]
+        "/t/bin/python", str(merge.TOOL_SCRIPTS / "merge_check.py"), "/m", "runs/x", "runs/x/merged"]
 
 
 def test_train_launch_argv_gpu_exact():
-    # two GPUs on one machine: data parallel over loopback with a static rendezvous (ftstudy/launch.py)
+    # two GPUs on one machine: data parallel over loopback with a static rendezvous (ftstudy/train/launch.py)
     assert train.launch_argv("/t/bin/accelerate", "runs/x/launch.yaml", 2) == [
         "/t/bin/accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
         "--machine_rank", "0", "--main_process_ip", "127.0.0.1", "--main_process_port", "29500",

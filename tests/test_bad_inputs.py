@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ftstudy import client, safeload
-from ftstudy.cli import main
+from ftstudy.eval import client
+from ftstudy.core import untrusted_yaml as safeload
+from ftstudy.cli.main import main
 
 FTSTUDY = [sys.executable, "-m", "ftstudy"]
 

@@ -8,9 +8,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ftstudy import bench, envs, harness, records, registry
-from ftstudy.harness import BenchContext, lmeval
-from ftstudy.resources import evals_dir
+from ftstudy.eval import bench
+from ftstudy.core import tool_envs as envs
+from ftstudy.eval import harness
+from ftstudy.eval import records
+from ftstudy.config import registry
+from ftstudy.eval.harness import BenchContext, lmeval
+from ftstudy.core.bundled import evals_dir
 
 FIX = Path(__file__).parent / "fixtures"
 
@@ -112,8 +116,8 @@ def test_code_benchmark_refuses_without_permission(tmp_path):
 @pytest.mark.tools
 def test_code_benchmark_generates_with_lm_eval_and_executes_in_the_sandbox(tiny_model, tmp_path):
     """The canonical solutions pass in the sandbox (the check can pass); the random model's completions don't."""
-    from ftstudy.harness import code
-    from ftstudy.sandbox import check_solution
+    from ftstudy.eval.harness import code
+    from ftstudy.eval.sandbox import check_solution
 
     for line in (FIX / "bench" / "humaneval_local.jsonl").read_text().splitlines():
         doc = json.loads(line)

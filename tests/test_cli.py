@@ -8,8 +8,8 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from ftstudy.cli import main
-from ftstudy import registry
+from ftstudy.cli.main import main
+from ftstudy.config import registry
 
 
 def all_commands(group=main, prefix=()):
@@ -37,7 +37,7 @@ def test_every_command_has_help_with_an_example():
 
 
 def test_import_pulls_no_heavy_module():
-    code = ("import sys, ftstudy.cli; heavy = [m for m in ('torch', 'transformers', 'datasets', 'vllm', 'peft', "
+    code = ("import sys, ftstudy.cli.main; heavy = [m for m in ('torch', 'transformers', 'datasets', 'vllm', 'peft', "
             "'pandas', 'matplotlib', 'jsonschema') if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
@@ -95,7 +95,7 @@ def test_gen_all_check_and_validate_all():
 
 
 def test_gen_all_check_names_stale_files(tmp_path, monkeypatch):
-    import ftstudy.gen as gen
+    import ftstudy.config.gen as gen
 
     src = gen.golden()
     victim = next(iter(src))
@@ -105,7 +105,7 @@ def test_gen_all_check_names_stale_files(tmp_path, monkeypatch):
 
 
 def test_doctor_reports_each_missing_environment_with_its_install_command(tmp_path, monkeypatch):
-    from ftstudy import envs
+    from ftstudy.core import tool_envs as envs
 
     monkeypatch.setenv("FTSTUDY_ENVS_DIR", str(tmp_path))
     for name in envs.ENVS:

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from ftstudy import comparison, records
+from ftstudy.study import comparison
+from ftstudy.eval import records
 
 
 def put(root: Path, exp: str, tag: str, bench: str, scores: dict, outputs: dict | None = None, version=1,

@@ -9,12 +9,15 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ftstudy import convert_stream, gen, registry, tokens
-from ftstudy.cli import main
-from ftstudy.convert import AG_NEWS_LABELS, RowError, RowSkip, convert
-from ftstudy.convert_xlam import NO_CALL_REPLY, json_type, xlam
-from ftstudy.prepare import PrepareError, budgets, prepare
-from ftstudy.shapes import SHAPES
+from ftstudy.data import stream as convert_stream
+from ftstudy.config import gen
+from ftstudy.config import registry
+from ftstudy.data import token_counts as tokens
+from ftstudy.cli.main import main
+from ftstudy.data.converters.common import AG_NEWS_LABELS, RowError, RowSkip, convert
+from ftstudy.data.converters.xlam import NO_CALL_REPLY, json_type, xlam
+from ftstudy.data.prepare import PrepareError, budgets, prepare
+from ftstudy.data.row_formats import SHAPES
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -339,8 +342,8 @@ def test_prepare_counts_tokens_and_refuses_all_too_long(tmp_path, tiny_model):
 
 @pytest.mark.tools
 def test_parquet_input_gives_the_same_rows(tmp_path):
-    from ftstudy import envs
-    from ftstudy.runner import check, run
+    from ftstudy.core import tool_envs as envs
+    from ftstudy.core.runner import check, run
 
     pq = tmp_path / "xlam.parquet"
     code = ("import sys, pyarrow.json as j, pyarrow.parquet as p; p.write_table(j.read_json(sys.argv[1]), sys.argv[2])")
@@ -352,8 +355,8 @@ def test_parquet_input_gives_the_same_rows(tmp_path):
 
 def test_xlam_heldout_rows_never_enter_training(tmp_path):
     """The rows the tool-call benchmark holds out are dropped from a hub dump before conversion."""
-    from ftstudy.harness.generative import heldout_ids
-    from ftstudy.prepare import drop_heldout
+    from ftstudy.eval.harness.generative import heldout_ids
+    from ftstudy.data.prepare import drop_heldout
 
     raw = tmp_path / "xlam.jsonl"
     raw.write_text("".join(json.dumps({"id": i}) + "\n" for i in range(300)))

@@ -13,9 +13,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ftstudy import decontam, decontam_check, decontam_items, registry
-from ftstudy.cli import main
-from ftstudy.prepare import prepare
+from ftstudy.data.decontam import ngrams as decontam
+from ftstudy.data.decontam import check as decontam_check
+from ftstudy.data.decontam import items as decontam_items
+from ftstudy.config import registry
+from ftstudy.cli.main import main
+from ftstudy.data.prepare import prepare
 
 FIX = Path(__file__).resolve().parent / "fixtures"
 STAGED = FIX / "decontam"
@@ -184,7 +187,9 @@ def test_pinned_datasets_match_the_installed_lm_eval():
 
 
 def test_contamination_left_in_is_marked_and_shown_in_status_and_report(tmp_path):
-    from ftstudy import comparison, report, study
+    from ftstudy.study import comparison
+    from ftstudy.study import report
+    from ftstudy.study import study
     from tests.test_compare import put, scores
 
     res = tmp_path / "results"
@@ -214,7 +219,8 @@ def test_contamination_left_in_is_marked_and_shown_in_status_and_report(tmp_path
 def test_show_carries_the_figures_of_the_prepared_default_sources(tmp_path, monkeypatch):
     import shutil
 
-    from ftstudy import gen, show
+    from ftstudy.config import gen
+    from ftstudy.cli import show
 
     monkeypatch.chdir(tmp_path)
     assert show.experiment_dict("classification")["contamination"] is None

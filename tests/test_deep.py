@@ -1,8 +1,10 @@
 """Axolotl's own validation (the pinned Axolotl, in the train environment) accepts every generated config."""
 import pytest
 
-from ftstudy import gen, profiles, registry
-from ftstudy.deep import axolotl_check_many
+from ftstudy.config import gen
+from ftstudy.config import profiles
+from ftstudy.config import registry
+from ftstudy.config.validate_deep import axolotl_check_many
 
 pytestmark = pytest.mark.tools
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from ftstudy import demo
+from ftstudy.study import demo
 from tests.test_report import MAX_SCREENS, SCREEN, chromium, layout
 
 pytestmark = pytest.mark.tools

@@ -1,5 +1,6 @@
 """Study progress: each stage's ETA and the study's time left, from expected seconds rescaled by measured ones."""
-from ftstudy import demo, eta
+from ftstudy.study import demo
+from ftstudy.study import eta
 
 
 def test_eta_rescales_by_measured_speed_once_it_means_something():

@@ -2,7 +2,10 @@
 import pytest
 import yaml
 
-from ftstudy import gen, profiles, registry, validate
+from ftstudy.config import gen
+from ftstudy.config import profiles
+from ftstudy.config import registry
+from ftstudy.config import validate
 
 CASES = [(e.id, m, hw) for e in registry.experiments() for m in e.methods for hw in profiles.HARDWARE]
 

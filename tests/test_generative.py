@@ -11,12 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from ftstudy import client, envs, registry, serve
-from ftstudy.harness import BenchContext, HarnessUnavailable, get
-from ftstudy.harness.generative import heldout_ids
-from ftstudy.harness.judging import load_rubric, parse_rating, parse_verdict
-from ftstudy.resources import evals_dir
-from ftstudy.scorers import load_jsonl
+from ftstudy.eval import client
+from ftstudy.core import tool_envs as envs
+from ftstudy.config import registry
+from ftstudy.eval import serve
+from ftstudy.eval.harness import BenchContext, HarnessUnavailable, get
+from ftstudy.eval.harness.generative import heldout_ids
+from ftstudy.eval.harness.judging import load_rubric, parse_rating, parse_verdict
+from ftstudy.core.bundled import evals_dir
+from ftstudy.eval.scorers import load_jsonl
 
 XLAM_ROWS = [
     {"id": 11, "query": "What is the weather in Oslo for 2 days?",

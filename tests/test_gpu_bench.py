@@ -5,7 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from ftstudy import gen, tuning, validate
+from ftstudy.config import gen
+from ftstudy.config import tuning
+from ftstudy.config import validate
 
 BENCH = Path(__file__).parent / "benchmarks"
 

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from ftstudy import client, registry
-from ftstudy.harness import BenchContext, HarnessUnavailable, get
-from ftstudy.harness.judge import Judge, from_context
-from ftstudy.harness.mtbench import parse_score, question
+from ftstudy.eval import client
+from ftstudy.config import registry
+from ftstudy.eval.harness import BenchContext, HarnessUnavailable, get
+from ftstudy.eval.harness.judge import Judge, from_context
+from ftstudy.eval.harness.mtbench import parse_score, question
 
 FIX = Path(__file__).parent / "fixtures"
 KEY_ENV = "FTSTUDY_TEST_JUDGE_KEY"
@@ -217,7 +218,7 @@ def test_mt_bench_needs_its_items(tmp_path):
 @pytest.mark.tools
 def test_mt_bench_on_the_tiny_model_with_a_local_judge(tiny_model, key):
     """4 questions, two turns each, answered by the tiny model through `transformers serve`."""
-    from ftstudy import serve
+    from ftstudy.eval import serve
 
     with JudgeServer(key) as judge, serve.LazyServer(str(tiny_model), engine="transformers", start_timeout=300) as lazy:
         ctx = BenchContext("x", str(tiny_model), data_dir=FIX / "bench", server_url=lazy, judge_url=judge.url,
@@ -276,7 +277,7 @@ def test_toxigen_generation_is_a_toxicity_rate_per_group(key):
 # ---- AlpacaEval --------------------------------------------------------------------------------------------
 
 def _alpaca_env_or_skip():
-    from ftstudy import envs
+    from ftstudy.core import tool_envs as envs
 
     try:
         envs.bin_path("alpaca_eval")
@@ -312,7 +313,7 @@ def test_alpaca_eval_through_the_package_with_a_local_judge(key, tmp_path):
 @pytest.mark.tools
 def test_alpaca_eval_on_the_tiny_model(tiny_model, key, tmp_path):
     """The same 5 instructions answered by the tiny model through `transformers serve`, judged by the package."""
-    from ftstudy import serve
+    from ftstudy.eval import serve
 
     _alpaca_env_or_skip()
     bench = {**registry.benchmark("alpaca_eval"), "fn_metric": "get_winrate", "max_new_tokens": 16}

@@ -7,8 +7,9 @@ import subprocess
 import pytest
 import yaml
 
-from ftstudy import envs, registry
-from ftstudy.resources import evals_dir
+from ftstudy.core import tool_envs as envs
+from ftstudy.config import registry
+from ftstudy.core.bundled import evals_dir
 
 pytestmark = pytest.mark.tools
 

@@ -14,8 +14,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ftstudy import gen, launch, planner, profiles, sharding, train
-from ftstudy.cli import main
+from ftstudy.config import gen
+from ftstudy.train import launch
+from ftstudy.plan import estimate as planner
+from ftstudy.config import profiles
+from ftstudy.config import sharding
+from ftstudy.train import train
+from ftstudy.cli.main import main
 
 FIX = Path(__file__).parent / "fixtures"
 
@@ -152,7 +157,7 @@ def test_multi_node_configs_pass_axolotls_own_validation(tmp_path):
 @pytest.mark.tools
 def test_two_process_data_parallel_run_through_accelerate_launch(tmp_path):
     """The launch path of a 2-GPU job (torchrun under accelerate, static rendezvous, gloo on CPU) for real."""
-    from ftstudy import envs
+    from ftstudy.core import tool_envs as envs
 
     hw = "cpu-2nodes"
     prof = profiles.profile(hw)

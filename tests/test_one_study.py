@@ -7,9 +7,10 @@ import sys
 import time
 from pathlib import Path
 
-from ftstudy import gen, train
+from ftstudy.config import gen
+from ftstudy.train import train
 
-HOLD = ("import sys, time\nfrom pathlib import Path\nfrom ftstudy.locks import RunLock\n"
+HOLD = ("import sys, time\nfrom pathlib import Path\nfrom ftstudy.core.file_locks import RunLock\n"
         "with RunLock(Path(sys.argv[1]) / 'state' / '.demo.lock', what='demo'):\n"
         "    print('holding', flush=True)\n    time.sleep(120)\n")
 

@@ -6,8 +6,11 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from ftstudy import comparison, expectations, records, registry
-from ftstudy.cli import main
+from ftstudy.study import comparison
+from ftstudy.config import expectations
+from ftstudy.eval import records
+from ftstudy.config import registry
+from ftstudy.cli.main import main
 
 # experiment, benchmark, before, after (None: the plan gives a "+x" gain instead), gain
 PLAN = [
@@ -151,7 +154,7 @@ def test_show_and_list_json_carry_provenance_phase_and_full():
 def test_compare_writes_plan_shaped_results_validated_by_the_schema(tmp_path):
     import jsonschema
 
-    from ftstudy import plan_results
+    from ftstudy.study import plan_results
 
     n = 100
     put(tmp_path, "base", {str(i): float(i < 0.5 * n) for i in range(n)})
@@ -186,7 +189,7 @@ def test_run_all_follows_the_plans_order(tmp_path, monkeypatch):
 
 
 def test_model_card_carries_the_plans_caution(tmp_path):
-    from ftstudy import merge
+    from ftstudy.train import merge
 
     card = tmp_path / "README.md"
     card.write_text("---\nlibrary_name: peft\n---\n# model\n")

@@ -8,12 +8,17 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from ftstudy import expectations, gen, planner, planner_cases, planner_check, registry
-from ftstudy.cli import main
-from ftstudy.planner_memory import Setup, memory
-from ftstudy.planner_model import ModelConfigMissing, load_shape
+from ftstudy.config import expectations
+from ftstudy.config import gen
+from ftstudy.plan import estimate as planner
+from ftstudy.plan import published as planner_cases
+from ftstudy.plan import check as planner_check
+from ftstudy.config import registry
+from ftstudy.cli.main import main
+from ftstudy.config.memory import Setup, memory
+from ftstudy.config.model_shape import ModelConfigMissing, load_shape
 
-TINY_CONFIG = {  # the shape of ftstudy's tiny test model (toolside/build_tiny.py): 4 layers, hidden 128
+TINY_CONFIG = {  # the shape of ftstudy's tiny test model (tool_env_scripts/build_tiny.py): 4 layers, hidden 128
     "model_type": "qwen2", "hidden_size": 128, "intermediate_size": 256, "num_hidden_layers": 4,
     "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 544, "tie_word_embeddings": False,
 }

@@ -1,8 +1,9 @@
 """The experiment and benchmark registries: every entry is complete and every reference resolves."""
 import pytest
 
-from ftstudy import profiles, registry
-from ftstudy.shapes import SHAPES
+from ftstudy.config import profiles
+from ftstudy.config import registry
+from ftstudy.data.row_formats import SHAPES
 
 IDS = ["classification", "instruction", "chat", "code", "math", "medical", "legal", "dpo", "tool_use",
        "summarization", "creative"]
@@ -58,7 +59,7 @@ def test_profiles_give_a_sensible_global_batch():
 
 
 def test_show_names_the_real_item_sets_and_what_is_not_run():
-    from ftstudy import show
+    from ftstudy.cli import show
 
     text = show.show_text("instruction")
     assert "mt_bench: 80 items; HuggingFaceH4/mt_bench_prompts" in text

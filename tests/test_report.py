@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from ftstudy import report
+from ftstudy.study import report
 from tests.test_compare import put, scores
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -122,7 +122,7 @@ def test_report_renders_in_headless_chromium(study, tmp_path):
 
 
 def test_probe_sets_are_labelled_as_probes():
-    from ftstudy import report
+    from ftstudy.study import report
 
     row = {"experiment": "chat", "method": "lora", "status": "ok", "base": 5.0, "ft": 6.0, "delta": 1.0, "verdict": "better"}
     rows = report.table_rows({"rows": [{**row, "benchmark": "mt_bench_mini"}, {**row, "benchmark": "mt_bench"}]})

@@ -2,7 +2,7 @@
 import signal
 import sys
 
-from ftstudy import runner
+from ftstudy.core import runner
 
 
 def test_a_tool_started_under_nohup_background_still_obeys_hup_int_term():

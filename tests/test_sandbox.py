@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from ftstudy import jail, sandbox
+from ftstudy.eval import jail
+from ftstudy.eval import sandbox
 
 REPO = Path(__file__).resolve().parents[1]
 WRONG = "def add(a, b):\n    return 0\n"
@@ -243,7 +244,7 @@ def test_parent_environment_is_not_readable():
     code = ("import os\nfor p in os.listdir('/proc'):\n    try:\n        print(open(f'/proc/{p}/environ').read())\n"
             "    except OSError:\n        pass\nprint(open(f'/proc/{os.getppid()}/environ').read())\n"
             "print(dict(os.environ))\nprint('done')")
-    probe = f"from ftstudy import sandbox\nr = sandbox.run_code({code!r})\nprint(r.status, r.stdout, r.stderr)"
+    probe = f"from ftstudy.eval import sandbox\nr = sandbox.run_code({code!r})\nprint(r.status, r.stdout, r.stderr)"
     out = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=120,
                          env={**os.environ, "HF_TOKEN": "hf_SECRET_for_test", "OPENAI_API_KEY": "sk-SECRET_for_test"})
     assert out.stdout.startswith("passed") and "done" in out.stdout, out.stdout + out.stderr
@@ -315,7 +316,7 @@ def test_reference_solutions_of_hub_shaped_rows_pass(bench_id):
     """Rows in the hub's exact shape: the reference solution passes (a check that can pass), an early exit not."""
     import json
 
-    from ftstudy.harness import code
+    from ftstudy.eval.harness import code
 
     rows = ([json.loads(line) for line in (REPO / "tests/fixtures/bench/humaneval_local.jsonl").read_text().splitlines()]
             if bench_id == "humaneval" else [MBPP_ROW])
@@ -331,7 +332,7 @@ def test_reference_solutions_of_hub_shaped_rows_pass(bench_id):
 
 def test_code_benchmark_is_skipped_with_one_line_without_the_jail(monkeypatch, tmp_path):
     """The harness refuses before generating anything: no completion is made that could not be run safely."""
-    from ftstudy.harness import BenchContext, HarnessUnavailable, code
+    from ftstudy.eval.harness import BenchContext, HarnessUnavailable, code
 
     monkeypatch.setenv("PATH", str(tmp_path))
     jail._self_check.cache_clear()

@@ -8,8 +8,8 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ftstudy.cli import main
-from ftstudy.scorers import ScoreInputError, load_jsonl, rouge, toolcall
+from ftstudy.cli.main import main
+from ftstudy.eval.scorers import ScoreInputError, load_jsonl, rouge, toolcall
 
 
 def call(name, **arguments):

@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ftstudy import client, serve
-from ftstudy.cli import main
+from ftstudy.eval import client
+from ftstudy.eval import serve
+from ftstudy.cli.main import main
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -211,7 +212,7 @@ def test_a_server_that_dies_shows_its_log(fake_env, monkeypatch):
 
 @DETACHED
 def test_server_dies_with_a_killed_ftstudy(fake_env, ignored):
-    code = "from ftstudy import serve\nsrv = serve.Server('m', engine='vllm')\nprint(srv.start(), flush=True)\ninput()"
+    code = "from ftstudy.eval import serve\nsrv = serve.Server('m', engine='vllm')\nprint(srv.start(), flush=True)\ninput()"
     parent = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                               text=True, preexec_fn=lambda: [signal.signal(s, signal.SIG_IGN) for s in ignored])
     url = parent.stdout.readline().strip()

@@ -13,9 +13,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ftstudy import slurm, slurm_exec, study, train
-from ftstudy.cli import main
-from ftstudy.demo import DATA
+from ftstudy.study.slurm import graph as slurm
+from ftstudy.study.slurm import submit as slurm_exec
+from ftstudy.study import study
+from ftstudy.train import train
+from ftstudy.cli.main import main
+from ftstudy.study.demo import DATA
 from tests import slurm_local
 
 pytestmark = pytest.mark.tools
@@ -67,7 +70,7 @@ def test_study_runs_as_slurm_jobs_survives_a_killed_job_and_resumes(cluster, tin
     assert jobs["classification.full-cpu.train"]["deps"] == ["classification.prepare"]
     assert jobs["classification.lora-cpu.compare"]["deps"] == ["classification.lora-cpu.bench-ft", "classification.bench-base"]
     script = Path(jobs["classification.full-cpu.train"]["script"]).read_text()
-    assert "#SBATCH --time=0:30:00" in script and "-m ftstudy.slurm_stage" in script
+    assert "#SBATCH --time=0:30:00" in script and "-m ftstudy.study.slurm.job" in script
 
     # kill the full run's training once it has written a checkpoint
     full = study.Study(opts[1], progress=lambda m: None)

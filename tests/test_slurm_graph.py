@@ -3,8 +3,10 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from ftstudy import registry, slurm, study
-from ftstudy.cli import main
+from ftstudy.config import registry
+from ftstudy.study.slurm import graph as slurm
+from ftstudy.study import study
+from ftstudy.cli.main import main
 
 
 def test_dry_run_prints_every_job_of_the_whole_study(tmp_path, monkeypatch):
@@ -46,7 +48,7 @@ def test_resources_and_time_come_from_the_profile_and_the_planner():
     text = slurm.script(job, python="/v/bin/python", options_file=Path("/r/o.json"), cwd=Path("/r"),
                         log=Path("/r/slurm/logs/x.%j.log"), partition="gpu")
     assert "#SBATCH --time=1:35:00" in text and "#SBATCH --gpus-per-node=8" in text
-    assert text.splitlines()[-1] == ("exec srun --ntasks-per-node=1 /v/bin/python -m ftstudy.slurm_stage /r/o.json "
+    assert text.splitlines()[-1] == ("exec srun --ntasks-per-node=1 /v/bin/python -m ftstudy.study.slurm.job /r/o.json "
                                      "train")
     assert slurm.sbatch_argv(Path("a.sh"), ["11", "12"]) == ["sbatch", "--parsable", "--dependency=afterok:11:12", "a.sh"]
     assert slurm.sbatch_argv(Path("a.sh"), []) == ["sbatch", "--parsable", "a.sh"]

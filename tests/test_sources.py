@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ftstudy import registry, show
-from ftstudy.cli import main
-from ftstudy.convert import RowError, RowSkip, convert
-from ftstudy.convert_more import CUAD_WINDOW, NO_CLAUSE
-from ftstudy.prepare import PrepareError, prepare
-from ftstudy.sources import access_lines, hub_failure, hub_request
+from ftstudy.config import registry
+from ftstudy.cli import show
+from ftstudy.cli.main import main
+from ftstudy.data.converters.common import RowError, RowSkip, convert
+from ftstudy.data.converters.plan_sources import CUAD_WINDOW, NO_CLAUSE
+from ftstudy.data.prepare import PrepareError, prepare
+from ftstudy.data.sources import access_lines, hub_failure, hub_request
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -225,8 +226,8 @@ def test_hub_failure_says_what_to_do():
 
 
 def test_the_planner_has_a_token_estimate_for_every_shape():
-    from ftstudy.planner_data import MEAN_TOKENS
-    from ftstudy.shapes import SHAPES
+    from ftstudy.plan.data_stats import MEAN_TOKENS
+    from ftstudy.data.row_formats import SHAPES
 
     assert set(SHAPES) <= set(MEAN_TOKENS)
 
@@ -234,8 +235,8 @@ def test_the_planner_has_a_token_estimate_for_every_shape():
 # --- with the train environment (datasets), offline ----------------------------------------------------------
 
 def _hub_rows(*args: str):
-    from ftstudy import envs
-    from ftstudy.runner import run
+    from ftstudy.core import tool_envs as envs
+    from ftstudy.core.runner import run
 
     script = Path(__file__).resolve().parents[1] / "ftstudy" / "toolside" / "hub_rows.py"
     return run([str(envs.bin_path("train")), str(script), *args], quiet=True)

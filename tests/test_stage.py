@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ftstudy import registry, stage
-from ftstudy.cli import main
-from ftstudy.harness import itemsets
-from ftstudy.harness.lmeval import staged_hf_env
+from ftstudy.config import registry
+from ftstudy.data import stage_data as stage
+from ftstudy.cli.main import main
+from ftstudy.data import benchmark_items as itemsets
+from ftstudy.eval.harness.lmeval import staged_hf_env
 
 PY = {"eval": "/env/eval/python", "alpaca_eval": "/env/ae/python"}
 
@@ -80,10 +81,10 @@ def test_hub_export_reads_a_local_repo_in_the_hubs_layout(tmp_path):
     harnesses then read the staged files."""
     import subprocess
 
-    from ftstudy import envs
-    from ftstudy.harness import BenchContext
-    from ftstudy.harness.mtbench import question
-    from ftstudy.harness.toxicity import items
+    from ftstudy.core import tool_envs as envs
+    from ftstudy.eval.harness import BenchContext
+    from ftstudy.eval.harness.mtbench import question
+    from ftstudy.eval.harness.toxicity import items
 
     py = envs.bin_path("eval")
     repo = tmp_path / "toxigen-data"

@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from ftstudy import stats
+from ftstudy.eval import stats
 
 
 def scores(n, p, seed):

@@ -127,7 +127,7 @@ def test_kill_in_each_stage_then_rerun_completes(tiny_model, tmp_path):
 
 
 def test_second_run_at_once_refuses(tiny_model, tmp_path):
-    from ftstudy.locks import RunLock
+    from ftstudy.core.file_locks import RunLock
 
     (tmp_path / "state").mkdir()
     with RunLock(tmp_path / "state" / ".classification.lock", what="test"):

@@ -9,8 +9,9 @@ import subprocess
 import pytest
 from click.testing import CliRunner
 
-from ftstudy import envs, tiny
-from ftstudy.cli import main
+from ftstudy.core import tool_envs as envs
+from ftstudy.train import tiny
+from ftstudy.cli.main import main
 
 TOOL = {"type": "function", "function": {"name": "get_weather", "description": "Weather for a city.",
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
@@ -127,7 +128,7 @@ def test_the_base_is_pretrained_and_a_cached_build_is_copied_whole(tiny_model, t
 
 def test_pretraining_corpus_holds_neither_demo_task():
     """The base must not have seen the demo's tasks: no test or training row, no label prompt, no tool markup."""
-    from ftstudy import demo
+    from ftstudy.study import demo
 
     text = tiny.PRETRAIN_CORPUS.read_text()
     assert len(text) > 300_000 and "<tool_call>" not in text and "<tools>" not in text and "Classify" not in text
@@ -138,7 +139,7 @@ def test_pretraining_corpus_holds_neither_demo_task():
 
 
 def test_pretraining_corpus_is_what_its_script_writes():
-    from ftstudy.toolside import make_corpus
+    from ftstudy.tool_env_scripts import make_corpus
 
     assert make_corpus.corpus() == tiny.PRETRAIN_CORPUS.read_text()
 

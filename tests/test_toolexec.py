@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from ftstudy.scorers import toolcall, toolexec
+from ftstudy.eval.scorers import toolcall, toolexec
 
 TOOLS = [{"name": "forecast", "description": "Daily forecast",
           "parameters": {"city": {"type": "str"}, "days": {"type": "int, optional", "default": 3},

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ftstudy import train
-from ftstudy.cli import main
+from ftstudy.train import train
+from ftstudy.cli.main import main
 
 FIX = Path(__file__).parent / "fixtures"
 FTSTUDY = [sys.executable, "-m", "ftstudy"]

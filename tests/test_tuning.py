@@ -1,9 +1,13 @@
-"""Speed choices per profile × method (ftstudy/tuning.py): each has a reason and a source, the generated config
+"""Speed choices per profile × method (ftstudy/config/tuning.py): each has a reason and a source, the generated config
 carries them, and the planner's memory fill keeps the global batch and stays under the headroom."""
 import pytest
 
-from ftstudy import gen, planner, profiles, registry, tuning
-from ftstudy.planner_memory import memory
+from ftstudy.config import gen
+from ftstudy.plan import estimate as planner
+from ftstudy.config import profiles
+from ftstudy.config import registry
+from ftstudy.config import tuning
+from ftstudy.config.memory import memory
 
 GPU = [hw for hw in profiles.HARDWARE if profiles.profile(hw)["gpu"]]
 CASES = [(e.id, m, hw) for e in registry.experiments() for m in e.methods for hw in GPU]
@@ -77,7 +81,8 @@ def test_explain_lists_reasons_and_the_fill():
 
 
 def test_a_measured_entry_calibrates_plan_h100_within_15_percent(tmp_path, monkeypatch):
-    from ftstudy import planner_check, planner_data
+    from ftstudy.plan import check as planner_check
+    from ftstudy.plan import data_stats as planner_data
 
     cal = tmp_path / "calibration.json"
     monkeypatch.setenv("FTSTUDY_CALIBRATION", str(cal))

@@ -8,7 +8,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ftstudy import gen, validate
+from ftstudy.config import gen
+from ftstudy.config import validate
 
 
 def base(exp="code", method=None, hw="dgx-spark"):

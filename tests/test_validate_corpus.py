@@ -10,7 +10,10 @@ import subprocess
 import pytest
 import yaml
 
-from ftstudy import axolotl_rules, envs, gen, validate
+from ftstudy.config import axolotl_rules
+from ftstudy.core import tool_envs as envs
+from ftstudy.config import gen
+from ftstudy.config import validate
 from tests import axolotl_corpus as corpus
 from tests.test_validate import ACCEPTED, BROKEN, WARNED, mutate
 
@@ -72,7 +75,7 @@ def test_verdicts_json_is_axolotls_current_verdict():
 def test_mirrored_tables_match_the_pinned_axolotl(tmp_path):
     """The schema and its x-* tables (plugin keys, removed/deprecated keys, RL dataset types) regenerate
     identically from the installed Axolotl."""
-    from ftstudy.resources import schema_path
+    from ftstudy.core.bundled import schema_path
 
     subprocess.run([_train_python(), "axolotl_configs/schema/generate.py", str(tmp_path)], check=True,
                    capture_output=True, cwd=corpus.HERE.parents[2])
@@ -105,7 +108,7 @@ def test_dataset_model_by_rl_is_axolotls():
 def test_axolotl_agrees_with_each_mirrored_case(tmp_path):
     """Each broken case of test_validate that mirrors an Axolotl validator is refused by Axolotl too; each
     warned or accepted form is accepted by Axolotl."""
-    from ftstudy.deep import axolotl_check_many
+    from ftstudy.config.validate_deep import axolotl_check_many
 
     mirrored = {"removed option", "unknown key where Axolotl forbids extras", "kto keeping unused columns", "best checkpoint without a metric", "learning rate that is not a number", "FSDP2 with a bitsandbytes 8-bit optimizer",
                 "early stopping without eval steps"}

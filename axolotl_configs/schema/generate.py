@@ -5,7 +5,7 @@ Run it with the train environment's Python (the one that has the pinned Axolotl)
     $(ftstudy doctor --json | jq -r .envs.train.path)/bin/python axolotl_configs/schema/generate.py
     # or: make schema
 
-A version bump is: change the pin in ftstudy/envs/train-*.txt, `ftstudy setup train`, `make schema`.
+A version bump is: change the pin in ftstudy/core/tool_env_pins/train-*.txt, `ftstudy setup train`, `make schema`.
 
 Two things differ from pydantic's default generator:
 - Axolotl 0.19.0's model has enums whose values are `torch.dtype` objects, which the default generator cannot

@@ -60,7 +60,7 @@ def generate(shape: str, n: int, path: Path) -> None:
 
 
 def ours(shape: str, src: Path, dst: Path) -> dict:
-    from ftstudy.convert_stream import commit, convert_file, default_workers
+    from ftstudy.data.stream import commit, convert_file, default_workers
 
     start = time.perf_counter()
     res = convert_file(src, dst, shape)
@@ -73,7 +73,7 @@ def baseline_child(shape: str, src: str, dst: str, cache: str) -> None:
     """Runs in the train environment: the plain `datasets` way, timed the same (JSONL in -> JSONL out)."""
     from datasets import disable_progress_bars, load_dataset
 
-    from ftstudy.convert import convert
+    from ftstudy.data.converters.common import convert
 
     disable_progress_bars()
     start = time.perf_counter()
@@ -89,7 +89,7 @@ def baseline_child(shape: str, src: str, dst: str, cache: str) -> None:
 
 
 def baseline(shape: str, src: Path, dst: Path, work: Path) -> dict | str:
-    from ftstudy import envs
+    from ftstudy.core import tool_envs as envs
 
     try:
         python = envs.bin_path("train")

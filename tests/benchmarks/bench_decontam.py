@@ -3,8 +3,8 @@
 1. Generates B benchmark items (default 10,000, GSM8K-shaped: a ~45-word question, a ~60-word answer) and
    N training rows (default 200,000, MetaMathQA-shaped: query + response) from a Zipf-distributed 30,000-word
    vocabulary; every 100th training row carries a benchmark question verbatim.
-2. Indexes the benchmark (ftstudy.decontam.Index, 13-grams) and scans the training file with
-   ftstudy.decontam.scan_file on the available cores (2 on the build machine); records rows/min and peak RSS.
+2. Indexes the benchmark (ftstudy.data.decontam.ngrams.Index, 13-grams) and scans the training file with
+   ftstudy.data.decontam.ngrams.scan_file on the available cores (2 on the build machine); records rows/min and peak RSS.
 3. In the same run, the baseline scans a sample of the same rows the plain way: for every row, `ngram in text`
    for every 13-gram string of every benchmark item (normalised the same way). Its rate is per row, so a
    sample gives it; both must flag the same rows of the sample.
@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from ftstudy import decontam  # noqa: E402
+from ftstudy.data.decontam import ngrams as decontam  # noqa: E402
 
 
 def vocabulary(rng: random.Random, n: int = 30000) -> tuple[list[str], list[float]]:
@@ -123,7 +123,7 @@ def main() -> int:
 
 
 def decontam_workers() -> int:
-    from ftstudy.convert_stream import default_workers
+    from ftstudy.data.stream import default_workers
 
     return default_workers()
 

@@ -26,8 +26,10 @@ sys.path.insert(0, str(ROOT))
 
 def baseline(tiny: Path, work: Path) -> float:
     """Seconds for one bare Axolotl launch of 1 step on the demo data (same machine, same run)."""
-    from ftstudy import envs, gen, train
-    from ftstudy.demo import DATA
+    from ftstudy.core import tool_envs as envs
+    from ftstudy.config import gen
+    from ftstudy.train import train
+    from ftstudy.study.demo import DATA
 
     cfg = gen.build("classification", "lora", "cpu", str(tiny), overrides={"max_steps": 1, "save_steps": 1,
                                                                           "saves_per_epoch": None, "output_dir": str(work / "bl")})
@@ -37,7 +39,7 @@ def baseline(tiny: Path, work: Path) -> float:
     path = work / "baseline.yaml"
     path.write_text(json.dumps(cfg))
     argv = train.launch_argv(envs.bin_path("train", "accelerate"), path, 1, cpu=True)
-    from ftstudy.tiny import THREAD_ENV
+    from ftstudy.train.tiny import THREAD_ENV
 
     t0 = time.time()
     subprocess.run(argv, env={**os.environ, **train.tool_env("cpu"), **THREAD_ENV}, cwd=work, check=True,

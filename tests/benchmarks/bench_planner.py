@@ -1,6 +1,6 @@
 """Benchmark of `ftstudy plan`: accuracy against published memory figures, and speed.
 
-1. Each published case of shared/docs/performance-reference.md §4 (ftstudy/planner_cases.py): source,
+1. Each published case of shared/docs/performance-reference.md §4 (ftstudy/plan/published.py): source,
    published figure, the planner's prediction and the error in percent (target: within 15%).
 2. Time to plan every experiment × method on dgx-spark and h100 (target: under a second in total), beside
    a trivial baseline measured in the same run: generating the same Axolotl configs with gen.build alone.
@@ -17,7 +17,11 @@ import statistics
 import sys
 import time
 
-from ftstudy import gen, planner, planner_cases, planner_check, registry
+from ftstudy.config import gen
+from ftstudy.plan import estimate as planner
+from ftstudy.plan import published as planner_cases
+from ftstudy.plan import check as planner_check
+from ftstudy.config import registry
 
 PROFILES = ("dgx-spark", "h100")
 REPEATS = 7

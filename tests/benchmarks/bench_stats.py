@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 import time
 
-from ftstudy import stats
+from ftstudy.eval import stats
 
 N, RESAMPLES, TARGET = 10_000, 10_000, 5.0
 

@@ -37,8 +37,8 @@ def main() -> int:
     _, parse = timed(lambda: [yaml.safe_load(p.read_text()) for p in files])
     print(f"2. fast validate: {fast:.2f}s for {len(files)} files; baseline yaml.safe_load alone {parse:.2f}s "
           f"(ratio {fast / parse:.1f}x)\n")
-    from ftstudy import envs
-    from ftstudy.deep import axolotl_check_many
+    from ftstudy.core import tool_envs as envs
+    from ftstudy.config.validate_deep import axolotl_check_many
 
     try:
         envs.bin_path("train")

@@ -1,5 +1,5 @@
 """GPU check through Axolotl itself: ftstudy's generated config (speed choices and memory fill of
-ftstudy/tuning.py) trains a randomly initialised Qwen2.5-7B-shaped model (built from its config.json, no
+ftstudy/config/tuning.py) trains a randomly initialised Qwen2.5-7B-shaped model (built from its config.json, no
 download) for LoRA, QLoRA and full fine-tuning; after the warm-up steps it prints tokens/s, MFU and peak
 memory beside the planner's prediction, and the plain transformers + peft loop of gpu_lora_check.py measured
 in the same run as the baseline (the ratio Axolotl / baseline is the figure to read).
@@ -11,7 +11,7 @@ CPU smoke test (`make bench` runs it: a tiny model, a few steps, the whole pipel
 Variants measure one choice against the generated config, e.g. `--variant torch_compile=false`.
 One device call (10 minutes) fits one method on the 7B model: give --methods lora (then qlora, then full), with
 `.whl` carried and the install line of gpu_wheels.py first; where flash-attn is absent SDPA varlen replaces it.
---record adds the measured entries to ftstudy/calibration.json (`measured`), which `ftstudy plan` then uses.
+--record adds the measured entries to ftstudy/config/calibration.json (`measured`), which `ftstudy plan` then uses.
 Targets (printed, not asserted): MFU >= 40% LoRA, 25% QLoRA, 35% full on one H100-class GPU; planner within
 10% of peak memory and 15% of tokens/s.
 """
@@ -58,7 +58,8 @@ def rows_jsonl(path: Path, n: int, words: list[str]) -> Path:
 def generated(method: str, hw: str, model: str, data: Path, seq: int, sets: dict, out: Path) -> dict:
     """The config `ftstudy gen` writes for this method on this profile, with the bench's data, model and
     sequence length; the memory fill is redone for that length (as gen does for an experiment's own)."""
-    from ftstudy import gen, tuning
+    from ftstudy.config import gen
+    from ftstudy.config import tuning
 
     entry = gen.build("code", "lora", hw)["datasets"][0]
     cfg = gen.build(EXPERIMENT[method], method, hw, base_model=model,
@@ -79,7 +80,8 @@ def generated(method: str, hw: str, model: str, data: Path, seq: int, sets: dict
 def train(python: str, cfg_path: Path, hw: str, out: Path) -> dict:
     """Run Axolotl on one config; the time each step's log line arrives and its tokens/total give tokens/s
     after the warm-up, Axolotl's memory/max_allocated the GPU peak (measure.py's RSS on the CPU)."""
-    from ftstudy import runner, train as ft_train
+    from ftstudy.core import runner
+    from ftstudy.train import train as ft_train
 
     marks: list[tuple[float, int, float | None]] = []
 
@@ -144,7 +146,12 @@ def versions(python: str) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ftstudy import envs, gen, planner, planner_check, profiles, tiny
+    from ftstudy.core import tool_envs as envs
+    from ftstudy.config import gen
+    from ftstudy.plan import estimate as planner
+    from ftstudy.plan import check as planner_check
+    from ftstudy.config import profiles
+    from ftstudy.train import tiny
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--device", default="cuda", choices=("cuda", "cpu"))
@@ -239,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from ftstudy.errors import UserError
+    from ftstudy.core.errors import UserError
 
     try:
         sys.exit(main())

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def predicted(method: str, seq: int, mbs: int) -> dict:
-    from ftstudy import planner
+    from ftstudy.plan import estimate as planner
 
     overrides = {"sequence_len": seq, "micro_batch_size": mbs, "attn_implementation": "sdpa", "plugins": None,
                  "liger_rope": None, "liger_rms_norm": None, "liger_glu_activation": None,

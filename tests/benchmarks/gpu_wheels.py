@@ -1,5 +1,5 @@
 """The wheels an offline GPU machine needs to run gpu_axolotl_check.py: Axolotl's pinned environment
-(ftstudy/envs/train-cpu.txt, a pip freeze of axolotl==0.19.0) minus what the machine already has, fetched here
+(ftstudy/core/tool_env_pins/train-cpu.txt, a pip freeze of axolotl==0.19.0) minus what the machine already has, fetched here
 with `pip download` into the ignored folder .whl/ (no dependencies resolved: each pin is named).
 
 The machine keeps its own CUDA torch, triton and nvidia-* (replacing them would not fit a call). flash-attn
@@ -26,7 +26,7 @@ KEEP_THERE = re.compile(r"^(torch|torchvision|torchaudio|triton|nvidia-.*|cuda-.
 NO_WHEEL = {"flash-attn": "sdist only: compiled against the machine's CUDA (minutes of nvcc)",
             "deepspeed": "sdist only: ZeRO/offload for full fine-tuning where one GPU is too small"}
 ALWAYS = {"transformers", "peft", "accelerate", "trl", "datasets"}  # Axolotl pins these exactly: carry its versions
-EXTRA = {"liger-kernel": "0.8.5", "bitsandbytes": "0.50.2"}  # ftstudy/envs/train-gpu.txt's own pins
+EXTRA = {"liger-kernel": "0.8.5", "bitsandbytes": "0.50.2"}  # ftstudy/core/tool_env_pins/train-gpu.txt's own pins
 PLATFORM = ["--python-version", "3.12", "--implementation", "cp", "--only-binary=:all:", "--no-deps"] + [
     a for p in ("manylinux_2_35_x86_64", "manylinux_2_34_x86_64", "manylinux_2_31_x86_64", "manylinux_2_28_x86_64",
                 "manylinux_2_27_x86_64", "manylinux_2_24_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64",

@@ -31,10 +31,10 @@ TAILS = {"sys.exit(0)": "import sys\nsys.exit(0)\n", "exit()": "exit()\n", "os._
 def load(rev: str | None):
     """The sandbox module at a git revision (it imports only the standard library), or this checkout's."""
     if rev is None:
-        from ftstudy import sandbox
+        from ftstudy.eval import sandbox
 
         return sandbox
-    src = subprocess.run(["git", "-C", str(REPO), "show", f"{rev}:ftstudy/sandbox.py"], capture_output=True,
+    src = subprocess.run(["git", "-C", str(REPO), "show", f"{rev}:ftstudy/eval/sandbox.py"], capture_output=True,
                          text=True, check=True).stdout
     path = Path(tempfile.mkdtemp()) / "sandbox_before.py"
     path.write_text(src)

@@ -1,0 +1,71 @@
+"""`ftstudy validate`: the files to check (a folder means every YAML under it), the report, the exit status.
+
+Example:
+    >>> from pathlib import Path
+    >>> [p.name for p in targets(["axolotl_configs/dpo"], False)]
+    ['dpo.yaml']
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable
+
+from ftstudy.config import validate
+
+
+def targets(files, all_: bool) -> list[Path]:
+    """The files named, and every *.yaml / *.yml under each folder named (sorted), then --all's."""
+    paths: list[Path] = []
+    for f in files:
+        p = Path(f)
+        if p.is_dir():
+            paths += sorted(x for x in p.rglob("*") if x.suffix in (".yaml", ".yml") and x.is_file())
+        else:
+            paths.append(p)
+    if all_:
+        from ftstudy.config.gen import golden
+
+        paths += sorted(golden())
+    return paths
+
+
+def check(paths: list[Path], hardware: str | None, deep: bool) -> dict[Path, list[validate.Problem]]:
+    found = {p: validate.validate_file(p, hardware) for p in paths}
+    if deep:
+        from ftstudy.config.validate_deep import axolotl_check_many
+
+        clean = [p for p in paths if p.is_file() and not validate.errors(found[p])]
+        for p, extra in axolotl_check_many(clean).items() if clean else ():
+            found[Path(p)] += extra
+    return found
+
+
+def run(files, all_: bool, hardware: str | None, deep: bool, echo: Callable[[str], None],
+        strict: bool = False, as_json: bool = False) -> bool:
+    """Validate each file and print every problem; True when none is an error (with strict: nor a warning)."""
+    paths = targets(files, all_)
+    if not paths:
+        empty = [f for f in files if Path(f).is_dir()]
+        echo(f"no YAML files under {', '.join(map(str, empty))}" if empty else "nothing to validate: give FILE... or --all")
+        return False
+    found = check(paths, hardware, deep)
+    bad = sum(bool(validate.errors(found[p], strict)) for p in paths)
+    if as_json:
+        rows = [{"path": str(p), "ok": not validate.errors(found[p], strict),
+                 "problems": [{"path": x.path, "severity": x.severity, "message": x.message, "suggestion": x.suggestion}
+                              for x in found[p]]} for p in paths]
+        echo(json.dumps({"files": rows, "checked": len(paths), "invalid": bad, "strict": strict}, indent=1))
+        return bad == 0
+    warned = 0
+    for path in paths:
+        problems = found[path]
+        errs = validate.errors(problems, strict)
+        warned += any(x.severity == validate.WARNING for x in problems) and not errs
+        status = "invalid" if errs else "ok"
+        echo(f"{path}: {status}" + (f" ({len(errs)} error{'s' * (len(errs) != 1)})" if errs else ""))
+        for p in problems:
+            echo("  " + p.render())
+    tail = f", {warned} ok with warnings" if warned else ""
+    echo(f"{len(paths)} file(s) checked, {bad} invalid{tail}" + (" (--strict: warnings are errors)" if strict else ""))
+    return bad == 0

@@ -1,0 +1,203 @@
+"""The experiment and benchmark registries: plain data read from `experiments.yaml` and `evals/benchmarks.yaml`.
+
+Every verb looks experiments up here, by id; an unknown id answers with the closest ids.
+
+Example:
+    >>> from ftstudy.config import registry
+    >>> registry.experiment("code").methods
+    ['lora', 'full']
+"""
+from __future__ import annotations
+
+import difflib
+import functools
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ftstudy.core.errors import UserError
+from ftstudy.core.bundled import evals_dir
+
+METHODS = ("lora", "qlora", "full", "dpo")
+ACCESS = ("gated", "licence", "very large", "not on the hub")  # Source.access values
+
+
+class UnknownName(UserError, LookupError):
+    """An id that is not in a registry; the message carries the near matches and the full list."""
+
+    def __init__(self, kind: str, name: str, known: list[str]):
+        near = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+        hint = f" Did you mean {', '.join(near)}?" if near else ""
+        super().__init__(f"unknown {kind} {name!r}.{hint} Known: {', '.join(known)}")
+        self.near = near
+
+
+@dataclass(frozen=True)
+class Source:
+    """One training source: its id (unique in its experiment; it names the prepared file, so two sources of
+    one row shape never share a file), where it lives on the hub, its row shape, and how it joins the mixture."""
+
+    id: str
+    hub: str
+    shape: str
+    split: str = "train"
+    config: str | None = None
+    fields: dict[str, str] = field(default_factory=dict)
+    to_axolotl: str = ""
+    weight: float = 1.0
+    cap: int | None = None
+    alternative: bool = False
+    # How the hub copy is read, beyond config/split: several configs read in turn into one file (their name
+    # goes into each row as `_config`), a folder of the repo (starcoderdata's per-language data_dir), or one
+    # file of it (repos that hold more than the training file).
+    configs: list[str] = field(default_factory=list)
+    data_dir: str | None = None
+    data_files: str | None = None
+    revision: str | None = None
+    # Why a user may not get this source as is (any of ACCESS): "gated" (accept the terms on the hub page, set
+    # HF_TOKEN), "licence" (terms to read before use), "very large" (the hub dump stops after `cap` rows in hub
+    # order; or --data with a local slice), "not on the hub" (a local file is needed: --data). `note` says
+    # what and what to do; `show` prints both, and prepare's errors repeat them.
+    access: list[str] = field(default_factory=list)
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One experiment of the study (one row of the architecture's table)."""
+
+    id: str
+    title: str
+    teaches: str
+    sources: list[Source]
+    methods: list[str]
+    sequence_len: int
+    hyperparameters: dict[str, Any]
+    benchmarks: dict[str, Any]
+    plan: dict[str, Any]
+    seed: int = 42
+
+    @property
+    def active_sources(self) -> list[Source]:
+        """Sources in the default mixture (alternatives have weight 0 and are used only when named)."""
+        return [s for s in self.sources if not s.alternative and s.weight > 0]
+
+    @property
+    def primary(self) -> list[str]:
+        return list(self.benchmarks.get("primary", []))
+
+    @property
+    def all_benchmarks(self) -> list[str]:
+        """Primary, secondary and guard benchmark ids, in that order, without repeats."""
+        ids = self.primary + list(self.benchmarks.get("secondary", []))
+        ids += [g["id"] for g in self.benchmarks.get("guards", [])]
+        return list(dict.fromkeys(ids))
+
+    def select(self, ids: list[str] | tuple[str, ...] = ()) -> list[Source]:
+        """The sources of one run: the default mixture, or the ones named (`--source ID`), in the order given.
+
+        A named alternative has weight 0 in the default mixture; chosen by name it joins with weight 1.
+
+        Example:
+            >>> [s.hub for s in experiment("instruction").select(["openorca"])]
+            ['Open-Orca/OpenOrca']
+        """
+        if not ids:
+            return self.active_sources
+        by_id = {s.id: s for s in self.sources}
+        out = []
+        for i in dict.fromkeys(ids):
+            if i not in by_id:
+                raise UnknownName(f"source of experiment {self.id!r}", i, list(by_id))
+            s = by_id[i]
+            out.append(replace(s, weight=s.weight or 1.0, alternative=False))
+        return out
+
+    def hyper(self, method: str) -> dict[str, Any]:
+        """This experiment's hyperparameters for one method: shared values overlaid by the method's own."""
+        shared = {k: v for k, v in self.hyperparameters.items() if k not in METHODS}
+        return {**shared, **self.hyperparameters.get(method, {})}
+
+
+def _data_path() -> Path:
+    return Path(__file__).with_name("experiments.yaml")
+
+
+@functools.cache
+def _load() -> tuple[dict[str, Experiment], dict[str, dict]]:
+    raw = yaml.safe_load(_data_path().read_text())
+    seed = raw.get("seed", 42)
+    exps = {}
+    for e in raw["experiments"]:
+        sources = [Source(**s) for s in e.pop("sources")]
+        ids = [s.id for s in sources]
+        if len(set(ids)) != len(ids):  # a shared id would make two sources write one prepared file
+            raise ValueError(f"experiments.yaml: experiment {e['id']!r} has duplicate source ids: {ids}")
+        bad = [s.id for s in sources if not set(s.access) <= set(ACCESS)]
+        if bad:
+            raise ValueError(f"experiments.yaml: experiment {e['id']!r}: sources {bad} have an access not in {ACCESS}")
+        exps[e["id"]] = Experiment(sources=sources, seed=seed, **e)
+    raw_bench = yaml.safe_load((evals_dir() / "benchmarks.yaml").read_text())
+    _NOT_RUN.clear()
+    _NOT_RUN.update(raw_bench.get("not_run") or {})
+    return exps, raw_bench["benchmarks"]
+
+
+_NOT_RUN: dict[str, dict] = {}
+
+
+def not_run(exp_id: str | None = None) -> dict[str, dict]:
+    """Benchmarks the study plan names that ftstudy does not run, with the reason (evals/benchmarks.yaml)."""
+    _load()
+    return {k: v for k, v in _NOT_RUN.items() if exp_id is None or v.get("experiment") == exp_id}
+
+
+def experiments() -> list[Experiment]:
+    """All experiments, in the study's order."""
+    return list(_load()[0].values())
+
+
+def experiment_ids() -> list[str]:
+    return list(_load()[0])
+
+
+def experiment(exp_id: str) -> Experiment:
+    """Look one experiment up by id; raises UnknownName with near matches."""
+    exps = _load()[0]
+    if exp_id not in exps:
+        raise UnknownName("experiment", exp_id, list(exps))
+    return exps[exp_id]
+
+
+def benchmarks() -> dict[str, dict]:
+    """Benchmark declarations by id (evals/benchmarks.yaml)."""
+    return dict(_load()[1])
+
+
+def benchmark(bench_id: str) -> dict:
+    b = _load()[1]
+    if bench_id not in b:
+        raise UnknownName("benchmark", bench_id, list(b))
+    return {"id": bench_id, **b[bench_id]}
+
+
+def plan_order() -> list[tuple[str, str]]:
+    """(experiment, method) pairs in the study plan's recommended order: phase, then step, then the registry's
+    order; experiments the plan does not order come last. Methods in each experiment's own order.
+
+    Example:
+        >>> plan_order()[:4]
+        [('classification', 'qlora'), ('classification', 'lora'), ('classification', 'full'), ('tool_use', 'lora')]
+    """
+    exps = experiments()
+    pos = {e.id: i for i, e in enumerate(exps)}
+    key = lambda e: (e.plan.get("phase") or 99, e.plan.get("order") or 99, pos[e.id])
+    return [(e.id, m) for e in sorted(exps, key=key) for m in e.methods]
+
+
+def check_method(exp: Experiment, method: str) -> None:
+    """Refuse a method the experiment does not declare."""
+    if method not in exp.methods:
+        raise UnknownName(f"method for experiment {exp.id!r}", method, exp.methods)

@@ -1,0 +1,141 @@
+"""The one executor. Every external tool (accelerate/axolotl, vllm, transformers serve, lm_eval, bigcode,
+bfcl) is started from a list[str] built by a pure function, through `run()`, never with shell=True.
+
+Example:
+    >>> from ftstudy.core.runner import run
+    >>> run(["python3", "-c", "print('hi')"], quiet=True).returncode
+    0
+"""
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+from ftstudy.core.errors import UserError
+
+
+class ToolError(UserError, RuntimeError):
+    """An external tool failed; the message names the command, exit code and the log to read."""
+
+
+@dataclass
+class Result:
+    argv: list[str]
+    returncode: int
+    tail: list[str]
+    interrupted: bool = False
+
+
+def show(argv: Sequence[str], env: Mapping[str, str] | None = None) -> str:
+    """The command as a user would paste it into a shell (for --dry-run and logs)."""
+    prefix = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted((env or {}).items()))
+    return (prefix + " " if prefix else "") + shlex.join(list(argv))
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    secret_env: Mapping[str, str] | None = None,
+    cwd: str | Path | None = None,
+    log: str | Path | None = None,
+    on_line: Callable[[str], None] | None = None,
+    quiet: bool = False,
+    tail_lines: int = 40,
+) -> Result:
+    """Run argv to completion, streaming its output to `log` (appended) and `on_line`.
+
+    `secret_env` (API keys) reaches the child like `env` but is logged as `NAME=<hidden>`, never by value.
+    Ctrl-C (SIGINT) or SIGTERM is passed on to the child's whole process group, which is given time to stop
+    cleanly (Axolotl saves nothing half-written on a signal), and the result says it was interrupted.
+    """
+    argv = [str(a) for a in argv]
+    full_env = {**os.environ, **(env or {}), **(secret_env or {})}
+    shown_env = {**(env or {}), **{k: "<hidden>" for k in (secret_env or {})}}
+    tail: list[str] = []
+    log_fh = open(log, "a", buffering=1) if log else None
+    try:
+        if log_fh:
+            log_fh.write(f"$ {show(argv, shown_env)}\n")
+        proc = subprocess.Popen(argv, env=full_env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, errors="replace", bufsize=1, start_new_session=True,
+                                preexec_fn=_die_with_parent)
+    except FileNotFoundError as exc:
+        if log_fh:
+            log_fh.close()
+        raise ToolError(f"cannot start {argv[0]!r}: {exc.strerror}. Is its environment installed? Try `ftstudy doctor`.") from None
+    interrupted = False
+
+    def forward(signum, _frame):
+        nonlocal interrupted
+        interrupted = True
+        try:
+            os.killpg(proc.pid, signum)
+        except ProcessLookupError:
+            pass
+
+    old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)} if _main_thread() else {}
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            line = line.rstrip("\n")
+            tail.append(line)
+            del tail[:-tail_lines]
+            if log_fh:
+                log_fh.write(line + "\n")
+            if on_line:
+                on_line(line)
+            elif not quiet:
+                print(line, file=sys.stderr)
+        proc.wait()
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        if log_fh:
+            log_fh.close()
+    return Result(argv, proc.returncode, tail, interrupted)
+
+
+def check(result: Result, what: str, log: str | Path | None = None) -> Result:
+    """Raise ToolError with the tail of the output when a tool failed."""
+    if result.returncode != 0:
+        where = f" Full log: {log}." if log else ""
+        last = "\n  ".join(result.tail[-15:])
+        raise ToolError(f"{what} failed (exit {result.returncode}).{where}\n  {last}")
+    return result
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to send SIGHUP if ftstudy dies (even by SIGKILL), so that no tool
+    keeps running, and writing, behind a killed run's back (tool_env_scripts/measure.py passes it on to its tree).
+    The signals ftstudy stops its tools with get their default action back: an ignored disposition is
+    inherited through exec, and ftstudy started with `nohup` (SIGHUP ignored) or `&` from a script (SIGINT
+    ignored) would otherwise leave a tool that outlives a killed ftstudy or cannot be stopped cleanly."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM):  # libc, not signal.signal: any thread may fork
+            libc.signal(int(sig), ctypes.c_void_p(0))  # SIG_DFL
+        libc.prctl(1, signal.SIGHUP)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()

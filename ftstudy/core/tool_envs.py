@@ -1,0 +1,143 @@
+"""The pinned tool environments, and where ftstudy finds them.
+
+Axolotl, lm-eval, vLLM and the optional harnesses pin conflicting versions (architecture.md), so each lives in
+its own virtual environment built from a requirements file under ftstudy/core/tool_env_pins/ and is called by its executables.
+
+Where an environment is looked for, first match wins:
+  1. FTSTUDY_<NAME>_ENV   a virtual environment folder (e.g. FTSTUDY_TRAIN_ENV=/opt/envs/train)
+  2. FTSTUDY_ENVS_DIR     a folder holding <name>-<hash>/ environments built by `ftstudy setup`
+                          (default: ~/.cache/ftstudy/envs; the hash is of the requirements file, so a changed
+                          pin builds a new environment instead of reusing a stale one)
+
+Example:
+    $ ftstudy setup train eval      # build both (minutes, once per pin set)
+    $ ftstudy doctor                # what was found, versions, GPU or not, what is missing
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from ftstudy.core.errors import UserError
+from ftstudy.core.fsio import atomic_write
+
+REQ_DIR = Path(__file__).with_name("tool_env_pins")
+
+# name -> what it is for, the module that proves it works, the packages whose versions doctor reports
+ENVS: dict[str, dict] = {
+    "train": {"for": "Axolotl training and merging", "probe": "axolotl",
+              "versions": ["axolotl", "torch", "transformers", "peft", "trl", "accelerate", "datasets", "deepspeed"]},
+    "eval": {"for": "lm-eval, rouge-score, transformers serve", "probe": "lm_eval",
+             "versions": ["lm_eval", "torch", "transformers", "peft", "evaluate", "datasets", "vllm", "rouge_score"]},
+    "bfcl": {"for": "BFCL (bfcl-eval pins numpy 1.26)", "probe": "bfcl_eval", "versions": ["bfcl_eval"], "optional": True},
+    "alpaca_eval": {"for": "AlpacaEval 2 (alpaca-eval pins its own openai, datasets)", "probe": "alpaca_eval",
+                    "versions": ["alpaca_eval", "openai", "datasets"], "optional": True},
+    "bigcode": {"for": "bigcode-evaluation-harness (git install)", "probe": "bigcode_eval", "versions": ["bigcode_eval"],
+                "optional": True},
+}
+
+
+class EnvMissing(UserError, RuntimeError):
+    """A tool environment is not installed; the message carries the command that installs it."""
+
+
+def has_gpu() -> bool:
+    return shutil.which("nvidia-smi") is not None and subprocess.run(
+        ["nvidia-smi", "-L"], capture_output=True, text=True).returncode == 0
+
+
+def requirements(name: str) -> Path:
+    """The pinned requirements file for an environment on this machine (CPU build or GPU host)."""
+    flavour = "gpu" if has_gpu() else "cpu"
+    for candidate in (REQ_DIR / f"{name}-{flavour}.txt", REQ_DIR / f"{name}.txt"):
+        if candidate.exists():
+            return candidate
+    raise EnvMissing(f"no requirements file for environment {name!r} under {REQ_DIR}")
+
+
+def envs_dir() -> Path:
+    return Path(os.environ.get("FTSTUDY_ENVS_DIR", Path.home() / ".cache" / "ftstudy" / "envs"))
+
+
+def default_location(name: str) -> Path:
+    req = requirements(name)
+    digest = hashlib.sha256(req.read_bytes() + sys.version.split()[0].encode() + platform.machine().encode())
+    return envs_dir() / f"{name}-{digest.hexdigest()[:10]}"
+
+
+def location(name: str) -> Path:
+    override = os.environ.get(f"FTSTUDY_{name.upper()}_ENV")
+    return Path(override) if override else default_location(name)
+
+
+def bin_path(name: str, exe: str = "python") -> Path:
+    """Path of an executable inside an environment; raises EnvMissing with the install command."""
+    path = location(name) / "bin" / exe
+    built_here = f"FTSTUDY_{name.upper()}_ENV" not in os.environ
+    if not path.exists() or (built_here and not (location(name) / ".ftstudy-complete").exists()):
+        raise EnvMissing(
+            f"the {name} environment ({ENVS[name]['for']}) is not installed at {location(name)}.\n"
+            f"  Install it with: ftstudy setup {name}\n"
+            f"  or point FTSTUDY_{name.upper()}_ENV at an existing virtual environment."
+        )
+    return path
+
+
+def setup(name: str, python: str = sys.executable, log=print) -> Path:
+    """Build one environment from its pinned requirements (idempotent; a half-built one is never used)."""
+    target = location(name)
+    if (target / ".ftstudy-complete").exists():
+        log(f"{name}: already installed at {target}")
+        return target
+    req = requirements(name)
+    # Built in place; the marker written last says it is whole. A half-built folder (killed set-up) has no
+    # marker, is never used, and is rebuilt from scratch here.
+    shutil.rmtree(target, ignore_errors=True)
+    log(f"{name}: creating {target} from {req.name} (this takes a few minutes once)")
+    subprocess.run([python, "-m", "venv", str(target)], check=True)
+    subprocess.run([str(target / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check", "-q",
+                    "-r", str(req)], check=True)
+    atomic_write(target / ".ftstudy-complete", req.read_text())
+    log(f"{name}: ready")
+    return target
+
+
+def versions(name: str) -> dict[str, str | None]:
+    """Installed versions of the packages an environment is checked for (None: not installed)."""
+    py = bin_path(name)
+    code = (
+        "import importlib.metadata as m, json, sys\n"
+        "out = {}\n"
+        "for n in sys.argv[1:]:\n"
+        "    try: out[n] = m.version(n.replace('_', '-'))\n"
+        "    except m.PackageNotFoundError:\n"
+        "        try: out[n] = m.version(n)\n"
+        "        except m.PackageNotFoundError: out[n] = None\n"
+        "print(json.dumps(out))\n"
+    )
+    import json
+
+    res = subprocess.run([str(py), "-c", code, *ENVS[name]["versions"]], capture_output=True, text=True)
+    return json.loads(res.stdout) if res.returncode == 0 else {}
+
+
+def doctor() -> dict:
+    """What ftstudy found: each environment, its versions, GPU or not, and what is missing."""
+    report: dict = {"python": sys.version.split()[0], "machine": platform.machine(), "gpu": has_gpu(), "envs": {}}
+    for name, spec in ENVS.items():
+        entry: dict = {"for": spec["for"], "optional": spec.get("optional", False)}
+        try:
+            entry["path"] = str(location(name))
+            bin_path(name)
+            entry["versions"] = versions(name)
+            entry["ok"] = entry["versions"].get(spec["versions"][0]) is not None
+        except EnvMissing as exc:
+            entry["ok"] = False
+            entry["install"] = f"ftstudy setup {name}" if "no requirements" not in str(exc) else str(exc)
+        report["envs"][name] = entry
+    return report

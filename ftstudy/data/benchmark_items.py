@@ -1,0 +1,152 @@
+"""Where the public item sets of the judged and served benchmarks come from, and how they are read.
+
+Each item set loads from, in order: `<data-dir>/<name>.jsonl` (or `.json`, a JSON array) in the source's own
+row shape, when `--data-dir` is given (tests, offline GPU machines: `ftstudy stage-data DIR` writes exactly
+these files on a connected machine); else its hub dataset through the eval environment's `datasets`; else its
+file at the maintainers' pinned URL (FastChat's judge prompts and GPT-4 reference answers, which are not on
+the hub).
+
+Example:
+    >>> SOURCES["mt_bench"].where()
+    'hub HuggingFaceH4/mt_bench_prompts (split train)'
+    >>> SOURCES["mt_bench_judge_prompts"].where().startswith("https://raw.githubusercontent.com/lm-sys/FastChat/")
+    True
+"""
+from __future__ import annotations
+
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from ftstudy.core import tool_envs as envs
+from ftstudy.core import runner
+from ftstudy.eval.harness import BenchContext, HarnessUnavailable
+from ftstudy.eval.scorers import load_jsonl
+
+# FastChat's llm_judge data at a fixed commit: the judge prompts and reference answers MT-Bench is graded with.
+FASTCHAT_COMMIT = "0e6e7fdc78bf64aceea1508694ce4e6472810b8b"
+FASTCHAT_RAW = f"https://raw.githubusercontent.com/lm-sys/FastChat/{FASTCHAT_COMMIT}/fastchat/llm_judge/data/"
+MAX_DOWNLOAD = 64 * 1024 * 1024  # bytes; the largest of these files is a few MB
+
+
+TOXIGEN_GROUPS = ['asian', 'bisexual', 'black', 'chinese', 'immigrant', 'jewish', 'latino', 'lgbtq', 'mental_disability', 'mexican', 'middle_east', 'muslim', 'native_american', 'physical_disability', 'trans', 'women']
+
+
+@dataclass(frozen=True)
+class Source:
+    """One item set: a hub dataset (id, config, split) or a URL, and the number of items a full run scores."""
+
+    hub: str | None = None
+    config: str | None = None
+    split: str = "test"
+    url: str | None = None
+    n_items: int | None = None
+    shape: str = ""
+
+    def where(self) -> str:
+        if self.hub:
+            return f"hub {self.hub}" + (f" [{self.config}]" if self.config else "") + f" (split {self.split})"
+        return str(self.url)
+
+
+SOURCES: dict[str, Source] = {
+    "mt_bench": Source(hub="HuggingFaceH4/mt_bench_prompts", split="train", n_items=80,
+                       shape="prompt: [turn1, turn2], prompt_id, category, reference: [..]  (or FastChat's "
+                             "question.jsonl: question_id, category, turns, reference)"),
+    "mt_bench_reference": Source(url=FASTCHAT_RAW + "mt_bench/reference_answer/gpt-4.jsonl", n_items=30,
+                                 shape="question_id, model_id, choices: [{turns: [..]}]"),
+    "mt_bench_judge_prompts": Source(url=FASTCHAT_RAW + "judge_prompts.jsonl", n_items=8,
+                                     shape="name, type, system_prompt, prompt_template, category, output_format"),
+    "alpaca_eval": Source(url="https://huggingface.co/datasets/tatsu-lab/alpaca_eval/resolve/main/"
+                              "alpaca_eval_gpt4_baseline.json", n_items=805,
+                          shape="JSON array of {instruction, output, generator, dataset}"),
+    "toxigen_prompts": Source(hub="toxigen/toxigen-data", config="prompts",
+                              split=",".join(f"hate_{g}_1k" for g in TOXIGEN_GROUPS), n_items=16000,
+                              shape="prompt (+ _split: the hub split it came from, added when staged)"),
+    "writingprompts": Source(hub="euclaise/writingprompts", split="test", n_items=None,
+                             shape="prompt ('[ WP ] ...'), story"),
+}
+
+# Loads hub split(s) and writes them as JSONL; run by the eval environment's Python (datasets lives there).
+# Several comma-separated splits are concatenated, each row tagged with the split it came from (`_split`).
+HUB_SCRIPT = ("import json, sys\nfrom datasets import load_dataset\nsplits = sys.argv[3].split(',')\n"
+              "with open(sys.argv[4], 'w') as fh:\n    for split in splits:\n"
+              "        for row in load_dataset(sys.argv[1], sys.argv[2] or None, split=split):\n"
+              "            fh.write(json.dumps({**row, '_split': split} if len(splits) > 1 else row, default=str) + '\\n')\n")
+
+
+def hub_argv(python: str | Path, src: Source, out: Path) -> list[str]:
+    """The eval environment's command that writes one hub split as JSONL (pure; tests assert it).
+
+    Example:
+        >>> hub_argv("py", SOURCES["mt_bench"], Path("/t/mt_bench.jsonl"))[3:]
+        ['HuggingFaceH4/mt_bench_prompts', '', 'train', '/t/mt_bench.jsonl']
+    """
+    return [str(python), "-c", HUB_SCRIPT, str(src.hub), src.config or "", src.split, str(out)]
+
+
+def local_file(data_dir: Path, name: str) -> Path | None:
+    for suffix in (".jsonl", ".json"):
+        path = Path(data_dir) / f"{name}{suffix}"
+        if path.is_file():
+            return path
+    return None
+
+
+def download(url: str, out: Path, timeout: float = 60.0) -> None:
+    """Fetch one file (size-capped) to `out`; one clear line when it cannot."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            data = resp.read(MAX_DOWNLOAD + 1)
+    except (urllib.error.URLError, OSError) as exc:
+        raise HarnessUnavailable(f"cannot download {url} ({getattr(exc, 'reason', exc)}); on a machine without "
+                                 f"network, stage it with `ftstudy stage-data DIR` elsewhere and pass --data-dir DIR")
+    if len(data) > MAX_DOWNLOAD:
+        raise HarnessUnavailable(f"{url} is larger than {MAX_DOWNLOAD} bytes; refusing it")
+    out.write_bytes(data)
+
+
+def fetch(name: str, out: Path, commands: list | None = None) -> None:
+    """Write item set `name` to `out` from its source (hub through the eval environment, or URL)."""
+    src = SOURCES[name]
+    if src.hub:
+        argv = hub_argv(envs.bin_path("eval"), src, out)
+        if commands is not None:
+            commands.append(argv)
+        runner.check(runner.run(argv, quiet=True), f"loading {src.hub} from the hub")
+    else:
+        download(str(src.url), out)
+
+
+def prompt_items(rows_: list[dict]) -> list[dict]:
+    """WritingPrompts rows -> {id, instruction}: the prompt without its [ WP ]-style tag, ids by position.
+
+    Example:
+        >>> prompt_items([{"prompt": "[ WP ] A door opens.", "story": "..."}])
+        [{'id': '0', 'instruction': 'A door opens.'}]
+    """
+    import re
+
+    out = []
+    for i, r in enumerate(rows_):
+        text = re.sub(r"^\s*(\[\s*\w+\s*\]\s*)+", "", str(r.get("prompt") or "")).strip()
+        if text:
+            out.append({"id": str(r.get("id", i)), "instruction": text})
+    return out
+
+
+def rows(ctx: BenchContext, name: str) -> list[dict]:
+    """The rows of item set `name`: `<data-dir>/<name>.jsonl` when --data-dir is given, else its source."""
+    if ctx.data_dir is not None:
+        path = local_file(ctx.data_dir, name)
+        if path is None:
+            raise HarnessUnavailable(
+                f"{Path(ctx.data_dir) / (name + '.jsonl')} not found: stage it (`ftstudy stage-data DIR` on a "
+                f"connected machine writes it from {SOURCES[name].where()}), or leave out --data-dir to load it")
+        return load_jsonl(path)
+    with tempfile.TemporaryDirectory(prefix="ftstudy-items-") as tmp:
+        out = Path(tmp) / f"{name}.jsonl"
+        fetch(name, out, ctx.commands)
+        return load_jsonl(out)

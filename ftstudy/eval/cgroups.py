@@ -1,0 +1,148 @@
+"""One cgroup per sandbox run: a memory limit (no swap) and a process-count limit for the whole process tree,
+kill-all, removal. cgroup v2 where its memory and pids controllers can be delegated here, else v1.
+
+Example:
+    >>> cg = Cgroup(memory_mb=256, max_procs=16)  # doctest: +SKIP
+    >>> cg.kill_all(); cg.remove()                # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import signal
+import time
+from pathlib import Path
+
+from ftstudy.core.errors import UserError
+
+_counter = itertools.count()
+
+
+class CgroupUnavailable(UserError):
+    """No cgroup can be made here to limit a whole process tree."""
+
+
+class Cgroup:
+    """One cgroup for one run: memory (no swap) and process-count limits, kill-all, removal."""
+
+    def __init__(self, memory_mb: int, max_procs: int):
+        self.dirs: list[Path] = []
+        name = f"ftstudy-sandbox-{os.getpid()}-{next(_counter)}"
+        v2 = _v2_parent()
+        if v2 is not None:
+            d = v2 / name
+            d.mkdir()
+            self.dirs = [d]
+            _write(d / "memory.max", memory_mb * 1024 * 1024)
+            _write(d / "memory.swap.max", 0, optional=True)
+            _write(d / "pids.max", max_procs)
+            self.v2 = True
+            return
+        self.v2 = False
+        mem, pids = _v1_parent("memory"), _v1_parent("pids")
+        if mem is None or pids is None:
+            raise CgroupUnavailable("code execution refused: no writable cgroup to limit the memory and processes "
+                                  "of the whole sandbox (run ftstudy as root, or delegate a cgroup v2 with the "
+                                  "memory and pids controllers to this user)")
+        for parent in (mem, pids):
+            (parent / name).mkdir()
+            self.dirs.append(parent / name)
+        _write(self.dirs[0] / "memory.limit_in_bytes", memory_mb * 1024 * 1024)
+        _write(self.dirs[0] / "memory.memsw.limit_in_bytes", memory_mb * 1024 * 1024, optional=True)
+        _write(self.dirs[1] / "pids.max", max_procs)
+
+    def enter(self) -> None:
+        """Move the calling process (the child, between fork and exec) into the cgroup."""
+        for d in self.dirs:
+            with open(d / "cgroup.procs", "w") as fh:
+                fh.write(str(os.getpid()))
+
+    def oom(self) -> bool:
+        if self.v2:
+            events = (self.dirs[0] / "memory.events").read_text()
+            return int(re.search(r"oom_kill (\d+)", events).group(1)) > 0
+        control = (self.dirs[0] / "memory.oom_control").read_text()
+        kills = re.search(r"oom_kill (\d+)", control)
+        return (int(kills.group(1)) if kills else int((self.dirs[0] / "memory.failcnt").read_text())) > 0
+
+    def kill_all(self, deadline_s: float = 10) -> None:
+        """SIGKILL every process in the cgroup until none is left (pids.max bounds how fast they fork)."""
+        if self.v2 and (self.dirs[0] / "cgroup.kill").exists():
+            _write(self.dirs[0] / "cgroup.kill", 1)
+        end = time.monotonic() + deadline_s
+        while time.monotonic() < end:
+            pids = [int(p) for d in self.dirs for p in (d / "cgroup.procs").read_text().split()]
+            if not pids:
+                return
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.01)
+
+    def remove(self) -> None:
+        for d in self.dirs:
+            for _ in range(500):  # a killed process leaves the cgroup a moment after it is reaped
+                try:
+                    d.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.01)
+
+
+def _write(path: Path, value: object, optional: bool = False) -> None:
+    try:
+        path.write_text(str(value))
+    except OSError:
+        if not optional:
+            raise
+
+
+def _own(controller: str) -> str:
+    """This process's cgroup path in a hierarchy ('' for v2's unified line)."""
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, ctrls, path = line.split(":", 2)
+        if controller in ctrls.split(","):
+            return path
+    return "/"
+
+
+def _writable_child_parent(parent: Path) -> bool:
+    probe = parent / f"ftstudy-probe-{os.getpid()}"
+    try:
+        probe.mkdir()
+        probe.rmdir()
+        return True
+    except OSError:
+        return False
+
+
+def _v2_parent() -> Path | None:
+    for mount in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified"):
+        if not os.path.exists(f"{mount}/cgroup.controllers"):
+            continue
+        parent = Path(mount + _own("")).resolve()
+        ctrls = set((parent / "cgroup.controllers").read_text().split())
+        if {"memory", "pids"} <= ctrls and _writable_child_parent(parent):
+            subtree = set((parent / "cgroup.subtree_control").read_text().split())
+            if not {"memory", "pids"} <= subtree:
+                _write(parent / "cgroup.subtree_control", "+memory +pids", optional=True)
+                subtree = set((parent / "cgroup.subtree_control").read_text().split())
+            if {"memory", "pids"} <= subtree:
+                return parent
+    return None
+
+
+def _v1_parent(controller: str) -> Path | None:
+    mount = Path("/sys/fs/cgroup") / controller
+    if not (mount / "cgroup.procs").exists():
+        return None
+    parent = Path(str(mount) + _own(controller))
+    for candidate in (parent, mount):
+        if candidate.exists() and _writable_child_parent(candidate):
+            return candidate
+    return None

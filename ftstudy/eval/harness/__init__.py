@@ -1,0 +1,93 @@
+"""Harness dispatch: each benchmark declares its harness in evals/benchmarks.yaml; the harness runs it.
+
+A harness is a function `run(ctx: BenchContext, bench: dict) -> HarnessOutput`, registered in HARNESSES by
+name (module:function, imported lazily). Adding a benchmark is adding data, plus at most one harness.
+
+Every harness returns the primary metric and its per-item records: `samples` rows carry `id` (the item),
+`score` (the item's value of the benchmark's metric) and `output` (what the model produced or chose), so two
+results on the same items can be compared item by item (ftstudy.eval.stats.paired_bootstrap).
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from ftstudy.core.errors import UserError
+
+HARNESSES: dict[str, str] = {
+    "lm-eval": "ftstudy.eval.harness.lmeval:run",
+    "bigcode": "ftstudy.eval.harness.code:run",
+    "rouge": "ftstudy.eval.harness.generative:run_rouge",
+    "toolcall": "ftstudy.eval.harness.generative:run_toolcall",
+    "chat-probe": "ftstudy.eval.harness.generative:run_chat_probe",
+    "embedding": "ftstudy.eval.harness.generative:run_relevance",
+    "judge-single": "ftstudy.eval.harness.judging:run_single",
+    "judge-pairwise": "ftstudy.eval.harness.judging:run_pairwise",
+    "judge-criteria": "ftstudy.eval.harness.criteria:run",
+    "judge-toxicity": "ftstudy.eval.harness.toxicity:run",
+    "mt-bench": "ftstudy.eval.harness.mtbench:run",
+    "alpaca-eval": "ftstudy.eval.harness.alpacaeval:run",
+    "bfcl": "ftstudy.eval.harness.bfcl:run",
+}
+
+
+@dataclass
+class BenchContext:
+    """Everything a harness needs to know about the model and the run."""
+
+    experiment: str
+    model: str                      # hub id or local folder (base or merged)
+    adapter: str | None = None      # LoRA adapter folder, evaluated on top of `model`
+    tag: str = "base"
+    limit: int | None = None        # seeded subset size, the same items for every model of a study
+    seed: int = 1234
+    data_dir: Path | None = None    # local files instead of the hub (tests, offline users)
+    out_dir: Path = Path("results")
+    device: str = "cpu"             # "cuda" on GPU hosts: lm-eval vllm backend, vLLM serving
+    judge_url: str | None = None
+    judge_model: str | None = None
+    judge_api_key_env: str = "OPENAI_API_KEY"   # the variable holding the judge's key (its name; never the key)
+    judge_concurrency: int = 4                  # judge requests in flight at once
+    judge_temperature: float = 0.0
+    allow_code_execution: bool = False
+    dry_run: bool = False
+    server_url: Callable[[], str] | None = None   # starts (once) and returns an OpenAI-compatible base URL
+    base_outputs: dict[str, str] | None = None    # the base model's outputs, for pairwise judging
+    commands: list[list[str]] = field(default_factory=list)  # every external command run (recorded; --dry-run)
+    cache: dict = field(default_factory=dict)    # generations shared by benchmarks of one bench call
+
+
+@dataclass
+class HarnessOutput:
+    metrics: dict[str, float]                 # metric name -> value (the declared metric among them)
+    samples: list[dict[str, Any]]             # per-item records: id, score, output (+ anything useful)
+    harness_version: str | None = None
+    settings: dict[str, Any] = field(default_factory=dict)   # decoding, template, shots actually used
+    subset_ids: list[str] | None = None
+
+
+class HarnessUnavailable(UserError, RuntimeError):
+    """The harness (or its data) is not installed here; the message says how to get it."""
+
+
+def get(harness: str) -> Callable[[BenchContext, dict], HarnessOutput]:
+    module, func = HARNESSES[harness].split(":")
+    return getattr(importlib.import_module(module), func)
+
+
+def pick_subset(ids: list[str], limit: int | None, seed: int) -> list[str]:
+    """A seeded subset of item ids that is the same for every model (and any input order), not the first N.
+
+    Example:
+        >>> pick_subset(["a", "b", "c", "d"], 2, seed=1) == pick_subset(["d", "c", "b", "a"], 2, seed=1)
+        True
+    """
+    import hashlib
+
+    ids = [str(i) for i in ids]
+    if not limit or limit >= len(ids):
+        return sorted(ids, key=lambda i: (len(i), i))
+    ranked = sorted(ids, key=lambda i: hashlib.sha256(f"{seed}:{i}".encode()).hexdigest())
+    return sorted(ranked[:limit], key=lambda i: (len(i), i))

@@ -1,0 +1,95 @@
+"""The judge endpoint of the judged benchmarks: any OpenAI-compatible URL (a local vLLM, `transformers serve`,
+or a hosted API such as OpenAI's for the plan's GPT-4 judge).
+
+The API key is read from the environment variable the user names (`--judge-api-key-env`, default
+OPENAI_API_KEY) at the moment of each request and sent as a bearer token; only the variable's *name* is ever
+recorded. Requests answered 429 or 5xx are retried with backoff (Retry-After honoured); at most
+`concurrency` requests are in flight at once. `settings()` is what results and the study lock record: the
+judge model id, its temperature, and where the key came from (never the key).
+
+Example:
+    >>> j = Judge("http://127.0.0.1:8001/v1", "gpt-4-0613", api_key_env="NO_SUCH_VAR_FOR_DOCTEST")
+    >>> j.headers(), j.settings()["judge_model"], j.settings()["judge_url"]
+    ({}, 'gpt-4-0613', 'http://127.0.0.1:8001')
+"""
+from __future__ import annotations
+
+import os
+import urllib.parse
+from dataclasses import dataclass
+from typing import Callable, Iterable, TypeVar
+
+from ftstudy.eval import client
+from ftstudy.eval.harness import BenchContext, HarnessUnavailable
+
+T = TypeVar("T")
+R = TypeVar("R")
+DEFAULT_KEY_ENV = "OPENAI_API_KEY"
+
+
+def safe_url(url: str) -> str:
+    """The URL as results may show it: no user:password, no query string (either could carry a secret).
+
+    Example:
+        >>> safe_url("https://user:sk-123@api.example.com/v1?key=sk-123")
+        'https://api.example.com'
+    """
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    return client.api_base(urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", "")))
+
+
+@dataclass
+class Judge:
+    url: str
+    model: str
+    api_key_env: str = DEFAULT_KEY_ENV
+    temperature: float = 0.0
+    concurrency: int = 4
+    retries: int = 6
+    seed: int | None = None
+    timeout: float = 600.0
+
+    def headers(self) -> dict[str, str]:
+        """The Authorization header when the named variable holds a key; none for a local judge without one."""
+        key = os.environ.get(self.api_key_env, "").strip()
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
+    def ask(self, messages: list[dict], max_tokens: int = 512) -> str:
+        """One judgment (reply text); 429 and 5xx are retried with backoff."""
+        return client.chat_reply(self.url, self.model, messages, max_tokens=max_tokens, temperature=self.temperature,
+                                 seed=self.seed, timeout=self.timeout, retries=self.retries, headers=self.headers(),
+                                 retry_status=client.JUDGE_RETRY_STATUS, key_env=self.api_key_env).text
+
+    def map(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
+        """fn over items with at most `concurrency` judge requests in flight, results in input order."""
+        return client.pmap(fn, items, workers=max(1, int(self.concurrency)))
+
+    def settings(self) -> dict:
+        """What a result and the lock record about the judge (the key's variable name, never the key)."""
+        return {"judge_model": self.model, "judge_url": safe_url(self.url), "judge_temperature": self.temperature,
+                "judge_api_key_env": self.api_key_env, "judge_concurrency": self.concurrency}
+
+
+def from_context(ctx: BenchContext) -> Judge:
+    """The run's judge: the model named, else the first one the judge server lists (a hosted API needs the
+    name: --judge-model gpt-4-0613). A key variable the user named explicitly must be set."""
+    if not ctx.judge_url:
+        raise HarnessUnavailable(
+            "this benchmark needs a judge model: serve one on an OpenAI-compatible endpoint (for example "
+            "`ftstudy serve Qwen/Qwen2.5-32B-Instruct-AWQ --port 8001`) or use a hosted one, and pass its URL "
+            "(--judge-url http://127.0.0.1:8001 or https://api.openai.com/v1, with --judge-model NAME)")
+    env = ctx.judge_api_key_env or DEFAULT_KEY_ENV
+    if env != DEFAULT_KEY_ENV and not os.environ.get(env, "").strip():
+        raise HarnessUnavailable(f"--judge-api-key-env {env}: the variable {env} is not set in this environment; "
+                                 f"export it (export {env}=...) or leave the option out for a judge without a key")
+    judge = Judge(ctx.judge_url, ctx.judge_model or "", api_key_env=env, temperature=float(ctx.judge_temperature),
+                  concurrency=int(ctx.judge_concurrency), seed=ctx.seed)
+    if not judge.model:
+        models = client.list_models(ctx.judge_url, headers=judge.headers(), key_env=judge.api_key_env)
+        if not models:
+            raise HarnessUnavailable(f"the judge server at {safe_url(ctx.judge_url)} lists no model; "
+                                     "pass --judge-model NAME")
+        judge.model = models[0]
+    return judge

@@ -1,0 +1,181 @@
+"""lm-evaluation-harness, run in the eval environment: `hf` backend on CPU, `vllm` on GPU hosts.
+
+Every model of a study is scored with the same settings (chat template, shots, decoding, seed) and on the
+same items: `--limit` becomes a seeded subset passed as `--samples`, never "the first N".
+
+With `data_dir`, a local task reads `<data_dir>/<task>.jsonl` (the benchmark's hub rows) through an overlay
+of its YAML, so tests and offline users need no hub.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ftstudy.core import tool_envs as envs
+from ftstudy.eval.harness import BenchContext, HarnessOutput, HarnessUnavailable, pick_subset
+from ftstudy.core.bundled import evals_dir
+from ftstudy.core import runner
+from ftstudy.core.bundled import TOOL_SCRIPTS
+
+TASKS_DIR = "tasks"
+RUNNER = TOOL_SCRIPTS / "lmeval_run.py"
+
+
+def model_args(ctx: BenchContext, backend: str) -> str:
+    """The --model_args string; an adapter rides on the base model (hf: peft=, vllm: lora_local_path=)."""
+    args = [f"pretrained={ctx.model}"]
+    if backend == "hf":
+        args.append("dtype=float32" if ctx.device == "cpu" else "dtype=bfloat16")
+        if ctx.adapter:
+            args.append(f"peft={ctx.adapter}")
+    else:
+        args += ["dtype=bfloat16", "gpu_memory_utilization=0.85"]
+        if ctx.adapter:
+            rank = json.loads((Path(ctx.adapter) / "adapter_config.json").read_text()).get("r", 16)
+            args += ["enable_lora=True", f"max_lora_rank={max(16, rank)}", f"lora_local_path={ctx.adapter}"]
+    return ",".join(args)
+
+
+def spec(ctx: BenchContext, bench: dict, out: Path, include: Path | None,
+         samples: dict[str, list[int]] | None) -> dict[str, Any]:
+    """The lm-eval settings of one run (pure: tests assert it). The same for every model of a study."""
+    backend = "hf" if ctx.device == "cpu" else "vllm"
+    shots = bench.get("shots")
+    chat = bench.get("chat_template", True)
+    return {
+        "model": backend, "model_args": model_args(ctx, backend), "tasks": [bench["task"]],
+        "output_path": str(out), "seed": ctx.seed, "device": ctx.device, "num_fewshot": shots,
+        # a tiny model on CPU is bound by per-batch overhead, a 7B on GPU by memory: vLLM sizes its own batches
+        "batch_size": "auto" if backend == "vllm" else 32,
+        "apply_chat_template": chat, "fewshot_as_multiturn": bool(chat and shots),
+        "include_path": str(include) if include else None, "local_only": bool(bench.get("local_task") and not bench.get("builtin_subtasks")),
+        "samples": samples, "confirm_run_unsafe_code": bool(bench.get("code_execution") and ctx.allow_code_execution),
+        "gen_kwargs": bench.get("gen_kwargs"), "predict_only": bool(bench.get("predict_only")),
+    }
+
+
+def lm_eval_argv(python: str | Path, spec_path: Path) -> list[str]:
+    """The exact command: lm-eval's Python API driven by tool_env_scripts/lmeval_run.py from a spec file."""
+    return [str(python), str(RUNNER), str(spec_path)]
+
+
+def local_overlay(bench: dict, data_dir: Path | None, work: Path) -> tuple[Path | None, int | None]:
+    """Include path for a local task; with data_dir, a copy of its YAML that reads <data_dir>/<task>.jsonl.
+    Returns (include dir, number of docs when known)."""
+    if not bench.get("local_task"):
+        return None, None
+    src = evals_dir() / TASKS_DIR / f"{bench['task']}.yaml"
+    if data_dir is None:
+        return src.parent, None
+    data = Path(data_dir) / f"{bench['task']}.jsonl"
+    if not data.is_file():
+        raise HarnessUnavailable(f"--data-dir {data_dir}: {data.name} is missing (the {bench['id']} test rows, "
+                                 "one JSON object per line in the hub's row shape)")
+    task = yaml.safe_load(src.read_text())
+    task.update({"dataset_path": "json", "dataset_name": None,
+                 "dataset_kwargs": {"data_files": {"test": str(data.resolve())}}, "test_split": "test"})
+    task.pop("validation_split", None)
+    task.pop("training_split", None)
+    overlay = work / "tasks"
+    overlay.mkdir(parents=True, exist_ok=True)
+    (overlay / src.name).write_text(yaml.safe_dump(task, sort_keys=False))
+    n_docs = sum(1 for line in data.open() if line.strip())
+    return overlay, n_docs
+
+
+def staged_hf_env(data_dir: Path | None) -> dict[str, str]:
+    """A --data-dir staged by `ftstudy stage-data` holds a Hugging Face cache (hf_home/) with the datasets of
+    lm-eval's built-in tasks: read it, offline.
+
+    Example:
+        >>> staged_hf_env(None)
+        {}
+    """
+    home = Path(data_dir) / "hf_home" if data_dir else None
+    if home is None or not home.is_dir():
+        return {}
+    return {"HF_HOME": str(home.resolve()), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+
+
+def run(ctx: BenchContext, bench: dict) -> HarnessOutput:
+    work = ctx.out_dir / ".work" / f"{ctx.tag}-{bench['id']}"
+    include, n_docs = local_overlay(bench, ctx.data_dir, work)
+    n_docs = n_docs or bench.get("n_docs")
+    subset = None
+    if ctx.limit and n_docs:
+        subset = [int(i) for i in pick_subset([str(i) for i in range(n_docs)], ctx.limit, ctx.seed)]
+    elif ctx.limit:
+        raise HarnessUnavailable(f"{bench['id']}: --limit needs the task's size (n_docs in evals/benchmarks.yaml, "
+                                 "or --data-dir) to draw the same seeded subset for every model")
+    python = "<eval-env>/bin/python" if ctx.dry_run else envs.bin_path("eval")
+    run_spec = spec(ctx, bench, work / "out", include, {bench["task"]: subset} if subset else None)
+    argv = lm_eval_argv(python, work / "spec.json")
+    ctx.commands.append(argv)
+    if ctx.dry_run:
+        return HarnessOutput({}, [], settings={"command": runner.show(argv), "spec": run_spec})
+    shutil.rmtree(work / "out", ignore_errors=True)  # never read an earlier, interrupted run's files
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "spec.json").write_text(json.dumps(run_spec, indent=2))
+    env = {"HF_ALLOW_CODE_EVAL": "1"} if bench.get("code_execution") and ctx.allow_code_execution else {}
+    env.update({"TOKENIZERS_PARALLELISM": "false", "HF_DATASETS_TRUST_REMOTE_CODE": "0"})
+    env.update(staged_hf_env(ctx.data_dir))
+    log = work / "lm_eval.log"
+    started = time.time()
+    runner.check(runner.run(argv, env=env, log=log, quiet=True), f"lm-eval {bench['task']}", log)
+    out = parse_output(work / "out", bench, subset, time.time() - started)
+    out.settings["lm_eval"] = {k: run_spec[k] for k in ("model", "num_fewshot", "batch_size", "apply_chat_template",
+                                                         "fewshot_as_multiturn", "gen_kwargs", "seed")}
+    return out
+
+
+def parse_output(out: Path, bench: dict, subset: list[int] | None, wall: float) -> HarnessOutput:
+    """Read lm-eval's results_*.json and samples_<task>_*.jsonl (newest of each) into a HarnessOutput."""
+    results = sorted(out.rglob("results_*.json"), key=lambda p: p.stat().st_mtime)
+    if not results:
+        raise HarnessUnavailable(f"lm-eval wrote no results under {out}")
+    res = json.loads(results[-1].read_text())
+    task = bench["task"]
+    metrics = {k: v for k, v in res["results"].get(task, {}).items() if isinstance(v, (int, float))}
+    per_item_key = bench["metric"].split(",")[0]
+    samples = []
+    files = sorted(out.rglob(f"samples_{task}_*.jsonl"), key=lambda p: p.stat().st_mtime)
+    for line in files[-1].read_text().splitlines() if files else []:
+        s = json.loads(line)
+        rec = {"id": str(s["doc_id"]), "score": _num(s.get(per_item_key)), "output": _output(s),
+               "target": s.get("target")}
+        if bench.get("predict_only"):
+            rec["doc"] = s.get("doc")  # a scorer outside lm-eval (the code sandbox) needs the item itself
+        samples.append(rec)
+    samples.sort(key=lambda r: int(r["id"]))
+    settings = {"n-shot": res.get("n-shot", {}).get(task), "chat_template_sha": res.get("chat_template_sha"),
+                "fewshot_as_multiturn": res.get("fewshot_as_multiturn"), "task_hash": res.get("task_hashes", {}).get(task),
+                "config": {k: res.get("config", {}).get(k) for k in ("model", "model_args", "batch_size", "device")},
+                "wall_s": round(wall, 2)}
+    return HarnessOutput(metrics=metrics, samples=samples, harness_version=res.get("lm_eval_version"),
+                         settings={**settings, "task_version": res.get("versions", {}).get(task)},
+                         subset_ids=[str(i) for i in subset] if subset else [r["id"] for r in samples])
+
+
+def _num(v: Any) -> float | None:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def _output(sample: dict) -> str:
+    """What the model produced: generated text, or for multiple choice the index of the choice it ranked first."""
+    resp = sample.get("filtered_resps")
+    # multiple choice: one [loglikelihood, is_greedy] pair per choice (lm-eval writes the numbers as strings)
+    if isinstance(resp, list) and resp and all(isinstance(r, (list, tuple)) and len(r) == 2 for r in resp):
+        lls = [_num(r[0]) for r in resp]
+        if all(v is not None for v in lls):
+            return str(max(range(len(lls)), key=lls.__getitem__))
+    if isinstance(resp, list) and resp:
+        return str(resp[0])
+    return str(resp)

@@ -1,0 +1,175 @@
+"""Self-describing results: one JSON file per (experiment, tag, benchmark) plus its per-item records.
+
+    results/<experiment>/<tag>/<benchmark>.json           what was measured, on what, how, and the metrics
+    results/<experiment>/<tag>/<benchmark>.samples.jsonl   one record per item: id, score, output
+
+Both are written atomically. A result is reused when the same model (fingerprint), benchmark version, items
+and settings are asked for again, also from another experiment (the base model's results are shared), and it is
+never overwritten by a different model's.
+
+Example:
+    >>> fingerprint_of("Qwen/Qwen2.5-7B")[:6]  # a hub id without a local copy: the id itself is hashed
+    'hub:Qw'
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import subprocess
+from pathlib import Path
+from typing import Any, Iterator
+
+from ftstudy import __version__
+from ftstudy.core.errors import UserError
+from ftstudy.core.fsio import atomic_write, read_json, write_json
+from ftstudy.core.bundled import REPO
+
+WEIGHTS = ("*.safetensors", "*.bin", "*.pt", "*.gguf")
+SAMPLE_BYTES = 8 << 20  # hash the head and tail of each weight file: exact enough to tell models apart, fast on 15 GB
+
+
+class ResultConflict(UserError):
+    pass
+
+
+def _file_digest(path: Path, h: "hashlib._Hash") -> None:
+    size = path.stat().st_size
+    h.update(f"{path.name}:{size}".encode())
+    with path.open("rb") as fh:
+        h.update(fh.read(SAMPLE_BYTES))
+        if size > 2 * SAMPLE_BYTES:
+            fh.seek(-SAMPLE_BYTES, 2)
+            h.update(fh.read())
+
+
+def fingerprint_of(model: str, adapter: str | None = None) -> str:
+    """Hash of the model's config, its weight index (names, sizes, sampled bytes) and the adapter's."""
+    h = hashlib.sha256()
+    parts = [Path(model)] + ([Path(adapter)] if adapter else [])
+    local = Path(model).is_dir()
+    if not local:
+        h.update(f"hub:{model}".encode())
+    for part in parts:
+        if not part.is_dir():
+            continue
+        for name in ("config.json", "adapter_config.json"):
+            if (part / name).is_file():
+                h.update((part / name).read_bytes())
+        for pattern in WEIGHTS:
+            for f in sorted(part.glob(pattern)):
+                _file_digest(f, h)
+    prefix = "dir" if local else "hub"
+    return f"{prefix}:{h.hexdigest()[:16]}"
+
+
+def git_revision() -> str | None:
+    try:
+        out = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, timeout=5)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def paths(root: Path, experiment: str, tag: str, benchmark: str) -> tuple[Path, Path]:
+    folder = root / experiment / tag
+    return folder / f"{benchmark}.json", folder / f"{benchmark}.samples.jsonl"
+
+
+def identity(record: dict) -> tuple:
+    """What makes two results the same measurement."""
+    return (record["model_fingerprint"], record["benchmark"], record["benchmark_version"], record.get("limit"),
+            record.get("seed"), record.get("data_dir"))
+
+
+def find_reusable(root: Path, want: dict) -> Path | None:
+    """An existing result of the same measurement, in any experiment's folder."""
+    for path in sorted(root.glob(f"*/*/{want['benchmark']}.json")):
+        try:
+            rec = read_json(path)
+        except (OSError, ValueError):
+            continue
+        if rec.get("status") == "ok" and identity(rec) == identity(want):
+            return path
+    return None
+
+
+def check_overwrite(path: Path, record: dict) -> None:
+    if path.exists():
+        old = read_json(path)
+        if old.get("model_fingerprint") != record["model_fingerprint"]:
+            raise ResultConflict(
+                f"{path} holds a result for another model ({old.get('model')}, {old.get('model_fingerprint')}); "
+                "results are never overwritten by a different model's: use another --tag, or remove that file")
+
+
+def save(root: Path, record: dict, samples: list[dict]) -> Path:
+    """Write the samples first and the record last, so a record always has its samples."""
+    out, samples_path = paths(root, record["experiment"], record["tag"], record["benchmark"])
+    check_overwrite(out, record)
+    atomic_write(samples_path, "".join(json.dumps(s, sort_keys=True) + "\n" for s in samples))
+    write_json(out, record)
+    return out
+
+
+def copy_result(src: Path, root: Path, experiment: str, tag: str) -> Path:
+    """Share an existing measurement under another experiment's folder (the base model's results)."""
+    rec = read_json(src)
+    samples = load_samples(src)
+    rec.update({"experiment": experiment, "tag": tag, "reused_from": str(src)})
+    return save(root, rec, samples)
+
+
+def load_samples(result_path: Path) -> list[dict]:
+    sp = result_path.with_name(result_path.name[: -len(".json")] + ".samples.jsonl")
+    return [json.loads(l) for l in sp.read_text().splitlines() if l.strip()] if sp.exists() else []
+
+
+def record(**fields: Any) -> dict:
+    """A result record with the fields every result carries."""
+    base = {"ftstudy_version": __version__, "git_revision": git_revision(),
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "status": "ok"}
+    return {**base, **fields}
+
+
+def iter_results(root: Path = Path("results")) -> Iterator[dict]:
+    for path in sorted(root.glob("*/*/*.json")):
+        try:
+            rec = read_json(path)
+        except (OSError, ValueError):
+            continue
+        if "benchmark" in rec:
+            rec["_path"] = str(path)
+            yield rec
+
+
+def supersede(root: Path, experiment: str, tag: str, benchmarks: list[str], fingerprint: str,
+              progress=print) -> list[Path]:
+    """Move a tag's results that belong to another model (an earlier run of the same study stage, before a
+    hyperparameter changed) to results/<exp>/.superseded/<tag>-<fingerprint>/: kept, never overwritten, and out
+    of the way of the new model's results."""
+    moved = []
+    for bench in benchmarks:
+        rec_path, samples_path = paths(root, experiment, tag, bench)
+        if not rec_path.exists():
+            continue
+        old = read_json(rec_path).get("model_fingerprint", "unknown")
+        if old == fingerprint:
+            continue
+        dest = root / experiment / ".superseded" / f"{tag}-{old.split(':')[-1][:12]}"
+        dest.mkdir(parents=True, exist_ok=True)
+        if samples_path.exists():
+            samples_path.replace(dest / samples_path.name)
+        rec_path.replace(dest / rec_path.name)  # the record last: a record is never without its samples
+        progress(f"{bench}: the earlier result of tag {tag!r} (another model) kept in {dest}")
+        moved.append(dest / rec_path.name)
+    return moved
+
+
+def tags(root: Path, experiment: str, exclude: str = "base") -> list[str]:
+    """The result tags of an experiment (superseded results and work folders are not tags)."""
+    folder = root / experiment
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name != exclude and not p.name.startswith("."))

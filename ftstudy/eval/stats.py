@@ -1,0 +1,200 @@
+"""Seeded bootstrap statistics for benchmark scores: a CI of one mean, and the paired comparison of base
+vs fine-tuned on the same items (the question a study asks: is the gain larger than resampling noise?).
+
+numpy is used when importable (it comes with rouge-score, so the core venv has it); otherwise a pure-Python
+path with `random.Random(seed)` gives the same kind of answer, more slowly. The two paths draw different
+random numbers, so a seed reproduces a result only on the same path.
+
+Example:
+    >>> from ftstudy.eval.stats import bootstrap_ci, paired_bootstrap
+    >>> bootstrap_ci([1, 0, 1, 1], seed=0).mean
+    0.75
+    >>> r = paired_bootstrap({"a": 0, "b": 1}, {"a": 1, "b": 1}, seed=0)
+    >>> r.delta
+    0.5
+"""
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import asdict, dataclass
+from typing import Iterable, Mapping, Sequence
+
+try:  # optional speed-up; see the module docstring
+    import numpy as _np
+except ImportError:  # pragma: no cover - numpy ships with rouge-score
+    _np = None
+
+# Bounds the memory of one vectorised block of resamples (rows x items int64s, about 32 MB).
+_BLOCK_CELLS = 4_000_000
+
+
+@dataclass(frozen=True)
+class CI:
+    """A mean with its bootstrap confidence interval."""
+
+    mean: float
+    low: float
+    high: float
+    n: int
+    confidence: float = 0.95
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Paired:
+    """Fine-tuned minus base over the same items.
+
+    `low`/`high` bound the mean difference (paired bootstrap); `p_value` is a two-sided sign-flip
+    permutation test of "no difference"; `significant` says whether the CI excludes 0.
+    """
+
+    n: int
+    base_mean: float
+    tuned_mean: float
+    delta: float
+    low: float
+    high: float
+    p_value: float
+    significant: bool
+    confidence: float = 0.95
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def bootstrap_ci(scores: Iterable[float], n_resamples: int = 2000, confidence: float = 0.95, seed: int = 0) -> CI:
+    """Percentile bootstrap CI of the mean of `scores`.
+
+    Example:
+        >>> ci = bootstrap_ci([0.2, 0.4, 0.6, 0.8], seed=1)
+        >>> ci.low <= ci.mean <= ci.high
+        True
+    """
+    xs = [float(x) for x in scores]
+    if not xs:
+        raise ValueError("bootstrap_ci needs at least one score")
+    _check(n_resamples, confidence)
+    means = _resample_means(xs, n_resamples, seed)
+    low, high = _percentiles(means, confidence)
+    return CI(mean=math.fsum(xs) / len(xs), low=low, high=high, n=len(xs), confidence=confidence)
+
+
+def paired_bootstrap(
+    base: Mapping[object, float],
+    tuned: Mapping[object, float],
+    n_resamples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> Paired:
+    """Paired bootstrap CI of mean(tuned) - mean(base) over per-item scores keyed by item id.
+
+    Both mappings must hold exactly the same ids: comparing different item sets would mix the model
+    effect with the item selection, so that is refused with a ValueError naming some of the differences.
+
+    Example:
+        >>> base = {i: 0.0 for i in range(50)}
+        >>> tuned = {i: 1.0 for i in range(50)}
+        >>> paired_bootstrap(base, tuned).significant
+        True
+    """
+    only_base, only_tuned = set(base) - set(tuned), set(tuned) - set(base)
+    if only_base or only_tuned:
+        raise ValueError(
+            "paired comparison needs the same item ids in both: "
+            f"{len(only_base)} only in base (e.g. {_few(only_base)}), "
+            f"{len(only_tuned)} only in tuned (e.g. {_few(only_tuned)})"
+        )
+    if not base:
+        raise ValueError("paired comparison needs at least one item")
+    _check(n_resamples, confidence)
+    ids = sorted(base, key=str)  # a fixed order, so the seed alone decides the resamples
+    diffs = [float(tuned[i]) - float(base[i]) for i in ids]
+    n = len(diffs)
+    delta = math.fsum(diffs) / n
+    low, high = _percentiles(_resample_means(diffs, n_resamples, seed), confidence)
+    return Paired(
+        n=n,
+        base_mean=math.fsum(float(base[i]) for i in ids) / n,
+        tuned_mean=math.fsum(float(tuned[i]) for i in ids) / n,
+        delta=delta,
+        low=low,
+        high=high,
+        p_value=_sign_flip_p(diffs, n_resamples, seed + 1),
+        significant=not (low <= 0.0 <= high),
+        confidence=confidence,
+    )
+
+
+def scores_by_id(samples: Iterable[Mapping], metric: str) -> dict:
+    """Turn a scorer's per-sample records into {id: score} for `paired_bootstrap`, skipping items where
+    the metric does not apply (None, e.g. param_acc on an irrelevance row).
+
+    Example:
+        >>> scores_by_id([{"id": 1, "exact_match": 1.0}, {"id": 2, "exact_match": None}], "exact_match")
+        {1: 1.0}
+    """
+    return {s["id"]: float(s[metric]) for s in samples if s.get(metric) is not None}
+
+
+def _check(n_resamples: int, confidence: float) -> None:
+    if n_resamples < 1:
+        raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+
+
+def _few(ids: set, k: int = 3) -> str:
+    return ", ".join(repr(i) for i in sorted(ids, key=str)[:k]) or "-"
+
+
+def _resample_means(xs: Sequence[float], n_resamples: int, seed: int) -> list[float]:
+    """Means of `n_resamples` resamples of xs drawn with replacement."""
+    n = len(xs)
+    if _np is not None:
+        rng = _np.random.default_rng(seed)
+        arr = _np.asarray(xs, dtype=float)
+        out = []
+        rows = max(1, _BLOCK_CELLS // n)
+        for start in range(0, n_resamples, rows):
+            idx = rng.integers(0, n, size=(min(rows, n_resamples - start), n))
+            out.append(arr[idx].mean(axis=1))
+        return _np.concatenate(out).tolist()
+    rng = random.Random(seed)
+    return [math.fsum(rng.choices(xs, k=n)) / n for _ in range(n_resamples)]
+
+
+def _sign_flip_p(diffs: Sequence[float], n_resamples: int, seed: int) -> float:
+    """Two-sided p-value of "the mean difference is 0": under that null each item's difference is as likely
+    to carry either sign, so flip signs at random and count means at least as far from 0 as observed.
+    The +1s keep p > 0, the usual correction for a Monte-Carlo permutation test."""
+    n = len(diffs)
+    observed = abs(math.fsum(diffs) / n) - 1e-12  # tolerance: ties in float sums must count as "as extreme"
+    if _np is not None:
+        rng = _np.random.default_rng(seed)
+        arr = _np.asarray(diffs, dtype=float)
+        hits = 0
+        rows = max(1, _BLOCK_CELLS // n)
+        for start in range(0, n_resamples, rows):
+            signs = rng.integers(0, 2, size=(min(rows, n_resamples - start), n)) * 2 - 1
+            hits += int((_np.abs((signs * arr).mean(axis=1)) >= observed).sum())
+    else:
+        rng = random.Random(seed)
+        hits = sum(abs(sum(d if rng.random() < 0.5 else -d for d in diffs) / n) >= observed for _ in range(n_resamples))
+    return (hits + 1) / (n_resamples + 1)
+
+
+def _percentiles(values: Sequence[float], confidence: float) -> tuple[float, float]:
+    """The (1-c)/2 and (1+c)/2 quantiles, linearly interpolated (numpy's default rule)."""
+    vs = sorted(values)
+    alpha = (1 - confidence) / 2
+
+    def q(p: float) -> float:
+        pos = p * (len(vs) - 1)
+        lo = math.floor(pos)
+        hi = min(lo + 1, len(vs) - 1)
+        return vs[lo] + (vs[hi] - vs[lo]) * (pos - lo)
+
+    return q(alpha), q(1 - alpha)

@@ -1,0 +1,340 @@
+"""The study: one command walks an experiment through prepare → train → merge → bench base → bench ft → compare.
+
+Each stage's output is keyed by a hash of its inputs (state/<exp>/<method>-<hardware>.json): a rerun skips what
+is done and current, redoes what changed, and resumes what was interrupted (training from its last checkpoint).
+Results of the base model are shared by every experiment that uses the same base and benchmark (results.py).
+
+Example:
+    $ ftstudy run classification --method lora --hardware cpu --base-model ./tiny --limit 40
+    $ ftstudy status
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from ftstudy.eval import bench
+from ftstudy.study import comparison
+from ftstudy.config import gen
+from ftstudy.train import merge
+from ftstudy.config import registry
+from ftstudy.train import train
+from ftstudy.core.errors import UserError
+from ftstudy.core.fsio import read_json, write_json
+from ftstudy.core.file_locks import RunLock
+
+STAGES = ("prepare", "train", "merge", "bench-base", "bench-ft", "compare")
+SHARED = ("prepare", "bench-base")  # the same for every method of an experiment: done once
+
+
+@dataclass
+class Options:
+    experiment: str
+    method: str | None = None
+    hardware: str = "dgx-spark"
+    base_model: str = gen.DEFAULT_BASE_MODEL
+    data: tuple[str, ...] = ()
+    sets: tuple[str, ...] = ()
+    limit: int | None = None
+    max_steps: int | None = None
+    bench_data_dir: str | None = None
+    benchmarks: list[str] | None = None
+    judge_url: str | None = None
+    judge_model: str | None = None
+    from_stage: str | None = None
+    root: Path = Path(".")
+    bench_limit: int | None = None      # benchmark items; default: the same as limit
+    count_tokens: bool = True           # prepare measures tokens with Axolotl's preprocess (~30 s on a CPU)
+    sources: tuple[str, ...] = ()       # --source: these sources instead of the default mixture
+    max_rows: int | None = None         # --max-rows: training rows only (default: the plan's size, all rows)
+    merge: str = "auto"                 # auto: only when a benchmark needs merged weights; always: every adapter
+    judge_api_key_env: str = "OPENAI_API_KEY"   # the name of the variable; the key itself is never stored
+    judge_concurrency: int = 4
+
+    def __post_init__(self):
+        exp = registry.experiment(self.experiment)
+        self.method = self.method or exp.methods[0]
+        registry.check_method(exp, self.method)
+
+
+def _hash(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def state_path(o: Options) -> Path:
+    return o.root / "state" / o.experiment / f"{o.method}-{o.hardware}.json"
+
+
+def load_state(o: Options) -> dict:
+    p = state_path(o)
+    return read_json(p) if p.exists() else {}
+
+
+class Study:
+    """One experiment × method × hardware, its stages and their keys."""
+
+    def __init__(self, o: Options, progress: Callable[[str], None] = print, clock: Any = None):
+        self.o, self.progress = o, progress
+        self.clock = clock  # an eta.Clock keyed by (experiment, method, stage): ETAs on the stage lines
+        self.req = train.resolve(o.experiment, o.method, o.hardware, o.base_model, o.data, o.sets, o.max_steps, o.sources)
+        self.runs, self.results = o.root / "runs", o.root / "results"
+        self.state = load_state(o)
+
+    # ---- what each stage depends on
+    def keys(self) -> dict[str, str]:
+        exp = registry.experiment(self.o.experiment)
+        # the benchmark items decide which rows the contamination check drops
+        data_key = _hash(exp.select(self.o.sources), self.o.data, self.train_rows, exp.seed, self.o.bench_data_dir)
+        train_key = _hash(train.run_id(self.req.cfg), data_key)
+        bench_key = _hash(self.o.benchmarks, self.blimit, self.o.bench_data_dir,
+                          [registry.benchmark(b)["version"] for b in (self.o.benchmarks or exp.all_benchmarks)])
+        return {"prepare": data_key, "train": train_key, "merge": _hash(train_key, self.o.merge), "bench-base": _hash(self.o.base_model, bench_key),
+                "bench-ft": _hash(train_key, bench_key), "compare": _hash(train_key, bench_key, self.o.base_model)}
+
+    def needs_merge(self) -> bool:
+        return bool(self.req.cfg.get("adapter")) and (self.o.merge == "always" or any(
+            registry.benchmark(b)["harness"] not in ("lm-eval",) for b in self.bench_ids()))
+
+    @property
+    def train_rows(self) -> int | None:
+        return self.o.max_rows or self.o.limit
+
+    @property
+    def blimit(self) -> int | None:
+        return self.o.bench_limit or self.o.limit
+
+    def bench_ids(self) -> list[str]:
+        return self.o.benchmarks or registry.experiment(self.o.experiment).all_benchmarks
+
+    # ---- the stages
+    def do_prepare(self) -> dict:
+        from ftstudy.data import prepare
+
+        rep = prepare.prepare(self.o.experiment, data=self.o.data, sources=self.o.sources, limit=self.train_rows,
+                              out_root=self.o.root / gen.PREPARED_DIR,  # under the study root, never the cwd
+                              base_model=self.o.base_model if self.o.count_tokens else None,
+                              hardware=self.o.hardware, sequence_len=self.req.cfg.get("sequence_len"),
+                              progress=self.progress, bench_data_dir=self.o.bench_data_dir)
+        return {"out_dir": str(rep.out_dir), "contamination": rep.contamination}
+
+    def contamination(self) -> dict | None:
+        """The decontamination figures of this run's prepared files (from their manifests)."""
+        from ftstudy.data.decontam import check as decontam_check
+
+        paths = [self.o.root / ds["path"] if (self.o.root / ds["path"]).exists() else Path(ds["path"])
+                 for ds in self.req.cfg["datasets"]]
+        return decontam_check.from_manifests(paths)
+
+    def do_train(self) -> dict:
+        folder = train.run_dir(self.req, self.runs)
+        resume = bool(train.checkpoints(folder))
+        out = train.train(self.req, self.runs, resume=resume, progress=self.progress)
+        return {"run_dir": out["run_dir"], "train_loss": out.get("train_loss")}
+
+    def do_merge(self) -> dict:
+        folder = train.run_dir(self.req, self.runs)
+        if not self.needs_merge():
+            return {"skipped": "no benchmark needs merged weights (lm-eval applies the adapter itself)"}
+        rep = merge.merge(folder)
+        return {"model": rep.get("model", str(folder)), "status": rep["status"]}
+
+    def _bench(self, model: str, adapter: str | None, tag: str) -> dict:
+        rows = bench.bench(self.o.experiment, model, adapter, tag, self.o.benchmarks, self.blimit,
+                           self.o.bench_data_dir, self.o.judge_url, self.o.judge_model, results_root=self.results,
+                           progress=self.progress, judge_api_key_env=self.o.judge_api_key_env,
+                           judge_concurrency=self.o.judge_concurrency)
+        failed = [r for r in rows if r["status"] == "failed"]
+        if failed:
+            raise UserError("; ".join(f"{r['benchmark']}: {r['reason']}" for r in failed))
+        return {"rows": rows}
+
+    def do_bench_base(self) -> dict:
+        return self._bench(self.o.base_model, None, "base")
+
+    def ft_model(self) -> tuple[str, str | None]:
+        folder = train.run_dir(self.req, self.runs)
+        if not self.req.cfg.get("adapter"):
+            return str(folder), None                 # full fine-tuning: the run folder is the model
+        if (folder / "merged").is_dir():
+            return str(folder / "merged"), None      # merged weights serve every harness
+        return self.o.base_model, str(folder)       # base + adapter (lm-eval's peft=)
+
+    def do_bench_ft(self) -> dict:
+        from ftstudy.eval import records
+
+        model, adapter = self.ft_model()
+        records.supersede(self.results, self.o.experiment, self.o.method, self.bench_ids(),
+                          records.fingerprint_of(model, adapter), self.progress)
+        return self._bench(model, adapter, self.o.method)
+
+    def do_compare(self) -> dict:
+        from ftstudy.study import plan_results
+
+        rows = comparison.compare(self.o.experiment, "base", self.o.method, self.results, self.bench_ids())
+        path = plan_results.write(self.results, self.o.experiment, self.o.method, self.o.base_model,
+                                  self.ft_model()[0], rows)
+        return {"rows": rows, "plan_results": str(path)}
+
+    # ---- the walk
+    def run(self, dry_run: bool = False, only: str | None = None) -> dict:
+        """Walk the stages (or, with `only`, run that one stage: what a Slurm job does)."""
+        keys = self.keys()
+        start = STAGES.index(self.o.from_stage) if self.o.from_stage else 0
+        plan = []
+        for i, stage in enumerate(STAGES):
+            rec = self.state.get(stage, {})
+            forced = self.o.from_stage is not None and i >= start
+            fresh = rec.get("status") == "done" and rec.get("key") == keys[stage] and self.outputs_exist(stage)
+            # the same data prepared for another method of this experiment is the same data
+            fresh = fresh or (stage in SHARED and self.prepared_elsewhere(keys[stage], stage))
+            # compare is cheap and reads what the bench stages left: always recomputed
+            plan.append((stage, "cached" if fresh and not forced and stage != "compare" else "run"))
+        if dry_run:
+            return {"plan": plan, "train_command": train.train(self.req, self.runs, dry_run=True)["command"]}
+        # one stage at a time (a Slurm job) holds no study-wide lock: jobs of one experiment run side by side and
+        # each state update is a short locked read-modify-write (_record)
+        self._only = bool(only)
+        lock = RunLock(self.o.root / "state" / f".{self.o.experiment}.lock", what=f"the {self.o.experiment} study")
+        with contextlib.nullcontext() if only else lock:
+            self.state["_options"] = self.saved_options()
+            for stage, action in plan:
+                if only and stage != only:
+                    continue
+                who = (self.o.experiment, self.o.method, stage)
+                if action == "cached":
+                    self.progress(f"[{stage}] done and current - skipped")
+                    if self.clock:
+                        self.clock.skip(*who)
+                    if self.state.get(stage, {}).get("status") != "done":  # done under another method's state
+                        out = {"contamination": self.contamination()} if stage == "prepare" else None
+                        self._record(stage, {"status": "done", "key": keys[stage], "shared": True, "output": out})
+                    continue
+                self.progress(f"[{stage}] running" + (f" · {self.clock.start(*who)}" if self.clock else ""))
+                self._record(stage, {"status": "running", "key": keys[stage], "started": time.time()})
+                try:
+                    out = getattr(self, "do_" + stage.replace("-", "_"))()
+                except BaseException as exc:
+                    status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+                    self._record(stage, {"status": status, "key": keys[stage], "error": str(exc)[:2000]})
+                    raise
+                began = self.state[stage]["started"]
+                if self.clock:
+                    self.clock.finish(*who, seconds=time.time() - began)
+                self._record(stage, {"status": "done", "key": keys[stage], "started": began, "finished": time.time(),
+                                     "seconds": round(time.time() - began, 1), "output": out})
+            if only in (None, "compare"):
+                self.write_lock()
+        return self.state
+
+    def write_lock(self) -> None:
+        """Record what this experiment's results depend on in study.lock.json; warn where the environment moved."""
+        from ftstudy.study import study_lock as lock
+        from ftstudy.eval import records
+
+        folder = train.run_dir(self.req, self.runs)
+        data = read_json(folder / "data.json") if (folder / "data.json").exists() else {}
+        benches = {}
+        for tag in ("base", self.o.method):
+            for b in self.bench_ids():
+                path = records.paths(self.results, self.o.experiment, tag, b)[0]
+                if path.exists():
+                    rec = read_json(path)
+                    benches[f"{tag}/{b}"] = {"version": rec["benchmark_version"], "seed": rec.get("seed"),
+                                             "subset_ids": rec.get("subset_ids"), "model_fingerprint": rec["model_fingerprint"],
+                                             "judge": rec.get("settings", {}).get("judge_model"),
+                                             "rubric": rec.get("settings", {}).get("rubric_version"),
+                                             "judge_temperature": rec.get("settings", {}).get("judge_temperature")}
+        entry = {"method": self.o.method, "hardware": self.o.hardware, "base_model": self.o.base_model,
+                 "seed": registry.experiment(self.o.experiment).seed, "run": str(folder),
+                 "datasets": [{"path": d["path"], "sha256": d.get("sha256")} for d in data.get("datasets", [])],
+                 "benchmarks": benches, "contamination": self.contamination()}
+        _, diffs = lock.update(self.o.root, f"{self.o.experiment}/{self.o.method}-{self.o.hardware}", entry)
+        for d in diffs:
+            self.progress(f"warning: the environment differs from study.lock.json: {d}")
+
+    def outputs_exist(self, stage: str) -> bool:
+        """A stage recorded as done still has its outputs (nobody deleted them since)."""
+        folder = train.run_dir(self.req, self.runs)
+        if stage == "prepare":
+            return all(Path(self.o.root / ds["path"]).exists() or Path(ds["path"]).exists()
+                       for ds in self.req.cfg["datasets"])
+        if stage == "train":
+            return (folder / "train.json").exists() and read_json(folder / "train.json").get("status") == "completed"
+        if stage == "merge":
+            return not self.needs_merge() or (folder / "merge.json").exists()
+        if stage in ("bench-base", "bench-ft"):
+            tag = "base" if stage == "bench-base" else self.o.method
+            from ftstudy.eval import records
+
+            return all(records.paths(self.results, self.o.experiment, tag, b)[0].exists() for b in self.bench_ids())
+        return True
+
+    def prepared_elsewhere(self, key: str, stage: str = "prepare") -> bool:
+        """A shared stage (the data, the base model's benchmarks) done under another method of this experiment."""
+        for other in state_path(self.o).parent.glob("*.json"):
+            rec = read_json(other).get(stage, {})
+            if rec.get("status") == "done" and rec.get("key") == key and self.outputs_exist(stage):
+                return True
+        return False
+
+    def saved_options(self) -> dict:
+        o = self.o
+        return {"base_model": o.base_model, "data": list(o.data), "sets": list(o.sets), "limit": o.limit,
+                "max_steps": o.max_steps, "bench_data_dir": o.bench_data_dir, "benchmarks": o.benchmarks,
+                "bench_limit": o.bench_limit, "max_rows": o.max_rows, "count_tokens": o.count_tokens, "merge": o.merge}
+
+    def _record(self, stage: str, rec: dict) -> None:
+        if getattr(self, "_only", False):
+            with RunLock(state_path(self.o).with_suffix(".lock"), what="the study state", wait=True):
+                self.state = {**load_state(self.o), "_options": self.saved_options(), stage: rec}
+                write_json(state_path(self.o), self.state)
+            return
+        self.state[stage] = rec
+        write_json(state_path(self.o), self.state)
+
+
+def status(root: Path = Path("."), experiment: str | None = None) -> list[dict]:
+    """Each stage of each experiment that has state: done, stale (and why), failed (with log), not started."""
+    rows = []
+    for path in sorted((root / "state").glob("*/*.json")):
+        exp = path.parent.name
+        if experiment and exp != experiment:
+            continue
+        method, _, hw = path.stem.partition("-")
+        state = read_json(path)
+        try:
+            current = Study(Options(exp, method, hw, **_saved_options(state)), progress=lambda s: None).keys()
+        except Exception:  # the experiment or method no longer exists: show the state as recorded
+            current = {}
+        for stage in STAGES:
+            rec = state.get(stage)
+            for other in (path.parent.glob("*.json") if rec is None and stage in SHARED and current else ()):
+                r = read_json(other).get(stage) or {}
+                if r.get("status") == "done" and r.get("key") == current[stage]:
+                    rec = {**r, "error": f"shared: done under {other.stem}"}
+            if rec is None:
+                st, why = "not started", ""
+            elif rec["status"] == "done" and current and rec.get("key") != current.get(stage):
+                st, why = "stale", "its inputs changed since it ran"
+            else:
+                st, why = rec["status"], rec.get("error", "")
+            row = {"experiment": exp, "method": method, "hardware": hw, "stage": stage, "status": st, "detail": why}
+            if stage == "prepare" and rec and rec["status"] == "done":
+                from ftstudy.data.decontam.check import short
+
+                row["contamination"] = (rec.get("output") or {}).get("contamination")
+                row["detail"] = "; ".join(filter(None, [why, short(row["contamination"])]))
+            rows.append(row)
+    return rows
+
+
+def _saved_options(state: dict) -> dict:
+    opts = dict(state.get("_options", {}))
+    for key in ("data", "sets"):
+        opts[key] = tuple(opts.get(key) or ())
+    return opts

@@ -1,0 +1,60 @@
+"""study.lock.json: what the study's results depend on, recorded at the study root, and checked on every run.
+
+It records ftstudy, Axolotl, lm-eval, torch, transformers, vLLM versions (from the tool environments), the base
+model's fingerprint, the prepared datasets' hashes, seeds, benchmark subsets, judge model and rubric versions,
+and the hardware. `ftstudy run` warns when the lock and the current environment disagree; `ftstudy report`
+shows it.
+
+Example:
+    >>> differences({"versions": {"train": {"axolotl": "0.19.0"}}}, {"versions": {"train": {"axolotl": "0.20.0"}}})
+    ['versions.train.axolotl: lock 0.19.0, now 0.20.0']
+"""
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+from typing import Any
+
+from ftstudy import __version__
+from ftstudy.core import tool_envs as envs
+from ftstudy.core.fsio import read_json, write_json
+
+NAME = "study.lock.json"
+
+
+def environment() -> dict[str, Any]:
+    """Versions of what produces results, as installed now."""
+    out: dict[str, Any] = {"ftstudy": __version__, "versions": {}}
+    for name in ("train", "eval"):
+        try:
+            out["versions"][name] = envs.versions(name)
+        except envs.EnvMissing:
+            out["versions"][name] = None
+    out["hardware"] = {"machine": platform.machine(), "gpu": envs.has_gpu()}
+    return out
+
+
+def differences(lock: dict, now: dict, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between the lock and now (keys only one side has are ignored)."""
+    diffs = []
+    for key in sorted(set(lock) & set(now)):
+        a, b = lock[key], now[key]
+        path = f"{prefix}{key}"
+        if isinstance(a, dict) and isinstance(b, dict):
+            diffs += differences(a, b, path + ".")
+        elif a != b:
+            diffs.append(f"{path}: lock {a}, now {b}")
+    return diffs
+
+
+def update(root: Path, experiment: str, entry: dict[str, Any], env: dict[str, Any] | None = None) -> tuple[dict, list[str]]:
+    """Record one experiment's inputs in the lock; returns the lock and how the environment differs from it."""
+    path = root / NAME
+    lock = read_json(path) if path.exists() else {}
+    env = env or environment()
+    diffs = differences({k: lock[k] for k in ("ftstudy", "versions", "hardware") if k in lock}, env)
+    if not lock:
+        lock.update(env)
+    lock.setdefault("experiments", {})[experiment] = entry
+    write_json(path, lock)
+    return lock, diffs
