@@ -19,9 +19,9 @@ ENV DEBIAN_FRONTEND=noninteractive \
     AXOLOTL_DO_NOT_TRACK=1 \
     HF_HOME=/home/ftstudy/.cache/huggingface \
     FTSTUDY_ENVS_DIR=/opt/ftstudy/envs \
-    FTSTUDY_TRAIN_ENV=/opt/ftstudy/core/tool_env_pins/train \
-    FTSTUDY_EVAL_ENV=/opt/ftstudy/core/tool_env_pins/eval \
-    FTSTUDY_BFCL_ENV=/opt/ftstudy/core/tool_env_pins/bfcl
+    FTSTUDY_TRAIN_ENV=/opt/ftstudy/envs/train \
+    FTSTUDY_EVAL_ENV=/opt/ftstudy/envs/eval \
+    FTSTUDY_BFCL_ENV=/opt/ftstudy/envs/bfcl
 
 RUN apt-get update && apt-get install -y --no-install-recommends git python3-venv chromium bubblewrap \
     && rm -rf /var/lib/apt/lists/*
@@ -47,11 +47,11 @@ RUN python -m venv $FTSTUDY_BFCL_ENV \
 
 # bigcode-evaluation-harness is not on PyPI; install it from git into its own environment at build time.
 ARG BIGCODE_REF=main
-RUN python -m venv /opt/ftstudy/core/tool_env_pins/bigcode \
+RUN python -m venv /opt/ftstudy/envs/bigcode \
     && git clone --depth 1 --branch ${BIGCODE_REF} https://github.com/bigcode-project/bigcode-evaluation-harness /opt/bigcode \
-    && /opt/ftstudy/core/tool_env_pins/bigcode/bin/pip install -r /opt/ftstudy/requirements/bigcode.txt -e /opt/bigcode \
-    && touch /opt/ftstudy/core/tool_env_pins/bigcode/.ftstudy-complete
-ENV FTSTUDY_BIGCODE_ENV=/opt/ftstudy/core/tool_env_pins/bigcode
+    && /opt/ftstudy/envs/bigcode/bin/pip install -r /opt/ftstudy/requirements/bigcode.txt -e /opt/bigcode \
+    && touch /opt/ftstudy/envs/bigcode/.ftstudy-complete
+ENV FTSTUDY_BIGCODE_ENV=/opt/ftstudy/envs/bigcode
 
 # ftstudy itself: light, no torch.
 COPY . /opt/ftstudy/src

@@ -129,7 +129,7 @@ def test_doctor_finds_the_built_environments_at_their_pins():
     found = json.loads(CliRunner().invoke(main, ["doctor", "--json"]).output)["envs"]
     pins = {}
     for req in ("train-cpu.txt", "eval-cpu.txt"):
-        for line in (Path(__file__).parent.parent / "ftstudy" / "envs" / req).read_text().splitlines():
+        for line in (Path(__file__).parent.parent / "ftstudy" / "core" / "tool_env_pins" / req).read_text().splitlines():
             if "==" in line and not line.startswith("#"):
                 name, version = line.split(";")[0].split("==")
                 pins.setdefault(req.split("-")[0], {})[name.strip().split("[")[0]] = version.strip()

@@ -22,7 +22,7 @@ from ftstudy.data.prepare import prepare
 
 FIX = Path(__file__).resolve().parent / "fixtures"
 STAGED = FIX / "decontam"
-DEMO = Path(__file__).resolve().parents[1] / "ftstudy" / "demo_data"
+DEMO = Path(__file__).resolve().parents[1] / "ftstudy" / "study" / "demo_data"
 quiet = lambda m: None  # noqa: E731
 
 

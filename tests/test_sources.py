@@ -238,7 +238,7 @@ def _hub_rows(*args: str):
     from ftstudy.core import tool_envs as envs
     from ftstudy.core.runner import run
 
-    script = Path(__file__).resolve().parents[1] / "ftstudy" / "toolside" / "hub_rows.py"
+    script = Path(__file__).resolve().parents[1] / "ftstudy" / "tool_env_scripts" / "hub_rows.py"
     return run([str(envs.bin_path("train")), str(script), *args], quiet=True)
 
 

@@ -213,7 +213,7 @@ def test_validate_a_folder_strict_and_json(tmp_path):
 
     from click.testing import CliRunner
 
-    from ftstudy.cli import main
+    from ftstudy.cli.main import main
 
     good = gen.golden()[gen.golden_path("code", "lora")]
     (tmp_path / "sub").mkdir()

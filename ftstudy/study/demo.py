@@ -28,9 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ftstudy.core.bundled import PACKAGE
 
-DATA = PACKAGE / "demo_data"
+DATA = Path(__file__).with_name("demo_data")
 
 
 @dataclass(frozen=True)

@@ -99,7 +99,7 @@ def train(python: str, cfg_path: Path, hw: str, out: Path) -> dict:
     if hw != "cpu":
         env.pop("CUDA_VISIBLE_DEVICES", None)
     measure = out / f"measure-{cfg_path.stem}.json"
-    argv = [python, str(ROOT / "ftstudy" / "toolside" / "measure.py"), str(measure), "--",
+    argv = [python, str(ROOT / "ftstudy" / "tool_env_scripts" / "measure.py"), str(measure), "--",
             python, "-m", "axolotl.cli.train", str(cfg_path)]
     res = runner.run(argv, env=env, log=out / f"{cfg_path.stem}.log", on_line=on_line, quiet=True)
     m = json.loads(measure.read_text()) if measure.is_file() else {}
@@ -181,9 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         model = str(out / "qwen2.5-7b-random")
         if not (Path(model) / "config.json").is_file():
-            subprocess.run([python, str(HERE / "random_model.py"), str(ROOT / "ftstudy" / "model_configs" /
+            subprocess.run([python, str(HERE / "random_model.py"), str(ROOT / "ftstudy" / "config" / "model_configs" /
                             "Qwen__Qwen2.5-7B.json"), str(tok), model], check=True)
-    words = (ROOT / "ftstudy" / "toolside" / "tiny_corpus.txt").read_text().split()
+    words = (ROOT / "ftstudy" / "tool_env_scripts" / "tiny_corpus.txt").read_text().split()
     data = rows_jsonl(out / "rows.jsonl", 400 if a.tiny else 20000, words)
     ver = versions(python)
     prof = profiles.profile(hw)

@@ -47,7 +47,7 @@ def build(method: str, device: str = "cuda", model_dir: str | None = None):
         cfg = AutoConfig.from_pretrained(model_dir)
     else:
         cfg = AutoConfig.for_model(**{k: v for k, v in json.loads(
-            (ROOT / "ftstudy" / "model_configs" / "Qwen__Qwen2.5-7B.json").read_text()).items()
+            (ROOT / "ftstudy" / "config" / "model_configs" / "Qwen__Qwen2.5-7B.json").read_text()).items()
             if k not in ("model_type", "architectures", "torch_dtype") and not k.startswith("_")},
             model_type="qwen2")
     cfg.use_cache = False

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-LOCK = ROOT / "ftstudy" / "envs" / "train-cpu.txt"
+LOCK = ROOT / "ftstudy" / "core" / "tool_env_pins" / "train-cpu.txt"
 KEEP_THERE = re.compile(r"^(torch|torchvision|torchaudio|triton|nvidia-.*|cuda-.*)$")
 NO_WHEEL = {"flash-attn": "sdist only: compiled against the machine's CUDA (minutes of nvcc)",
             "deepspeed": "sdist only: ZeRO/offload for full fine-tuning where one GPU is too small"}
