@@ -22,6 +22,7 @@ Example:
 """
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import time
 from dataclasses import dataclass
@@ -143,20 +144,46 @@ def _run(out: Path, quick: bool, progress: Callable[[str], None], echo: Callable
              f"expected before measuring this machine)")
     model = tiny.build(out / "tiny-model", seed=0, log=progress)
     timings: dict[str, float] = {"tiny model": round(time.time() - started, 1)}
-    for r in runs:
-        t0 = time.time()
-        progress(f"\n=== {r.experiment} · {r.method} === (study: {eta.fmt(clock.left())} left)")
-        sets = r.sets + (lora_sets(out, model) if r.method == "lora" else ())
-        opts = study.Options(r.experiment, r.method, "cpu", str(model), (str(DATA / r.data),), sets, r.limit,
-                             r.max_steps, str(DATA / "bench"), r.benchmarks, root=out, bench_limit=r.bench_limit,
-                             count_tokens=r.count_tokens, merge=r.merge)
-        study.Study(opts, progress=progress, clock=clock).run()
-        timings[f"{r.experiment}/{r.method}"] = round(time.time() - t0, 1)
+    lanes = _lanes(runs)
+    clock.lanes = min(len(lanes), _cores())
+
+    def lane(todo: list[DemoRun]) -> None:
+        for r in todo:
+            t0 = time.time()
+            say = (lambda line, who=f"{r.experiment}·{r.method}": progress(
+                "\n".join(f"[{who}] {x}" if x else x for x in line.split("\n")))) if clock.lanes > 1 else progress
+            say(f"=== {r.experiment} · {r.method} === (study: {eta.fmt(clock.left())} left)")
+            sets = r.sets + (lora_sets(out, model) if r.method == "lora" else ())
+            opts = study.Options(r.experiment, r.method, "cpu", str(model), (str(DATA / r.data),), sets, r.limit,
+                                 r.max_steps, str(DATA / "bench"), r.benchmarks, root=out, bench_limit=r.bench_limit,
+                                 count_tokens=r.count_tokens, merge=r.merge)
+            study.Study(opts, progress=say, clock=clock).run()
+            timings[f"{r.experiment}/{r.method}"] = round(time.time() - t0, 1)
+
+    # Each experiment's runs in order (its base scores are reused by its later methods), experiments side by side,
+    # one per core: every tool runs on one thread (tiny.THREADS), so the numbers do not depend on the overlap.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=clock.lanes) as pool:
+        failed = [f.exception() for f in [pool.submit(lane, todo) for todo in lanes] if f.exception()]
+    if failed:
+        raise failed[0]  # the other lanes ran to the end: their work is kept, and a rerun resumes this one
+    timings = {k: timings[k] for k in ["tiny model", *(f"{r.experiment}/{r.method}" for r in runs)] if k in timings}
     paths = report.write(out, out / "report")
     echo("\n" + summary(out))
     echo(f"\nreport: {paths[0].resolve()}")
     echo(f"demo finished in {time.time() - started:.0f} s  ({', '.join(f'{k} {v:.0f} s' for k, v in timings.items())})")
     return True
+
+
+def _cores() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+def _lanes(runs: tuple[DemoRun, ...]) -> list[list[DemoRun]]:
+    """The runs grouped by experiment, in order: what may run side by side."""
+    lanes: dict[str, list[DemoRun]] = {}
+    for r in runs:
+        lanes.setdefault(r.experiment, []).append(r)
+    return list(lanes.values())
 
 
 def summary(out: Path) -> str:

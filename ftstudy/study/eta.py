@@ -44,6 +44,7 @@ class Clock:
     def __init__(self, expected: dict[Hashable, float]):
         self.expected = {k: max(0.0, float(v)) for k, v in expected.items()}
         self.done: dict[Hashable, float] = {}
+        self.lanes = 1  # steps that run side by side (the demo's experiments, one per core)
 
     def ratio(self) -> float:
         """How much slower (>1) or faster (<1) than expected this machine has been; 1 until stages expected to
@@ -54,7 +55,7 @@ class Clock:
 
     def left(self) -> float:
         """Seconds expected for the steps not finished yet."""
-        return self.ratio() * sum(v for k, v in self.expected.items() if k not in self.done)
+        return self.ratio() * sum(v for k, v in self.expected.items() if k not in self.done) / self.lanes
 
     def start(self, *key: Hashable) -> str:
         """The suffix of a stage's progress line: this stage's ETA and the whole study's time left."""

@@ -17,6 +17,7 @@ from typing import Any
 
 from ftstudy import __version__
 from ftstudy.core import tool_envs as envs
+from ftstudy.core.file_locks import RunLock
 from ftstudy.core.fsio import read_json, write_json
 
 NAME = "study.lock.json"
@@ -50,11 +51,14 @@ def differences(lock: dict, now: dict, prefix: str = "") -> list[str]:
 def update(root: Path, experiment: str, entry: dict[str, Any], env: dict[str, Any] | None = None) -> tuple[dict, list[str]]:
     """Record one experiment's inputs in the lock; returns the lock and how the environment differs from it."""
     path = root / NAME
-    lock = read_json(path) if path.exists() else {}
     env = env or environment()
-    diffs = differences({k: lock[k] for k in ("ftstudy", "versions", "hardware") if k in lock}, env)
-    if not lock:
-        lock.update(env)
-    lock.setdefault("experiments", {})[experiment] = entry
-    write_json(path, lock)
+    # read-modify-write under a lock: runs of other experiments (other processes, or the demo's side-by-side
+    # lanes) record theirs in the same file
+    with RunLock(root / "state" / f".{NAME}.lock", what=str(path), wait=True):
+        lock = read_json(path) if path.exists() else {}
+        diffs = differences({k: lock[k] for k in ("ftstudy", "versions", "hardware") if k in lock}, env)
+        if not lock:
+            lock.update(env)
+        lock.setdefault("experiments", {})[experiment] = entry
+        write_json(path, lock)
     return lock, diffs
