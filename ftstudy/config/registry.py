@@ -62,6 +62,9 @@ class Source:
     # what and what to do; `show` prints both, and prepare's errors repeat them.
     access: list[str] = field(default_factory=list)
     note: str = ""
+    # The planner's estimates until `prepare` measures them: rows of the hub split, mean tokens per training row.
+    split_rows: int | None = None
+    mean_tokens: int | None = None
 
 
 @dataclass(frozen=True)
