@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-CALIBRATION = Path(__file__).with_name("calibration.json")
+CALIBRATION = Path(__file__).parent.parent / "config" / "calibration.json"  # beside the registry it calibrates
 
 
 def calibration_path() -> Path:
