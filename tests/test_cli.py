@@ -46,9 +46,10 @@ def test_import_pulls_no_heavy_module():
 def test_list_and_json():
     runner = CliRunner()
     res = runner.invoke(main, ["list"])
-    assert res.exit_code == 0 and "tool_use" in res.output and "11 experiments" in res.output
+    n = len(registry.experiments())
+    assert res.exit_code == 0 and "tool_use" in res.output and f"{n} experiments" in res.output
     rows = json.loads(runner.invoke(main, ["list", "--json"]).output)
-    assert len(rows) == 11 and all({"id", "methods", "benchmarks"} <= set(r) for r in rows)
+    assert [r["id"] for r in rows] == registry.experiment_ids() and all({"id", "methods", "benchmarks"} <= set(r) for r in rows)
 
 
 def test_show_and_unknown_id():

@@ -373,9 +373,7 @@ def test_two_sources_of_one_shape_keep_their_own_prepared_files(tmp_path):
     assert [s.shape for s in med.active_sources].count("alpaca") == 2
     cfg_paths = [d["path"] for d in gen.build("medical")["datasets"]]
     assert len(set(cfg_paths)) == len(cfg_paths) == len(med.active_sources), cfg_paths
-    files = {"AlpaCare/MedInstruct-52k": "medinstruct.jsonl", "qiaojin/PubMedQA": "pubmedqa.jsonl",
-             "medalpaca/medical_meadow_medical_flashcards": "medical_flashcards.jsonl"}
-    data = [str(FIXTURES / files[s.hub]) for s in med.active_sources]
+    data = [str(fixture(s)) for s in med.active_sources]
     rep = prepare("medical", out_root=tmp_path, progress=quiet, data=data)
     assert len({s.path for s in rep.sources}) == len(med.active_sources)
     for src, r, d in zip(med.active_sources, rep.sources, data):
@@ -388,7 +386,7 @@ def test_no_two_sources_share_a_prepared_file_anywhere():
     """Every experiment, default sources and every --data/--source combination: distinct file per source."""
     checked = 0
     for exp in registry.experiments():
-        combos = [[], [str(FIXTURES / f"{s.id}.jsonl") for s in exp.active_sources], ["same.jsonl"] * len(exp.active_sources)]
+        combos = [[], [str(fixture(s)) for s in exp.active_sources], ["same.jsonl"] * len(exp.active_sources)]
         for data in combos:
             paths = [d["path"] for d in gen.dataset_entries(exp, data)]
             assert len(set(paths)) == len(paths), (exp.id, data, paths)

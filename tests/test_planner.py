@@ -58,7 +58,7 @@ def test_published_case_within_15_percent(case_id, source, published, unit):
 
 def test_every_published_case_is_listed():
     assert [c["id"] for c in planner_cases.CASES] == [p[0] for p in PUBLISHED]
-    assert len(planner_cases.table()) == 8
+    assert len(planner_cases.table()) == len(PUBLISHED)
 
 
 def test_mixed_precision_adamw_full_ft_does_not_fit_the_spark_and_8bit_is_the_fix():
@@ -250,3 +250,11 @@ def test_plan_of_a_local_model_config(tmp_path):
     assert p["params"]["total"] < 1e6 and p["fits"]
     assert p["memory_gb"]["overhead"] / p["memory_gb"]["total"] > 0.9  # a tiny model's RSS is the framework
     assert yaml.safe_load(json.dumps(p))  # JSON-able throughout
+
+
+def test_the_bundled_calibration_file_is_the_one_read(monkeypatch):
+    from ftstudy.plan import data_stats
+
+    monkeypatch.delenv("FTSTUDY_CALIBRATION", raising=False)
+    assert data_stats.calibration_path().is_file(), data_stats.calibration_path()
+    assert "measured" in data_stats.load_calibration()

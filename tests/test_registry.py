@@ -5,15 +5,18 @@ from ftstudy.config import profiles
 from ftstudy.config import registry
 from ftstudy.data.row_formats import SHAPES
 
-IDS = ["classification", "instruction", "chat", "code", "math", "medical", "legal", "dpo", "tool_use",
-       "summarization", "creative"]
+# The study plan's experiments, in the architecture's order; the registry may hold more (added as data).
+STUDY = ["classification", "instruction", "chat", "code", "math", "medical", "legal", "dpo", "tool_use",
+         "summarization", "creative"]
 
 
-def test_the_eleven_experiments_in_order():
-    assert registry.experiment_ids() == IDS
+def test_the_study_plans_experiments_in_order():
+    ids = registry.experiment_ids()
+    assert len(set(ids)) == len(ids)
+    assert [i for i in ids if i in STUDY] == STUDY
 
 
-@pytest.mark.parametrize("exp_id", IDS)
+@pytest.mark.parametrize("exp_id", registry.experiment_ids())
 def test_experiment_is_complete(exp_id):
     e = registry.experiment(exp_id)
     assert e.active_sources, "an experiment needs training data"
@@ -38,7 +41,7 @@ def test_every_declared_benchmark_is_used_and_described():
     assert used == set(declared) - probes, f"unused: {set(declared) - probes - used}, undeclared: {used - set(declared)}"
     for bid, b in declared.items():
         assert {"harness", "task", "metric", "higher_is_better", "version", "scale"} <= set(b), bid
-    assert probes == {b for b in declared if b.endswith("_mini")} and len(probes) == 3
+    assert probes and probes == {b for b in declared if b.endswith("_mini")}
     assert all("not " in declared[b]["title"] for b in probes)
 
 

@@ -225,11 +225,12 @@ def test_hub_failure_says_what_to_do():
     assert "check https://huggingface.co/datasets/openai/gsm8k" in hub_failure(plain, plain.hub, "x")
 
 
-def test_the_planner_has_a_token_estimate_for_every_shape():
-    from ftstudy.plan.data_stats import MEAN_TOKENS
-    from ftstudy.data.row_formats import SHAPES
-
-    assert set(SHAPES) <= set(MEAN_TOKENS)
+def test_every_source_declares_the_planners_token_estimate():
+    sources = [s for e in registry.experiments() for s in e.sources]
+    assert sources and all(isinstance(s.mean_tokens, int) and s.mean_tokens > 0 for s in sources), \
+        [s.id for s in sources if not s.mean_tokens]
+    # a source without a cap is planned at its split size, so it must declare one
+    assert all(s.split_rows or s.cap for s in (s for e in registry.experiments() for s in e.active_sources))
 
 
 # --- with the train environment (datasets), offline ----------------------------------------------------------

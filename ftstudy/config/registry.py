@@ -1,6 +1,7 @@
 """The experiment and benchmark registries: plain data read from `experiments.yaml` and `evals/benchmarks.yaml`.
 
-Every verb looks experiments up here, by id; an unknown id answers with the closest ids.
+Every verb looks experiments up here, by id; an unknown id answers with the closest ids. $FTSTUDY_REGISTRY_DIR
+names a folder holding a copy of both (experiments.yaml and evals/) to read instead of the bundled ones.
 
 Example:
     >>> from ftstudy.config import registry
@@ -18,7 +19,7 @@ from typing import Any
 import yaml
 
 from ftstudy.core.errors import UserError
-from ftstudy.core.bundled import evals_dir
+from ftstudy.core.bundled import evals_dir, registry_dir
 
 METHODS = ("lora", "qlora", "full", "dpo")
 ACCESS = ("gated", "licence", "very large", "not on the hub")  # Source.access values
@@ -62,6 +63,9 @@ class Source:
     # what and what to do; `show` prints both, and prepare's errors repeat them.
     access: list[str] = field(default_factory=list)
     note: str = ""
+    # The planner's estimates until `prepare` measures them: rows of the hub split, mean tokens per training row.
+    split_rows: int | None = None
+    mean_tokens: int | None = None
 
 
 @dataclass(frozen=True)
@@ -122,12 +126,16 @@ class Experiment:
 
 
 def _data_path() -> Path:
-    return Path(__file__).with_name("experiments.yaml")
+    return registry_dir() / "experiments.yaml"
 
 
-@functools.cache
-def _load() -> tuple[dict[str, Experiment], dict[str, dict]]:
-    raw = yaml.safe_load(_data_path().read_text())
+def _load() -> tuple[dict[str, Experiment], dict[str, dict], dict[str, dict]]:
+    return _read(str(_data_path()), str(evals_dir() / "benchmarks.yaml"))
+
+
+@functools.cache  # by path: a test that points FTSTUDY_REGISTRY_DIR at a copy reads the copy
+def _read(exps_path: str, bench_path: str) -> tuple[dict[str, Experiment], dict[str, dict], dict[str, dict]]:
+    raw = yaml.safe_load(Path(exps_path).read_text())
     seed = raw.get("seed", 42)
     exps = {}
     for e in raw["experiments"]:
@@ -139,19 +147,13 @@ def _load() -> tuple[dict[str, Experiment], dict[str, dict]]:
         if bad:
             raise ValueError(f"experiments.yaml: experiment {e['id']!r}: sources {bad} have an access not in {ACCESS}")
         exps[e["id"]] = Experiment(sources=sources, seed=seed, **e)
-    raw_bench = yaml.safe_load((evals_dir() / "benchmarks.yaml").read_text())
-    _NOT_RUN.clear()
-    _NOT_RUN.update(raw_bench.get("not_run") or {})
-    return exps, raw_bench["benchmarks"]
-
-
-_NOT_RUN: dict[str, dict] = {}
+    raw_bench = yaml.safe_load(Path(bench_path).read_text())
+    return exps, raw_bench["benchmarks"], dict(raw_bench.get("not_run") or {})
 
 
 def not_run(exp_id: str | None = None) -> dict[str, dict]:
     """Benchmarks the study plan names that ftstudy does not run, with the reason (evals/benchmarks.yaml)."""
-    _load()
-    return {k: v for k, v in _NOT_RUN.items() if exp_id is None or v.get("experiment") == exp_id}
+    return {k: v for k, v in _load()[2].items() if exp_id is None or v.get("experiment") == exp_id}
 
 
 def experiments() -> list[Experiment]:

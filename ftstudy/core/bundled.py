@@ -2,6 +2,7 @@
 or under `ftstudy/_bundled/` in an installed wheel."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent
@@ -16,8 +17,13 @@ def _find(name: str) -> Path:
     return REPO / name
 
 
+def registry_dir() -> Path:
+    """Where experiments.yaml lives: $FTSTUDY_REGISTRY_DIR (a copy with experiments.yaml and evals/), else the package's."""
+    return Path(os.environ.get("FTSTUDY_REGISTRY_DIR") or PACKAGE / "config")
+
+
 def evals_dir() -> Path:
-    return _find("evals")
+    return registry_dir() / "evals" if os.environ.get("FTSTUDY_REGISTRY_DIR") else _find("evals")
 
 
 def configs_dir() -> Path:
