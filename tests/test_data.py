@@ -17,7 +17,7 @@ from ftstudy.cli.main import main
 from ftstudy.data.converters.common import AG_NEWS_LABELS, RowError, RowSkip, convert
 from ftstudy.data.converters.xlam import NO_CALL_REPLY, json_type, xlam
 from ftstudy.data.prepare import PrepareError, budgets, prepare
-from ftstudy.data.row_formats import SHAPES
+from ftstudy.config.row_formats import SHAPES
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 

@@ -3,7 +3,7 @@ import pytest
 
 from ftstudy.config import profiles
 from ftstudy.config import registry
-from ftstudy.data.row_formats import SHAPES
+from ftstudy.config.row_formats import SHAPES
 
 IDS = ["classification", "instruction", "chat", "code", "math", "medical", "legal", "dpo", "tool_use",
        "summarization", "creative"]

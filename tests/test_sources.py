@@ -227,7 +227,7 @@ def test_hub_failure_says_what_to_do():
 
 def test_the_planner_has_a_token_estimate_for_every_shape():
     from ftstudy.plan.data_stats import MEAN_TOKENS
-    from ftstudy.data.row_formats import SHAPES
+    from ftstudy.config.row_formats import SHAPES
 
     assert set(SHAPES) <= set(MEAN_TOKENS)
 

@@ -26,7 +26,7 @@ from ftstudy.config import tuning
 from ftstudy.core.errors import UserError
 from ftstudy.core.fsio import atomic_write
 from ftstudy.core.bundled import configs_dir
-from ftstudy.data.row_formats import SHAPES
+from ftstudy.config.row_formats import SHAPES
 
 DEFAULT_BASE_MODEL = "Qwen/Qwen2.5-7B"
 DEFAULT_HARDWARE = "dgx-spark"

@@ -36,7 +36,7 @@ from ftstudy.data import sources as source_access
 from ftstudy.data.stream import commit, convert_file, discard
 from ftstudy.core.fsio import atomic_write, read_json, write_json
 from ftstudy.core.runner import ToolError
-from ftstudy.data.row_formats import SHAPES
+from ftstudy.config.row_formats import SHAPES
 from ftstudy.core.bundled import TOOL_SCRIPTS
 
 DEFAULT_OUT = Path(gen.PREPARED_DIR)

@@ -1,6 +1,6 @@
 """Converters: one hub row in, the row Axolotl reads out. Pure functions, no I/O.
 
-Each converter is named in ftstudy/data/row_formats.py (SHAPES[shape]["convert"]). `convert(shape, row)` checks the
+Each converter is named in ftstudy/config/row_formats.yaml (`convert:`). `convert(shape, row)` checks the
 row's fields, then converts it. A malformed row raises RowError with a one-line reason, which prepare reports
 with the file and line; a well-formed row that yields no training example (a raw UltraFeedback row whose
 completions are all rated the same) raises RowSkip and is counted, never a reason to stop.
@@ -29,7 +29,7 @@ from typing import Any, Callable
 from ftstudy.data.converters import plan_sources as convert_more
 from ftstudy.data.converters.xlam import xlam
 from ftstudy.data.row_errors import RowError, RowSkip, msg
-from ftstudy.data.row_formats import SHAPES
+from ftstudy.config.row_formats import SHAPES
 
 __all__ = ["RowError", "RowSkip", "convert", "check_fields", "CONVERTERS", "AG_NEWS_LABELS"]
 
