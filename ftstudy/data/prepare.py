@@ -173,8 +173,8 @@ def local_input(src: registry.Source, spec: str | None, raw: Path, progress: Cal
 
 def drop_heldout(raw: Path, progress: Callable[[str], None]) -> None:
     """Benchmark items never enter training: the xLAM rows `ftstudy bench` holds out (by position, the same
-    seeded ranking as ftstudy.eval.harness.generative.heldout_ids) are removed from the hub dump before conversion."""
-    from ftstudy.eval.harness.generative import heldout_ids
+    seeded ranking, ftstudy.data.benchmark_items.heldout_ids) are removed from the hub dump before conversion."""
+    from ftstudy.data.benchmark_items import heldout_ids
 
     with open(raw, "rb") as fh:
         n = sum(1 for _ in fh)

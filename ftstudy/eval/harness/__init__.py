@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ftstudy.core.errors import UserError
+from ftstudy.data.benchmark_items import HarnessUnavailable  # raised by the data stage too: defined there
 
 HARNESSES: dict[str, str] = {
     "lm-eval": "ftstudy.eval.harness.lmeval:run",
@@ -66,10 +66,6 @@ class HarnessOutput:
     harness_version: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)   # decoding, template, shots actually used
     subset_ids: list[str] | None = None
-
-
-class HarnessUnavailable(UserError, RuntimeError):
-    """The harness (or its data) is not installed here; the message says how to get it."""
 
 
 def get(harness: str) -> Callable[[BenchContext, dict], HarnessOutput]:

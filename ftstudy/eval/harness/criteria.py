@@ -37,12 +37,13 @@ def parse_grades(text: str, criteria: tuple[str, ...] | list[str], top: int = 5)
 def summary_items(ctx: BenchContext, bench: dict) -> list[dict]:
     """Summarization rows (the rouge benchmark's data: `<data-dir>/<task>.jsonl` or the hub) as requests to
     summarize, worded as the rouge harness words them."""
-    from ftstudy.eval.harness.generative import SUMMARY_PROMPTS, _data_rows, _summary_row
+    from ftstudy.data.benchmark_items import data_rows
+    from ftstudy.eval.harness.generative import SUMMARY_PROMPTS, summary_row
 
     task = bench["summaries_of"]
     prompt = SUMMARY_PROMPTS.get(task, "Summarize the following article.")
     rows = [{"id": r["id"], "instruction": f"{prompt}\n\n{r['document']}"}
-            for r in (_summary_row(x, i) for i, x in enumerate(_data_rows(ctx, task)))]
+            for r in (summary_row(x, i) for i, x in enumerate(data_rows(task, ctx.data_dir, ctx.commands)))]
     return capped(rows, bench)
 
 
