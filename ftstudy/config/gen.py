@@ -111,7 +111,14 @@ def _looks_numeric(text: str) -> bool:
     return True
 
 
-def _apply(cfg: dict[str, Any], dotted: str, value: Any) -> None:
+def set_key(cfg: dict[str, Any], dotted: str, value: Any) -> None:
+    """Apply one --set override to a config: a dotted path (list items by index); None removes the key.
+
+    Example:
+        >>> cfg = {"datasets": [{"path": "a.jsonl"}], "seed": 1}
+        >>> set_key(cfg, "datasets.0.path", "b.jsonl"); set_key(cfg, "seed", None); cfg
+        {'datasets': [{'path': 'b.jsonl'}]}
+    """
     parts = dotted.split(".")
     node: Any = cfg
     for i, part in enumerate(parts[:-1]):
@@ -187,7 +194,7 @@ def build(
     cfg["seed"] = exp.seed
     cfg["output_dir"] = f"runs/{exp.id}/{method}-{hardware}"
     for key, value in (overrides or {}).items():
-        _apply(cfg, key, value)
+        set_key(cfg, key, value)
     return cfg
 
 

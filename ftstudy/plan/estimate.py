@@ -159,7 +159,7 @@ def _notes(s: Setup, hardware: str, opt: dict) -> list[str]:
 # Changes that can make a run fit, cheapest first: a smaller micro-batch, checkpointing, offloading and Liger's
 # fused loss keep the training maths unchanged (only speed moves); an 8-bit optimizer barely moves results;
 # QLoRA and shorter sequences change what is learnt.
-def _candidates(cfg: dict, hardware: str) -> list[tuple[dict, str]]:
+def fix_candidates(cfg: dict, hardware: str) -> list[tuple[dict, str]]:
     out: list[tuple[dict, str]] = []
     gpu = profiles.profile(hardware)["gpu"]  # Liger (Triton) and bitsandbytes are CUDA-only
     micro, accum = int(cfg.get("micro_batch_size") or 1), int(cfg.get("gradient_accumulation_steps") or 1)
@@ -186,12 +186,12 @@ def _candidates(cfg: dict, hardware: str) -> list[tuple[dict, str]]:
 
 
 def cheapest_fix(cfg: dict, hardware: str, usable: float) -> dict[str, Any] | None:
-    """The first change, in _candidates' cost order, after which the run fits (for the micro-batch: the
+    """The first change, in fix_candidates' cost order, after which the run fits (for the micro-batch: the
     largest that fits); else the shortest series of changes in that order; None when nothing is enough."""
     def total(changes: dict) -> float:
         return memory(setup_from_config({**copy.deepcopy(cfg), **changes}, hardware))["total"]
 
-    cands = _candidates(cfg, hardware)
+    cands = fix_candidates(cfg, hardware)
     for change, why in cands:
         t = total(change)
         if t <= usable:
