@@ -356,7 +356,7 @@ def test_parquet_input_gives_the_same_rows(tmp_path):
 def test_xlam_heldout_rows_never_enter_training(tmp_path):
     """The rows the tool-call benchmark holds out are dropped from a hub dump before conversion."""
     from ftstudy.data.benchmark_items import heldout_ids
-    from ftstudy.data.prepare import drop_heldout
+    from ftstudy.data.sources import drop_heldout
 
     raw = tmp_path / "xlam.jsonl"
     raw.write_text("".join(json.dumps({"id": i}) + "\n" for i in range(300)))
