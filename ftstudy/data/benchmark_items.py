@@ -18,7 +18,6 @@ Example:
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import tempfile
 import urllib.error
@@ -30,6 +29,7 @@ from ftstudy.core import tool_envs as envs
 from ftstudy.core import runner
 from ftstudy.core.bundled import evals_dir
 from ftstudy.core.errors import UserError
+from ftstudy.data.selection import smallest
 
 # FastChat's llm_judge data at a fixed commit: the judge prompts and reference answers MT-Bench is graded with.
 FASTCHAT_COMMIT = "0e6e7fdc78bf64aceea1508694ce4e6472810b8b"
@@ -223,9 +223,7 @@ def heldout_ids(n_total: int, seed: int = HELDOUT_SEED) -> list[int]:
         >>> len(heldout_ids(60000)), heldout_ids(60000) == heldout_ids(60000)
         (2000, True)
     """
-    k = min(HELDOUT_MAX, max(1, n_total // 30))
-    ranked = sorted(range(n_total), key=lambda i: hashlib.sha256(f"xlam-heldout:{seed}:{i}".encode()).digest())
-    return sorted(ranked[:k])
+    return sorted(smallest(range(n_total), min(HELDOUT_MAX, max(1, n_total // 30)), f"xlam-heldout:{seed}:"))
 
 
 def data_rows(task: str, data_dir: Path | None, commands: list) -> list[dict]:

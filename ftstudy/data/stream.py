@@ -20,7 +20,6 @@ Example:
 from __future__ import annotations
 
 import hashlib
-import heapq
 import json
 import multiprocessing
 import os
@@ -30,6 +29,7 @@ from pathlib import Path
 
 from ftstudy.data.converters.common import convert
 from ftstudy.data.row_errors import RowError, RowSkip
+from ftstudy.data.selection import smallest
 
 CHUNK_BYTES = 1 << 20  # per task: big enough to amortise the hand-off, small enough to stream and balance
 MAX_EXAMPLES = 10      # malformed rows whose line and reason are kept for the report
@@ -51,28 +51,21 @@ class StreamResult:
     tmp: Path | None = None
 
 
-def _key(salt: bytes, line: int) -> bytes:
-    return hashlib.blake2b(line.to_bytes(8, "little"), digest_size=8, key=salt).digest()
-
-
 def select(path: Path, k: int, salt: str) -> set[int] | None:
     """Line numbers (1-based) of the k rows to keep, or None when the file has no more than k rows.
 
     Blank lines are not rows and are never selected.
     """
-    key = salt.encode()[:64] or b"-"
-
     def rows():
         with open(path, "rb") as fh:
             for lineno, line in enumerate(fh, 1):
                 if line.strip():
                     yield lineno
 
-    # nsmallest keeps a heap of k+1 line numbers: memory O(k) whatever the file's size.
-    chosen = heapq.nsmallest(k + 1, rows(), key=lambda ln: _key(key, ln))
+    chosen = smallest(rows(), k + 1, salt, digest="blake2b")  # a heap of k+1 line numbers: memory O(k)
     if len(chosen) <= k:
         return None
-    return set(chosen[:k])  # nsmallest returns them by key, so these are the k smallest
+    return set(chosen[:k])  # smallest first, so these are the k smallest
 
 
 def _ranges(path: Path, digest):
