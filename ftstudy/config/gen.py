@@ -61,16 +61,12 @@ def dataset_entries(exp: registry.Experiment, data: list[str] | tuple[str, ...] 
     for i, src in enumerate(sources):
         override = data[i] if i < len(data) else None
         entry = {"path": f"{PREPARED_DIR}/{exp.id}/{source_name(src, override)}.jsonl", "ds_type": "json", "split": "train"}
-        entry.update(_copy(SHAPES[src.shape]["axolotl"]))
+        entry.update(copy.deepcopy(SHAPES[src.shape]["axolotl"]))
         entries.append(entry)
     paths = [e["path"] for e in entries]
     if len(set(paths)) != len(paths):  # never two sources in one file: the second would overwrite the first
         raise GenError(f"experiment {exp.id!r}: two sources would share a prepared file: {paths}")
     return entries
-
-
-def _copy(value: Any) -> Any:
-    return copy.deepcopy(value)
 
 
 class _Dumper(yaml.SafeDumper):
@@ -179,7 +175,7 @@ def build(
     cfg["warmup_ratio"] = 0.03
     cfg["weight_decay"] = 0.0
     cfg["train_on_inputs"] = False
-    cfg.update(_copy(prof["axolotl"]))
+    cfg.update(copy.deepcopy(prof["axolotl"]))
     cfg.update(profiles.METHOD_FINAL.get(method, {}))
     from ftstudy.config import sharding  # several GPUs: ZeRO-2/3 or FSDP2 (and the optimizer that fits with it), as
                                   # the planner's memory model decides

@@ -64,12 +64,6 @@ def normalise(cfg: dict) -> tuple[dict, list[Problem], dict[str, str]]:
 
 # ---------------------------------------------------------------- entry points
 
-def profiles_base(hardware: str) -> str:
-    from ftstudy.config.profiles import base_name
-
-    return base_name(hardware)
-
-
 def validate_text(text: str, hardware: str | None = None, base_dir: Path | None = None) -> list[Problem]:
     """Every problem in one Axolotl YAML text (empty list: valid)."""
     cfg, problems = load_yaml(text)
@@ -77,8 +71,10 @@ def validate_text(text: str, hardware: str | None = None, base_dir: Path | None 
         return problems
     if not isinstance(cfg, dict):
         return [Problem("", f"the config must be a mapping of Axolotl keys, got {type(cfg).__name__}", "")]
+    from ftstudy.config.profiles import base_name
+
     hardware = hardware or header_meta(text).get("hardware")
-    ctx = {"gpu": None if hardware is None else profiles_base(hardware) != "cpu", "base_dir": base_dir}
+    ctx = {"gpu": None if hardware is None else base_name(hardware) != "cpu", "base_dir": base_dir}
     cfg, notes, written = normalise(cfg)
     found = schema_problems(cfg) + rule_problems(cfg, ctx)
     return notes + [Problem(written.get(p.path, p.path), p.message, p.suggestion, p.severity) for p in found]

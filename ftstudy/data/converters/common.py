@@ -21,7 +21,6 @@ Example:
 """
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Mapping
 from typing import Any, Callable
@@ -215,11 +214,7 @@ def ultrafeedback_raw(row: dict[str, Any]) -> dict[str, Any]:
     lower = [sr for sr in rated if sr[0] < best[0]]
     if not lower:
         raise RowSkip("all completions rated the same")
-    pick = int(hashlib.sha256(row["instruction"].encode()).hexdigest(), 16) % len(lower)
-    worse = lower[pick]
-    user = msg("user", row["instruction"])
-    return {"prompt": row["instruction"], "chosen": [user, msg("assistant", best[1])],
-            "rejected": [user, msg("assistant", worse[1])], "score_chosen": best[0], "score_rejected": worse[0]}
+    return convert_more.binarized(row["instruction"], best, lower, "score")
 
 
 _TAG = re.compile(r"^\s*(?:\[\s*[A-Za-z]{2,3}\s*\]\s*)+")
