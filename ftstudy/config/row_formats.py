@@ -15,7 +15,13 @@ from typing import Any
 
 import yaml
 
+from ftstudy.core.errors import UserError
+
 ROW_FORMATS = Path(__file__).with_name("row_formats.yaml")
+
+
+class RowFormatError(UserError, ValueError):
+    """row_formats.yaml holds an entry ftstudy cannot use; the message names it."""
 
 
 def load(path: Path = ROW_FORMATS) -> dict[str, dict[str, Any]]:
@@ -24,7 +30,7 @@ def load(path: Path = ROW_FORMATS) -> dict[str, dict[str, Any]]:
     for name, fmt in formats.items():
         ok = isinstance(fmt, dict) and isinstance(fmt.get("fields"), list) and isinstance(fmt.get("convert"), str)
         if not ok or not isinstance(fmt.get("axolotl"), dict):
-            raise ValueError(f"{path}: row format {name!r} needs `fields` (a list), `convert` (a converter name "
+            raise RowFormatError(f"{path}: row format {name!r} needs `fields` (a list), `convert` (a converter name "
                              "or keep) and `axolotl` (the dataset keys)")
     return formats
 
