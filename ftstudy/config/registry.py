@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -126,13 +127,19 @@ class Experiment:
         return {**shared, **self.hyperparameters.get(method, {})}
 
 
-def _data_path() -> Path:
-    return Path(__file__).with_name("experiments.yaml")
+def experiments_path() -> Path:
+    """The experiments.yaml in the package, or $FTSTUDY_EXPERIMENTS (a copy with an experiment added)."""
+    return Path(os.environ.get("FTSTUDY_EXPERIMENTS") or Path(__file__).with_name("experiments.yaml"))
+
+
+def forget() -> None:
+    """Drop the loaded registries (after experiments.yaml or $FTSTUDY_EXPERIMENTS changed)."""
+    _load.cache_clear()
 
 
 @functools.cache
 def _load() -> tuple[dict[str, Experiment], dict[str, dict]]:
-    raw = yaml.safe_load(_data_path().read_text())
+    raw = yaml.safe_load(experiments_path().read_text())
     seed = raw.get("seed", 42)
     exps = {}
     for e in raw["experiments"]:
