@@ -17,7 +17,7 @@ from ftstudy.cli.main import main
 from ftstudy.data.converters.common import AG_NEWS_LABELS, RowError, RowSkip, convert
 from ftstudy.data.converters.xlam import NO_CALL_REPLY, json_type, xlam
 from ftstudy.data.prepare import PrepareError, budgets, prepare
-from ftstudy.data.row_formats import SHAPES
+from ftstudy.config.row_formats import SHAPES
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -355,8 +355,8 @@ def test_parquet_input_gives_the_same_rows(tmp_path):
 
 def test_xlam_heldout_rows_never_enter_training(tmp_path):
     """The rows the tool-call benchmark holds out are dropped from a hub dump before conversion."""
-    from ftstudy.eval.harness.generative import heldout_ids
-    from ftstudy.data.prepare import drop_heldout
+    from ftstudy.data.benchmark_items import heldout_ids
+    from ftstudy.data.sources import drop_heldout
 
     raw = tmp_path / "xlam.jsonl"
     raw.write_text("".join(json.dumps({"id": i}) + "\n" for i in range(300)))

@@ -16,7 +16,7 @@ from ftstudy.core import tool_envs as envs
 from ftstudy.config import registry
 from ftstudy.eval import serve
 from ftstudy.eval.harness import BenchContext, HarnessUnavailable, get
-from ftstudy.eval.harness.generative import heldout_ids
+from ftstudy.data.benchmark_items import heldout_ids
 from ftstudy.eval.harness.judging import load_rubric, parse_rating, parse_verdict
 from ftstudy.core.bundled import evals_dir
 from ftstudy.eval.scorers import load_jsonl

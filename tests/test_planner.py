@@ -84,9 +84,9 @@ def test_too_large_micro_batch_is_fixed_by_the_largest_micro_batch_that_fits():
 
 
 def test_cpu_fix_never_suggests_cuda_only_changes():
-    cpu = json.dumps(planner._candidates(gen.build("chat", "lora", "cpu"), "cpu"))
+    cpu = json.dumps(planner.fix_candidates(gen.build("chat", "lora", "cpu"), "cpu"))
     plain = {"optimizer": "adamw_torch", "liger_fused_linear_cross_entropy": False, "gradient_checkpointing": True}
-    gpu = json.dumps(planner._candidates(gen.build("chat", "lora", "h100", overrides=plain), "h100"))
+    gpu = json.dumps(planner.fix_candidates(gen.build("chat", "lora", "h100", overrides=plain), "h100"))
     for cuda_only in ("liger", "8bit", "qlora", "activation_offloading"):
         assert cuda_only not in cpu and cuda_only in gpu
     p = planner.plan("chat", "lora", "cpu")  # 7.6B in fp32 on a 16 GB CPU profile: nothing is enough

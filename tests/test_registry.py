@@ -3,7 +3,7 @@ import pytest
 
 from ftstudy.config import profiles
 from ftstudy.config import registry
-from ftstudy.data.row_formats import SHAPES
+from ftstudy.config.row_formats import SHAPES
 
 # The study plan's experiments, in the architecture's order; the registry may hold more (added as data).
 STUDY = ["classification", "instruction", "chat", "code", "math", "medical", "legal", "dpo", "tool_use",
@@ -73,3 +73,28 @@ def test_show_names_the_real_item_sets_and_what_is_not_run():
     for v in skipped.values():
         assert v["reason"] in show.show_text(v["experiment"])
     assert "lm-eval task legalbench: legalbench_abercrombie" in show.show_text("legal")
+
+
+def test_a_source_on_an_undefined_row_shape_is_one_clear_refusal(tmp_path, monkeypatch):
+    bad = tmp_path / "experiments.yaml"
+    bad.write_text(registry.experiments_path().read_text().replace("shape: ag_news", "shape: ag_newz", 1))
+    monkeypatch.setenv("FTSTUDY_EXPERIMENTS", str(bad))
+    registry.forget()
+    try:
+        with pytest.raises(registry.RegistryError, match=r"'classification'.*ag_news \(ag_newz\).*row_formats.yaml"):
+            registry.experiments()
+    finally:
+        monkeypatch.delenv("FTSTUDY_EXPERIMENTS")
+        registry.forget()
+
+
+def test_a_malformed_row_format_is_refused_with_its_name(tmp_path):
+    from ftstudy.config import row_formats
+
+    path = tmp_path / "row_formats.yaml"
+    path.write_text("formats:\n  mine: {fields: text, convert: keep, axolotl: {type: alpaca}}\n")
+    with pytest.raises(row_formats.RowFormatError, match="row format 'mine' needs `fields` \\(a list\\)"):
+        row_formats.load(path)
+    path.write_text("formats:\n  mine: {fields: [text], convert: keep, axolotl: {type: completion, field: text}}\n")
+    assert row_formats.load(path) == {"mine": {"fields": ["text"], "convert": "keep",
+                                               "axolotl": {"type": "completion", "field": "text"}}}

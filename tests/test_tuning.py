@@ -7,6 +7,7 @@ from ftstudy.plan import estimate as planner
 from ftstudy.config import profiles
 from ftstudy.config import registry
 from ftstudy.config import tuning
+from ftstudy.config.axolotl_setup import setup_from_config
 from ftstudy.config.memory import memory
 
 GPU = [hw for hw in profiles.HARDWARE if profiles.profile(hw)["gpu"]]
@@ -33,11 +34,11 @@ def test_generated_config_carries_the_choices_and_fits(exp, method, hw):
     default = profiles.batch_settings(hw, method)
     assert cfg["micro_batch_size"] * cfg["gradient_accumulation_steps"] == \
         default["micro_batch_size"] * default["gradient_accumulation_steps"]  # same global batch
-    total = memory(planner.setup_from_config(cfg, hw))["total"]
+    total = memory(setup_from_config(cfg, hw))["total"]
     assert total <= tuning.HEADROOM * prof["usable_gb"]
     bigger = {**cfg, "micro_batch_size": cfg["micro_batch_size"] * 2}  # the fill took the largest that fits
     if bigger["micro_batch_size"] <= default["micro_batch_size"] * default["gradient_accumulation_steps"]:
-        assert memory(planner.setup_from_config(bigger, hw))["total"] > tuning.HEADROOM * prof["usable_gb"]
+        assert memory(setup_from_config(bigger, hw))["total"] > tuning.HEADROOM * prof["usable_gb"]
 
 
 def test_profile_specific_choices():
@@ -69,7 +70,7 @@ def test_planner_counts_selective_and_offloaded_checkpointing():
     cfg = gen.build("chat", "full", "h100", overrides={"micro_batch_size": 1})
     acts = {}
     for level, keys in tuning.LEVELS.items():
-        acts[level] = memory(planner.setup_from_config({**cfg, **keys}, "h100"))["activations"]
+        acts[level] = memory(setup_from_config({**cfg, **keys}, "h100"))["activations"]
     assert acts["offload"] < acts["full"] < acts["selective"] < acts["none"]
 
 
@@ -82,7 +83,7 @@ def test_explain_lists_reasons_and_the_fill():
 
 def test_a_measured_entry_calibrates_plan_h100_within_15_percent(tmp_path, monkeypatch):
     from ftstudy.plan import check as planner_check
-    from ftstudy.plan import data_stats as planner_data
+    from ftstudy.config import calibration as planner_data
 
     cal = tmp_path / "calibration.json"
     monkeypatch.setenv("FTSTUDY_CALIBRATION", str(cal))

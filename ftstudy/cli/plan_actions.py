@@ -28,7 +28,7 @@ def run(targets: tuple[str, ...], method: str | None, hardware: str, base_model:
     try:
         if calibrate:
             from ftstudy.plan.check import calibrate as fold
-            from ftstudy.plan.data_stats import calibration_path
+            from ftstudy.config.calibration import calibration_path
 
             profiles = fold(list(targets))
             return profiles, planner_text.render_calibration(profiles, str(calibration_path()))

@@ -26,7 +26,7 @@ from ftstudy.config import tuning
 from ftstudy.core.errors import UserError
 from ftstudy.core.fsio import atomic_write
 from ftstudy.core.bundled import configs_dir
-from ftstudy.data.row_formats import SHAPES
+from ftstudy.config.row_formats import SHAPES
 
 DEFAULT_BASE_MODEL = "Qwen/Qwen2.5-7B"
 DEFAULT_HARDWARE = "dgx-spark"
@@ -61,16 +61,12 @@ def dataset_entries(exp: registry.Experiment, data: list[str] | tuple[str, ...] 
     for i, src in enumerate(sources):
         override = data[i] if i < len(data) else None
         entry = {"path": f"{PREPARED_DIR}/{exp.id}/{source_name(src, override)}.jsonl", "ds_type": "json", "split": "train"}
-        entry.update(_copy(SHAPES[src.shape]["axolotl"]))
+        entry.update(copy.deepcopy(SHAPES[src.shape]["axolotl"]))
         entries.append(entry)
     paths = [e["path"] for e in entries]
     if len(set(paths)) != len(paths):  # never two sources in one file: the second would overwrite the first
         raise GenError(f"experiment {exp.id!r}: two sources would share a prepared file: {paths}")
     return entries
-
-
-def _copy(value: Any) -> Any:
-    return copy.deepcopy(value)
 
 
 class _Dumper(yaml.SafeDumper):
@@ -111,7 +107,14 @@ def _looks_numeric(text: str) -> bool:
     return True
 
 
-def _apply(cfg: dict[str, Any], dotted: str, value: Any) -> None:
+def set_key(cfg: dict[str, Any], dotted: str, value: Any) -> None:
+    """Apply one --set override to a config: a dotted path (list items by index); None removes the key.
+
+    Example:
+        >>> cfg = {"datasets": [{"path": "a.jsonl"}], "seed": 1}
+        >>> set_key(cfg, "datasets.0.path", "b.jsonl"); set_key(cfg, "seed", None); cfg
+        {'datasets': [{'path': 'b.jsonl'}]}
+    """
     parts = dotted.split(".")
     node: Any = cfg
     for i, part in enumerate(parts[:-1]):
@@ -172,7 +175,7 @@ def build(
     cfg["warmup_ratio"] = 0.03
     cfg["weight_decay"] = 0.0
     cfg["train_on_inputs"] = False
-    cfg.update(_copy(prof["axolotl"]))
+    cfg.update(copy.deepcopy(prof["axolotl"]))
     cfg.update(profiles.METHOD_FINAL.get(method, {}))
     from ftstudy.config import sharding  # several GPUs: ZeRO-2/3 or FSDP2 (and the optimizer that fits with it), as
                                   # the planner's memory model decides
@@ -187,7 +190,7 @@ def build(
     cfg["seed"] = exp.seed
     cfg["output_dir"] = f"runs/{exp.id}/{method}-{hardware}"
     for key, value in (overrides or {}).items():
-        _apply(cfg, key, value)
+        set_key(cfg, key, value)
     return cfg
 
 

@@ -18,11 +18,16 @@ from typing import Any
 
 import yaml
 
+from ftstudy.config.row_formats import SHAPES
 from ftstudy.core.errors import UserError
 from ftstudy.core.bundled import evals_dir, registry_dir
 
 METHODS = ("lora", "qlora", "full", "dpo")
 ACCESS = ("gated", "licence", "very large", "not on the hub")  # Source.access values
+
+
+class RegistryError(UserError, ValueError):
+    """experiments.yaml is inconsistent; the message names the experiment and sources."""
 
 
 class UnknownName(UserError, LookupError):
@@ -142,10 +147,14 @@ def _read(exps_path: str, bench_path: str) -> tuple[dict[str, Experiment], dict[
         sources = [Source(**s) for s in e.pop("sources")]
         ids = [s.id for s in sources]
         if len(set(ids)) != len(ids):  # a shared id would make two sources write one prepared file
-            raise ValueError(f"experiments.yaml: experiment {e['id']!r} has duplicate source ids: {ids}")
+            raise RegistryError(f"experiments.yaml: experiment {e['id']!r} has duplicate source ids: {ids}")
         bad = [s.id for s in sources if not set(s.access) <= set(ACCESS)]
         if bad:
-            raise ValueError(f"experiments.yaml: experiment {e['id']!r}: sources {bad} have an access not in {ACCESS}")
+            raise RegistryError(f"experiments.yaml: experiment {e['id']!r}: sources {bad} have an access not in {ACCESS}")
+        bad = [f"{s.id} ({s.shape})" for s in sources if s.shape not in SHAPES]
+        if bad:
+            raise RegistryError(f"experiments.yaml: experiment {e['id']!r}: sources {bad} have a row shape that "
+                             f"config/row_formats.yaml does not define")
         exps[e["id"]] = Experiment(sources=sources, seed=seed, **e)
     raw_bench = yaml.safe_load(Path(bench_path).read_text())
     return exps, raw_bench["benchmarks"], dict(raw_bench.get("not_run") or {})

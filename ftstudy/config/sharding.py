@@ -69,8 +69,7 @@ def choose(cfg: dict[str, Any], hardware: str) -> dict[str, Any]:
     if cfg.get("adapter"):
         return keys_for(engine, 2, base) if engine == "deepspeed" else {}
     fallback = {**keys_for(engine, 3, base), "optimizer": cfg.get("optimizer")}
-    # the planner sits above gen (it plans generated configs), hence the import here and not at the top
-    from ftstudy.plan.estimate import setup_from_config
+    from ftstudy.config.axolotl_setup import setup_from_config  # it reads stage_of from here: imported late
     from ftstudy.config.memory import memory
     from ftstudy.config.model_shape import PlanError
 

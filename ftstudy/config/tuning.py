@@ -129,7 +129,7 @@ def fill(cfg: dict[str, Any], hardware: str) -> dict[str, Any]:
         >>> fill({**cfg, "sequence_len": 8192}, "h100")["why"]
         'checkpointing full, micro-batch 4: planned peak 65.3 GB of 71 GB (90% of usable); none did not fit'
     """
-    from ftstudy.plan import estimate as planner
+    from ftstudy.config.axolotl_setup import setup_from_config
     from ftstudy.config import profiles
     from ftstudy.config.memory import memory
 
@@ -143,7 +143,7 @@ def fill(cfg: dict[str, Any], hardware: str) -> dict[str, Any]:
         micro = 1
         while micro <= global_per_gpu:
             trial = {**cfg, **LEVELS[level], "micro_batch_size": micro}
-            setup = planner.setup_from_config(trial, hardware)
+            setup = setup_from_config(trial, hardware)
             total = memory(setup)["total"]
             if total > limit:
                 break

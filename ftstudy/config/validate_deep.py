@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ftstudy.core import tool_envs as envs
 from ftstudy.core.runner import run
-from ftstudy.config.validate import Problem
+from ftstudy.config.validate_schema import Problem
 from ftstudy.core.bundled import TOOL_SCRIPTS
 
 SCRIPT = TOOL_SCRIPTS / "axolotl_validate.py"
@@ -33,6 +33,3 @@ def axolotl_check_many(configs: list[str | Path]) -> dict[str, list[Problem]]:
     failed = Problem("", "Axolotl's validation could not run: " + " | ".join(res.tail[-5:]), "see `ftstudy doctor`")
     return {str(c): reports.get(str(c), [failed]) for c in configs}
 
-
-def axolotl_check(config: str | Path) -> list[Problem]:
-    return axolotl_check_many([config])[str(config)]

@@ -1,6 +1,8 @@
-"""Where the public item sets of the judged and served benchmarks come from, and how they are read.
+"""Where benchmark items come from and how they are read: by the harnesses (eval/), and by the data stage,
+which stages them (stage_data.py), keeps the held-out xLAM rows out of training and checks training rows
+against them (decontam/).
 
-Each item set loads from, in order: `<data-dir>/<name>.jsonl` (or `.json`, a JSON array) in the source's own
+The public item sets of the judged and served benchmarks (SOURCES): each loads from, in order: `<data-dir>/<name>.jsonl` (or `.json`, a JSON array) in the source's own
 row shape, when `--data-dir` is given (tests, offline GPU machines: `ftstudy stage-data DIR` writes exactly
 these files on a connected machine); else its hub dataset through the eval environment's `datasets`; else its
 file at the maintainers' pinned URL (FastChat's judge prompts and GPT-4 reference answers, which are not on
@@ -11,9 +13,12 @@ Example:
     'hub HuggingFaceH4/mt_bench_prompts (split train)'
     >>> SOURCES["mt_bench_judge_prompts"].where().startswith("https://raw.githubusercontent.com/lm-sys/FastChat/")
     True
+    >>> len(heldout_ids(60000)), heldout_ids(10)
+    (2000, [9])
 """
 from __future__ import annotations
 
+import json
 import tempfile
 import urllib.error
 import urllib.request
@@ -22,13 +27,70 @@ from pathlib import Path
 
 from ftstudy.core import tool_envs as envs
 from ftstudy.core import runner
-from ftstudy.eval.harness import BenchContext, HarnessUnavailable
-from ftstudy.eval.scorers import load_jsonl
+from ftstudy.core.bundled import evals_dir
+from ftstudy.core.errors import UserError
+from ftstudy.data.selection import smallest
 
 # FastChat's llm_judge data at a fixed commit: the judge prompts and reference answers MT-Bench is graded with.
 FASTCHAT_COMMIT = "0e6e7fdc78bf64aceea1508694ce4e6472810b8b"
 FASTCHAT_RAW = f"https://raw.githubusercontent.com/lm-sys/FastChat/{FASTCHAT_COMMIT}/fastchat/llm_judge/data/"
 MAX_DOWNLOAD = 64 * 1024 * 1024  # bytes; the largest of these files is a few MB
+HUB = {  # the generative harnesses' tasks -> (hub id, config, split), for users without --data-dir
+    "xlam_heldout": ("Salesforce/xlam-function-calling-60k", None, "train"),
+    "cnn_dailymail": ("abisee/cnn_dailymail", "3.0.0", "test"),
+    "xsum": ("EdinburghNLP/xsum", None, "test"),
+}
+# Held-out xLAM: the hub has only a train split, so the benchmark holds out `heldout_ids(len(train))`, row
+# positions (equal to xLAM's `id`) that the training side drops from its training rows.
+HELDOUT_SEED = 42       # the study seed of experiments.yaml: training and benchmark must use the same one
+HELDOUT_MAX = 2000      # 60,000 xLAM rows - 2,000 held out = the 58,000 cap of the tool_use experiment
+# Code benchmarks scored from lm-eval generations when bigcode-evaluation-harness is missing: their local task.
+FALLBACK_TASKS = {"humaneval": "humaneval_local", "mbpp": "mbpp_local"}
+
+
+class HarnessUnavailable(UserError, RuntimeError):
+    """The harness (or its data) is not installed here; the message says how to get it."""
+
+
+class ScoreInputError(UserError, ValueError):
+    """An input file or record is unusable; the message names the file and line, or the item id."""
+
+
+def load_jsonl(path: str | Path) -> list[dict]:
+    """Read one JSON object per line (blank lines skipped). A file whose first character is `[` is read as
+    one JSON array instead, since hub exports often come that way.
+
+    Example:
+        >>> load_jsonl("refs.jsonl")[0]["id"]  # doctest: +SKIP
+        0
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScoreInputError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    if text.lstrip().startswith("["):
+        try:
+            rows = json.loads(text)
+        except ValueError as exc:
+            raise ScoreInputError(f"{path}: not valid JSON: {exc}") from None
+        return [_object(row, f"{path}: item {i}") for i, row in enumerate(rows)]
+    rows = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as exc:
+            raise ScoreInputError(f"{path}:{lineno}: not valid JSON: {exc}") from None
+        rows.append(_object(row, f"{path}:{lineno}"))
+    return rows
+
+
+def _object(row, where: str) -> dict:
+    if not isinstance(row, dict):
+        raise ScoreInputError(f"{where}: expected a JSON object, got {type(row).__name__}")
+    return row
 
 
 TOXIGEN_GROUPS = ['asian', 'bisexual', 'black', 'chinese', 'immigrant', 'jewish', 'latino', 'lgbtq', 'mental_disability', 'mexican', 'middle_east', 'muslim', 'native_american', 'physical_disability', 'trans', 'women']
@@ -137,8 +199,9 @@ def prompt_items(rows_: list[dict]) -> list[dict]:
     return out
 
 
-def rows(ctx: BenchContext, name: str) -> list[dict]:
-    """The rows of item set `name`: `<data-dir>/<name>.jsonl` when --data-dir is given, else its source."""
+def rows(ctx, name: str) -> list[dict]:
+    """The rows of item set `name` for a harness's BenchContext: `<data-dir>/<name>.jsonl` when --data-dir is
+    given, else its source (the commands run are recorded in ctx.commands)."""
     if ctx.data_dir is not None:
         path = local_file(ctx.data_dir, name)
         if path is None:
@@ -150,3 +213,48 @@ def rows(ctx: BenchContext, name: str) -> list[dict]:
         out = Path(tmp) / f"{name}.jsonl"
         fetch(name, out, ctx.commands)
         return load_jsonl(out)
+
+
+def heldout_ids(n_total: int, seed: int = HELDOUT_SEED) -> list[int]:
+    """Positions of the xLAM train rows held out for the benchmark: a seeded hash ranking, so the same
+    rows come out on every machine and Python version. The training side drops exactly these rows.
+
+    Example:
+        >>> len(heldout_ids(60000)), heldout_ids(60000) == heldout_ids(60000)
+        (2000, True)
+    """
+    return sorted(smallest(range(n_total), min(HELDOUT_MAX, max(1, n_total // 30)), f"xlam-heldout:{seed}:"))
+
+
+def data_rows(task: str, data_dir: Path | None, commands: list) -> list[dict]:
+    """A generative benchmark's rows: `<data_dir>/<task>.jsonl`, else its HUB split (the held-out rows only
+    for xlam_heldout), loaded through the eval environment; the command is recorded in `commands`."""
+    if data_dir is not None:
+        path = Path(data_dir) / f"{task}.jsonl"
+        if not path.exists():
+            raise HarnessUnavailable(f"{path} not found: put the {task} rows there, or leave out --data-dir "
+                                     f"to load {HUB.get(task, ('the hub dataset',))[0]} from the hub")
+        return load_jsonl(path)
+    if task not in HUB:
+        raise HarnessUnavailable(f"no hub source known for task {task!r}; pass --data-dir with {task}.jsonl")
+    with tempfile.TemporaryDirectory(prefix="ftstudy-hub-") as tmp:
+        argv = hub_argv(envs.bin_path("eval"), Source(*HUB[task]), Path(tmp) / "rows.jsonl")
+        commands.append(argv)
+        runner.check(runner.run(argv, quiet=True), f"loading {HUB[task][0]} from the hub")
+        rows = load_jsonl(Path(tmp) / "rows.jsonl")
+    if task == "xlam_heldout":
+        rows = [rows[i] for i in heldout_ids(len(rows))]
+    return rows
+
+
+def evals_items(bench: dict, key: str = "questions") -> list[dict]:
+    """The rows of a bench's evals/ file (questions, probes), each with an id."""
+    if not bench.get(key):
+        raise HarnessUnavailable(f"benchmark {bench.get('id', bench.get('task'))!r} declares no {key!r} file")
+    path = evals_dir() / bench[key]
+    if not path.exists():
+        raise HarnessUnavailable(f"{path} is missing; it ships with ftstudy (reinstall, or check the checkout)")
+    rows = load_jsonl(path)
+    for i, row in enumerate(rows):
+        row.setdefault("id", str(i))
+    return rows

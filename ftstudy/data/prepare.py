@@ -1,7 +1,8 @@
 """`ftstudy prepare`: turn an experiment's sources into the JSONL files its Axolotl configs read.
 
 For each active source (or the user's --data, replacing sources in order, named as `gen.source_name` names
-them so the paths match the generated configs): read the rows from a local JSONL/JSON/parquet file or the hub,
+them so the paths match the generated configs): read the rows from a local JSONL/JSON/parquet file or the hub
+(data/sources.py),
 keep a seeded selection of at most the source's row budget, convert each row (ftstudy/data/converters/common.py) on every core,
 and write `data/prepared/<exp>/<name>.jsonl` atomically with `<name>.manifest.json` beside it. Then, when a
 tokenizer is given, count tokens with Axolotl's own preprocess (ftstudy/data/token_counts.py) and stop when a source's
@@ -23,8 +24,7 @@ Example:
 """
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -32,20 +32,13 @@ from ftstudy import __version__
 from ftstudy.config import gen
 from ftstudy.config import registry
 from ftstudy.data import token_counts as tokens
-from ftstudy.data import sources as source_access
+from ftstudy.data.sources import PrepareError, local_input
 from ftstudy.data.stream import commit, convert_file, discard
-from ftstudy.core.fsio import atomic_write, read_json, write_json
-from ftstudy.core.runner import ToolError
-from ftstudy.data.row_formats import SHAPES
-from ftstudy.core.bundled import TOOL_SCRIPTS
+from ftstudy.core.fsio import read_json, write_json
+from ftstudy.config.row_formats import SHAPES
 
 DEFAULT_OUT = Path(gen.PREPARED_DIR)
 SHOWN = 10  # malformed rows listed in the error
-FILE_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv", ".txt")
-
-
-class PrepareError(RuntimeError):
-    """Prepare cannot produce a good training set; the message says which rows and what to do."""
 
 
 @dataclass
@@ -123,74 +116,6 @@ def budgets(sources: list[registry.Source], limit: int | None) -> list[int | Non
             b = share if b is None else min(b, share)
         out.append(b)
     return out
-
-
-def _train_tool(script: str, args: list[str], what: str) -> None:
-    from ftstudy.core import tool_envs as envs
-    from ftstudy.core.runner import check, run
-
-    argv = [str(envs.bin_path("train")), str(TOOL_SCRIPTS / script), *args]
-    check(run(argv, quiet=True), what)
-
-
-def local_input(src: registry.Source, spec: str | None, raw: Path, progress: Callable[[str], None]) -> tuple[Path, dict]:
-    """A local JSONL file holding the source's rows, and how the manifest names the input.
-
-    JSONL is read in place; a JSON array and parquet are rewritten to JSONL under data/raw/ first; a hub
-    dataset is streamed there once (tool_env_scripts/hub_rows.py in the train environment) and reused afterwards.
-    """
-    if spec and Path(spec).is_file():
-        path = Path(spec)
-        if path.suffix == ".parquet":
-            progress(f"  reading parquet {path} (train environment)")
-            _train_tool("hub_rows.py", ["--parquet", str(path), "--out", str(raw)], f"reading {path}")
-            return raw, {"path": spec}
-        if path.suffix == ".json" and _starts_array(path):
-            rows = json.loads(path.read_text())  # a JSON array has to be parsed whole; JSONL streams
-            atomic_write(raw, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-            return raw, {"path": spec}
-        return path, {"path": spec}
-    hub = spec or src.hub
-    if spec and (spec.count("/") != 1 or spec.startswith((".", "/", "~")) or spec.endswith(FILE_SUFFIXES)):
-        raise PrepareError(f"--data {spec!r}: no such file, and not a hub dataset id (owner/name)")
-    if hub == src.hub and "not on the hub" in src.access:
-        raise PrepareError(source_access.local_only(src))
-    # The experiment's own config(s)/split apply only to its own hub id; another id gets its train split.
-    args, want = source_access.hub_request(src, hub)
-    meta = raw.with_name(raw.name + ".source.json")
-    if not (raw.is_file() and meta.is_file() and read_json(meta) == want):
-        config = ",".join(want.get("configs") or []) or want["config"] or "default"
-        progress(f"  streaming {hub} ({config}/{want['split']}) from the hub into {raw}")
-        try:
-            _train_tool("hub_rows.py", args + ["--out", str(raw)], f"streaming {hub} from the hub")
-        except ToolError as exc:
-            raise PrepareError(source_access.hub_failure(src, hub, str(exc))) from None
-        if src.shape == "xlam" and hub == src.hub:
-            drop_heldout(raw, progress)
-        write_json(meta, want)
-    return raw, want
-
-
-def drop_heldout(raw: Path, progress: Callable[[str], None]) -> None:
-    """Benchmark items never enter training: the xLAM rows `ftstudy bench` holds out (by position, the same
-    seeded ranking as ftstudy.eval.harness.generative.heldout_ids) are removed from the hub dump before conversion."""
-    from ftstudy.eval.harness.generative import heldout_ids
-
-    with open(raw, "rb") as fh:
-        n = sum(1 for _ in fh)
-    held = set(heldout_ids(n))
-    tmp = raw.with_name(raw.name + ".tmp")
-    with open(raw, "rb") as src, open(tmp, "wb") as dst:
-        for i, line in enumerate(src):
-            if i not in held:
-                dst.write(line)
-    tmp.replace(raw)
-    progress(f"  held out {len(held)} of {n} rows for the xlam_toolcall benchmark")
-
-
-def _starts_array(path: Path) -> bool:
-    with open(path, "rb") as fh:
-        return fh.read(4096).lstrip()[:1] == b"["
 
 
 def _manifest(exp: registry.Experiment, src: registry.Source, rep: SourceReport, res, salt: str,
@@ -333,7 +258,3 @@ def _count_tokens(exp, report: PrepareReport, data, model: str, hardware: str | 
             man.unlink(missing_ok=True)
             raise PrepareError(f"{exc} The file was removed so that training cannot start on it.") from None
 
-
-def as_dict(report: PrepareReport) -> dict[str, Any]:
-    """The report as plain JSON-able data (for --json and tests)."""
-    return json.loads(json.dumps(asdict(report), default=str))

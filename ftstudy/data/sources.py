@@ -1,4 +1,5 @@
-"""How a training source is fetched from the hub, and what a user must know or do to get it.
+"""How a training source's rows are read (`local_input`: a local file, or the hub streamed once into
+data/raw/), and what a user must know or do to get them.
 
 `hub_request` builds the arguments of tool_env_scripts/hub_rows.py (configs read in turn, a repo folder or file, a
 revision, and for very large sources a stop after `cap` rows) with the cache key prepare keeps beside the dump.
@@ -13,10 +14,16 @@ Example:
 """
 from __future__ import annotations
 
-from typing import Any
+import json
+from pathlib import Path
+from typing import Any, Callable
 
 from ftstudy.config import registry
+from ftstudy.core.bundled import TOOL_SCRIPTS
+from ftstudy.core.fsio import atomic_write, read_json, write_json
+from ftstudy.core.runner import ToolError
 
+FILE_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv", ".txt")
 HUB_PAGE = "https://huggingface.co/datasets/{hub}"
 WHAT_TO_DO = {
     "gated": "accept the terms on {page} (logged in), then set HF_TOKEN to a token of that account",
@@ -82,3 +89,75 @@ def hub_failure(src: registry.Source, hub: str, error: str) -> str:
     if src.note and hub == src.hub:
         steps.append(f"note on {src.id}: {src.note.strip()}")
     return f"{error}\nWhat to do: " + "; ".join(steps) + "."
+
+
+class PrepareError(RuntimeError):
+    """Prepare cannot produce a good training set; the message says which rows and what to do."""
+
+
+def _train_tool(script: str, args: list[str], what: str) -> None:
+    from ftstudy.core import tool_envs as envs
+    from ftstudy.core.runner import check, run
+
+    argv = [str(envs.bin_path("train")), str(TOOL_SCRIPTS / script), *args]
+    check(run(argv, quiet=True), what)
+
+
+def local_input(src: registry.Source, spec: str | None, raw: Path, progress: Callable[[str], None]) -> tuple[Path, dict]:
+    """A local JSONL file holding the source's rows, and how the manifest names the input.
+
+    JSONL is read in place; a JSON array and parquet are rewritten to JSONL under data/raw/ first; a hub
+    dataset is streamed there once (tool_env_scripts/hub_rows.py in the train environment) and reused afterwards.
+    """
+    if spec and Path(spec).is_file():
+        path = Path(spec)
+        if path.suffix == ".parquet":
+            progress(f"  reading parquet {path} (train environment)")
+            _train_tool("hub_rows.py", ["--parquet", str(path), "--out", str(raw)], f"reading {path}")
+            return raw, {"path": spec}
+        if path.suffix == ".json" and _starts_array(path):
+            rows = json.loads(path.read_text())  # a JSON array has to be parsed whole; JSONL streams
+            atomic_write(raw, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+            return raw, {"path": spec}
+        return path, {"path": spec}
+    hub = spec or src.hub
+    if spec and (spec.count("/") != 1 or spec.startswith((".", "/", "~")) or spec.endswith(FILE_SUFFIXES)):
+        raise PrepareError(f"--data {spec!r}: no such file, and not a hub dataset id (owner/name)")
+    if hub == src.hub and "not on the hub" in src.access:
+        raise PrepareError(local_only(src))
+    # The experiment's own config(s)/split apply only to its own hub id; another id gets its train split.
+    args, want = hub_request(src, hub)
+    meta = raw.with_name(raw.name + ".source.json")
+    if not (raw.is_file() and meta.is_file() and read_json(meta) == want):
+        config = ",".join(want.get("configs") or []) or want["config"] or "default"
+        progress(f"  streaming {hub} ({config}/{want['split']}) from the hub into {raw}")
+        try:
+            _train_tool("hub_rows.py", args + ["--out", str(raw)], f"streaming {hub} from the hub")
+        except ToolError as exc:
+            raise PrepareError(hub_failure(src, hub, str(exc))) from None
+        if src.shape == "xlam" and hub == src.hub:
+            drop_heldout(raw, progress)
+        write_json(meta, want)
+    return raw, want
+
+
+def drop_heldout(raw: Path, progress: Callable[[str], None]) -> None:
+    """Benchmark items never enter training: the xLAM rows `ftstudy bench` holds out (by position, the same
+    seeded ranking, ftstudy.data.benchmark_items.heldout_ids) are removed from the hub dump before conversion."""
+    from ftstudy.data.benchmark_items import heldout_ids
+
+    with open(raw, "rb") as fh:
+        n = sum(1 for _ in fh)
+    held = set(heldout_ids(n))
+    tmp = raw.with_name(raw.name + ".tmp")
+    with open(raw, "rb") as src, open(tmp, "wb") as dst:
+        for i, line in enumerate(src):
+            if i not in held:
+                dst.write(line)
+    tmp.replace(raw)
+    progress(f"  held out {len(held)} of {n} rows for the xlam_toolcall benchmark")
+
+
+def _starts_array(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(4096).lstrip()[:1] == b"["

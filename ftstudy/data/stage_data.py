@@ -38,8 +38,6 @@ LMEVAL_SCRIPT = ("import sys\nfrom lm_eval.tasks import TaskManager, get_task_di
 ALPACA_LC_SCRIPT = ("from huggingface_hub import hf_hub_download\n"
                     "for f in ('df_gamed.csv', 'instruction_difficulty.csv'):\n"
                     "    print(hf_hub_download('tatsu-lab/alpaca_eval', f, repo_type='dataset'))\n")
-GENERATIVE = {"xlam_heldout": ("Salesforce/xlam-function-calling-60k", None, "train"),
-              "cnn_dailymail": ("abisee/cnn_dailymail", "3.0.0", "test"), "xsum": ("EdinburghNLP/xsum", None, "test")}
 HARNESS_ITEMS = {"mt-bench": ["mt_bench", "mt_bench_reference", "mt_bench_judge_prompts"], "alpaca-eval": ["alpaca_eval"]}
 
 
@@ -81,8 +79,8 @@ def plan(experiments: list[str], python: dict[str, str] | None = None) -> list[S
                 out = f"{n}.json" if (src.url or "").endswith(".json") else f"{n}.jsonl"
                 add(_hub_step(n, src.hub, src.config, src.split, out, python["eval"]) if src.hub
                     else Step(f"{n}: {src.url}", out, url=src.url))
-            if b["harness"] in ("toolcall", "rouge") and b["task"] in GENERATIVE:
-                add(_hub_step(b["task"], *GENERATIVE[b["task"]], f"{b['task']}.jsonl", python["eval"]))
+            if b["harness"] in ("toolcall", "rouge") and b["task"] in itemsets.HUB:
+                add(_hub_step(b["task"], *itemsets.HUB[b["task"]], f"{b['task']}.jsonl", python["eval"]))
             if b["harness"] == "alpaca-eval":
                 add(Step("AlpacaEval length-control files (tatsu-lab/alpaca_eval)", f"{HF_HOME}/alpaca_eval",
                          [python["alpaca_eval"], "-c", ALPACA_LC_SCRIPT], env={"HF_HOME": f"<DIR>/{HF_HOME}"},
@@ -123,8 +121,5 @@ def run_plan(steps: list[Step], folder: Path, progress=print) -> None:
         env = {k: v.replace("<DIR>", str(folder)) for k, v in step.env.items()}
         runner.check(runner.run(argv, env=env, quiet=True), step.what)
         if step.out == "xlam_heldout.jsonl":  # the harness reads the held-out rows only
-            from ftstudy.eval.harness.generative import heldout_ids
-            from ftstudy.eval.scorers import load_jsonl
-
-            rows = load_jsonl(folder / step.out)
-            (folder / step.out).write_text("".join(json.dumps(rows[i]) + "\n" for i in heldout_ids(len(rows))))
+            rows = itemsets.load_jsonl(folder / step.out)
+            (folder / step.out).write_text("".join(json.dumps(rows[i]) + "\n" for i in itemsets.heldout_ids(len(rows))))

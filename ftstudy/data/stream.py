@@ -20,16 +20,17 @@ Example:
 from __future__ import annotations
 
 import hashlib
-import heapq
 import json
 import multiprocessing
 import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Iterator
 
 from ftstudy.data.converters.common import convert
 from ftstudy.data.row_errors import RowError, RowSkip
+from ftstudy.data.selection import smallest
 
 CHUNK_BYTES = 1 << 20  # per task: big enough to amortise the hand-off, small enough to stream and balance
 MAX_EXAMPLES = 10      # malformed rows whose line and reason are kept for the report
@@ -51,31 +52,24 @@ class StreamResult:
     tmp: Path | None = None
 
 
-def _key(salt: bytes, line: int) -> bytes:
-    return hashlib.blake2b(line.to_bytes(8, "little"), digest_size=8, key=salt).digest()
-
-
 def select(path: Path, k: int, salt: str) -> set[int] | None:
     """Line numbers (1-based) of the k rows to keep, or None when the file has no more than k rows.
 
     Blank lines are not rows and are never selected.
     """
-    key = salt.encode()[:64] or b"-"
-
     def rows():
         with open(path, "rb") as fh:
             for lineno, line in enumerate(fh, 1):
                 if line.strip():
                     yield lineno
 
-    # nsmallest keeps a heap of k+1 line numbers: memory O(k) whatever the file's size.
-    chosen = heapq.nsmallest(k + 1, rows(), key=lambda ln: _key(key, ln))
+    chosen = smallest(rows(), k + 1, salt, digest="blake2b")  # a heap of k+1 line numbers: memory O(k)
     if len(chosen) <= k:
         return None
-    return set(chosen[:k])  # nsmallest returns them by key, so these are the k smallest
+    return set(chosen[:k])  # smallest first, so these are the k smallest
 
 
-def _ranges(path: Path, digest):
+def line_ranges(path: Path, digest=None) -> Iterator[tuple[int, int, int]]:
     """(start, end, first line number) of newline-aligned byte ranges covering the file; hashes it on the way."""
     start, lineno = 0, 1
     with open(path, "rb") as fh:
@@ -85,10 +79,27 @@ def _ranges(path: Path, digest):
                 break
             if not block.endswith(b"\n"):
                 block += fh.readline()  # finish the current line so no row is split between ranges
-            digest.update(block)
+            if digest is not None:
+                digest.update(block)
             yield start, start + len(block), lineno
             start += len(block)
             lineno += block.count(b"\n")
+
+
+def map_ranges(work: Callable, path: Path, workers: int | None, init: Callable, initargs: tuple,
+               digest=None) -> Iterator:
+    """`work(range)` for each line range of `path`, results in file order: in a process pool when there are
+    several cores and ranges (fork where there is one: workers inherit `init`'s state instead of unpickling
+    it), else here, since a pool would only add start-up time. Only offsets go to the workers."""
+    workers = workers or default_workers()
+    jobs = line_ranges(path, digest)
+    if workers > 1 and path.stat().st_size > CHUNK_BYTES:
+        ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+        with ctx.Pool(workers, initializer=init, initargs=initargs) as pool:
+            yield from pool.imap(work, jobs)
+    else:
+        init(*initargs)
+        yield from map(work, jobs)
 
 
 _STATE: dict = {}
@@ -143,19 +154,9 @@ def convert_file(src: Path, dst: Path, shape: str, k: int | None = None, salt: s
     dst.parent.mkdir(parents=True, exist_ok=True)
     res.tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
     in_digest, out_digest = hashlib.sha256(), hashlib.sha256()
-    workers = workers or default_workers()
-    jobs = _ranges(src, in_digest)
-    args = (str(src), shape, keep)
     try:
         with open(res.tmp, "wb") as out:
-            if workers > 1 and src.stat().st_size > CHUNK_BYTES:
-                # fork: workers inherit the selection set instead of unpickling it; spawn where fork is missing.
-                ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-                with ctx.Pool(workers, initializer=_init, initargs=args) as pool:
-                    _drain(pool.imap(_convert_range, jobs), out, out_digest, res)
-            else:  # one range or one core: a pool would only add start-up time
-                _init(*args)
-                _drain(map(_convert_range, jobs), out, out_digest, res)
+            _drain(map_ranges(_convert_range, src, workers, _init, (str(src), shape, keep), in_digest), out, out_digest, res)
             out.flush()
             os.fsync(out.fileno())
     except BaseException:

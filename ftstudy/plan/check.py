@@ -22,7 +22,7 @@ import yaml
 from ftstudy.config import registry
 from ftstudy.core.fsio import atomic_write
 from ftstudy.plan.estimate import estimate
-from ftstudy.plan.data_stats import calibration_path, forget_calibration
+from ftstudy.config.calibration import calibration_path, forget_calibration
 from ftstudy.config.model_shape import PlanError
 
 HEADER = re.compile(r"^# experiment: (\S+)\s+method: (\S+)\s+hardware: (\S+)", re.M)

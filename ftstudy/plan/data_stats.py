@@ -1,9 +1,9 @@
-"""The planner's data: token statistics (from `prepare`'s manifests, else the registry's estimates), per-profile
-overheads, and the versioned MFU calibration file.
+"""The planner's data: token statistics (from `prepare`'s manifests, else declared estimates); the per-profile
+overheads and the MFU calibration file are config/calibration.py's.
 
 Example:
     >>> from ftstudy.config import gen; from ftstudy.config import registry
-    >>> from ftstudy.plan.estimate import setup_from_config
+    >>> from ftstudy.config.axolotl_setup import setup_from_config
     >>> cfg = gen.build("code", "lora", "dgx-spark")
     >>> t = token_stats(registry.experiment("code"), cfg, setup_from_config(cfg, "dgx-spark"), "/nonexistent")
     >>> t["source"], t["rows"], t["epochs"]
@@ -11,25 +11,12 @@ Example:
 """
 from __future__ import annotations
 
-import functools
 import json
-import os
 from pathlib import Path
 from typing import Any
 
-CALIBRATION = Path(__file__).parent.parent / "config" / "calibration.json"  # beside the registry it calibrates
+from ftstudy.config.axolotl_setup import flag
 
-
-def calibration_path() -> Path:
-    """The versioned calibration file in the package, or $FTSTUDY_CALIBRATION (tests, experiments)."""
-    return Path(os.environ.get("FTSTUDY_CALIBRATION") or CALIBRATION)
-
-# Memory a run holds besides its tensors, GB: CUDA context and cuBLAS/NCCL workspaces and allocator slack on
-# GPUs (the Spark's also covers the desktop sharing its unified memory): first guesses. On the CPU profile:
-# the interpreter with torch, transformers, peft, trl, datasets and Axolotl imported, which is nearly all of
-# a tiny model's RSS; one tiny-model LoRA run (Axolotl 0.19, 2026-11-25) peaked at 0.80 GiB = 0.86 GB RSS.
-# `ftstudy plan --calibrate` replaces these with what measured runs show.
-OVERHEAD_GB = {"dgx-spark": 1.5, "h100": 1.0, "h100x8": 1.5, "cpu": 0.8}
 # Profiles whose GPU shares the host's memory: paging or offloading to "host RAM" frees nothing there.
 UNIFIED_MEMORY = {"dgx-spark", "dgx-spark-x2"}  # by base profile name (profiles.base_name)
 
@@ -96,11 +83,11 @@ def token_stats(exp, cfg: dict, setup, data_dir: str | Path, manifests: list | N
     mean = tokens / rows if rows else 0.0
     seq = setup.seq_len
     per_seq = min(mean / (2 if setup.preference else 1), seq) or seq
-    packed = _flag(cfg.get("sample_packing")) and not setup.preference
+    packed = flag(cfg.get("sample_packing")) and not setup.preference
     if packing is None:
         if packed:
             packing = PACKED_EFFICIENCY
-        elif _flag(cfg.get("pad_to_sequence_len")):
+        elif flag(cfg.get("pad_to_sequence_len")):
             packing = per_seq / seq
         else:
             packing = 1.0 if setup.micro_batch == 1 and not setup.preference else 1 / LONGEST_OVER_MEAN
@@ -114,35 +101,3 @@ def token_stats(exp, cfg: dict, setup, data_dir: str | Path, manifests: list | N
         # flash-attention varlen keeps packed rows apart, so attention spans one row; padded rows span the pad
         "attention_len": round(per_seq if packed else min(seq, per_seq / packing), 1),
     }
-
-
-def _flag(value: Any) -> bool:
-    return bool(value) and str(value).lower() not in ("false", "0", "none")
-
-
-@functools.cache
-def _calibration(path: str) -> dict:
-    p = Path(path)
-    return json.loads(p.read_text()) if p.is_file() else {"version": 1, "profiles": {}}
-
-
-def load_calibration(path: str | Path | None = None) -> dict:
-    """The calibration file: {"version": 1, "profiles": {hardware: {"mfu", "overhead_gb", "runs": [...]}}}."""
-    return _calibration(str(path or calibration_path()))
-
-
-def calibrated(hardware: str, path: str | Path | None = None) -> dict:
-    """This profile's calibrated values (empty when none were measured)."""
-    return load_calibration(path).get("profiles", {}).get(hardware, {})
-
-
-def measured(hardware: str, method: str, path: str | Path | None = None) -> list[dict]:
-    """Measured entries (tests/benchmarks/gpu_axolotl_check.py --record) for this profile and method: each has
-    gpu, profile, method, tokens_per_second, flops_per_token, mfu, peak_memory_gb, date and versions."""
-    return [e for e in load_calibration(path).get("measured", [])
-            if e.get("profile") == hardware and e.get("method") == method and e.get("mfu")]
-
-
-def forget_calibration() -> None:
-    """Drop the cached file (after --calibrate rewrote it)."""
-    _calibration.cache_clear()

@@ -1,9 +1,10 @@
 """`ftstudy plan`: peak memory, tokens and time of one experiment × method × hardware, before training.
 
-Settings come from the generated Axolotl config (`gen.build`), the very dict `ftstudy train` would run, so
-the plan cannot drift from the run. Model shapes come from config.json (planner_model), memory from
-planner_memory, tokens from `prepare`'s manifests when present (else a declared estimate, planner_data),
-time from FLOPs per token over the profile's bf16 peak × an MFU assumption (calibration.json may override it).
+Settings come from the generated Axolotl config (`gen.build`), the very dict `ftstudy train` would run, read
+by config/axolotl_setup.py, so the plan cannot drift from the run. Model shapes come from config.json
+(config/model_shape.py), memory from config/memory.py, tokens from `prepare`'s manifests when present (else a
+declared estimate, plan/data_stats.py), time from FLOPs per token over the profile's bf16 peak × an MFU
+assumption (config/calibration.json may override it).
 
 Example:
     >>> from ftstudy.plan import estimate as planner
@@ -16,8 +17,6 @@ Example:
 from __future__ import annotations
 
 import copy
-import functools
-import json
 from pathlib import Path
 from typing import Any
 
@@ -26,94 +25,14 @@ from ftstudy.config import gen
 from ftstudy.config import profiles
 from ftstudy.config import registry
 from ftstudy.config import tuning
-from ftstudy.plan.data_stats import OVERHEAD_GB, UNIFIED_MEMORY, calibrated, measured, token_stats
+from ftstudy.config.axolotl_setup import flag, setup_from_config
+from ftstudy.config.calibration import calibrated, measured
 from ftstudy.config.memory import Setup, activations, memory, optimizer_info, reference_model
-from ftstudy.config.model_shape import ModelShape, load_shape
+from ftstudy.plan.data_stats import UNIFIED_MEMORY, token_stats
 
 # QLoRA runs the same FLOPs as LoRA plus dequantizing each 4-bit weight before its matmul; bitsandbytes
 # typically costs 10-40% (performance-reference §2.3): the middle of that range.
 METHOD_SPEED = {"qlora": 0.75}
-PREFERENCE_RL = {"dpo", "ipo", "orpo", "simpo"}
-NO_REFERENCE_RL = {"orpo", "simpo"}  # reference-free objectives
-
-
-@functools.cache
-def _deepspeed(path: str) -> dict:
-    """ZeRO stage of a DeepSpeed JSON and whether it offloads optimizer states to the CPU (paths in configs
-    are relative to the checkout)."""
-    from ftstudy.core.bundled import REPO, deepspeed_dir
-
-    for cand in (Path(path), REPO / path, deepspeed_dir() / Path(path).name):
-        if cand.is_file():
-            zero = json.loads(cand.read_text()).get("zero_optimization", {})
-            offload = (zero.get("offload_optimizer") or {}).get("device") not in ("none", None)
-            return {"stage": int(zero.get("stage", 0)), "offload_optimizer": offload}
-    digits = [int(c) for c in Path(path).stem if c.isdigit()]  # "zero3_bf16.json" when the file is not here
-    return {"stage": digits[0] if digits else 0, "offload_optimizer": False}
-
-
-def _flag(value: Any) -> bool:
-    return bool(value) and str(value).lower() not in ("false", "0", "none")
-
-
-def setup_from_config(cfg: dict[str, Any], hardware: str) -> Setup:
-    """Read an Axolotl config dict into a Setup (what memory and FLOPs depend on).
-
-    Example:
-        >>> s = setup_from_config(gen.build("dpo", "dpo", "h100"), "h100")
-        >>> s.method, s.preference, s.micro_batch, s.loss, s.grad_ckpt
-        ('lora', True, 1, 'preference', False)
-    """
-    prof = profiles.profile(hardware)
-    adapter = cfg.get("adapter")
-    quant = 4 if _flag(cfg.get("load_in_4bit")) else 8 if _flag(cfg.get("load_in_8bit")) else 16
-    method = "qlora" if adapter == "qlora" or (adapter and quant == 4) else "lora" if adapter else "full"
-    half = _flag(cfg.get("fp16")) or (cfg.get("bf16") == "auto" and prof["gpu"]) or cfg.get("bf16") is True
-    rl = str(cfg.get("rl") or "").lower()
-    plugins = " ".join(map(str, cfg.get("plugins") or [])).lower()
-    liger = "liger" in plugins
-    if rl:
-        loss = "preference"  # TRL computes its own log-probs: no fused cross-entropy
-    elif (liger and _flag(cfg.get("liger_fused_linear_cross_entropy"))) or _flag(cfg.get("cut_cross_entropy")):
-        loss = "fused"
-    else:
-        loss = "hf"
-    attn = str(cfg.get("attn_implementation") or ("flash_attention_2" if _flag(cfg.get("flash_attention")) else "sdpa"))
-    if cfg.get("lora_target_linear"):
-        targets = ModelShape.LINEARS
-    else:
-        targets = tuple(t for t in (cfg.get("lora_target_modules") or ()) if isinstance(t, str))
-    from ftstudy.config.sharding import stage_of
-
-    ds = _deepspeed(str(cfg["deepspeed"])) if cfg.get("deepspeed") else {"stage": stage_of(cfg)}
-    reference = "precomputed" if _flag(cfg.get("precompute_ref_log_probs")) or rl in NO_REFERENCE_RL else (
-        "adapter-disabled" if adapter else "copy")
-    return Setup(
-        model=load_shape(str(cfg.get("base_model") or gen.DEFAULT_BASE_MODEL)),
-        method=method,
-        optimizer=str(cfg.get("optimizer") or "adamw_torch"),
-        micro_batch=int(cfg.get("micro_batch_size") or 1),
-        seq_len=int(cfg.get("sequence_len") or 2048),
-        dtype_bytes=2 if half else 4,
-        grad_ckpt=_flag(cfg.get("gradient_checkpointing")),
-        offload_activations=_flag(cfg.get("activation_offloading"))
-        or str(cfg.get("gradient_checkpointing")).lower() in ("offload", "offload_disk"),
-        save_attention=_flag(cfg.get("gradient_checkpointing")) and bool(cfg.get("selective_checkpointing")),
-        preference=rl in PREFERENCE_RL,
-        reference=reference,
-        lora_r=int(cfg.get("lora_r") or 0) if adapter else 0,
-        lora_targets=targets,
-        lora_dropout=float(cfg.get("lora_dropout") or 0.0),
-        quant_bits=quant,
-        fused_norm=liger and _flag(cfg.get("liger_rms_norm")),
-        fused_glu=liger and _flag(cfg.get("liger_glu_activation")),
-        attention="flash" if "flash" in attn else "eager" if attn == "eager" else "sdpa",
-        loss=loss,
-        gpus=int(prof["gpus"]),
-        zero_stage=int(ds.get("stage", 0)),
-        offload_optimizer=bool(ds.get("offload_optimizer")),
-        overhead_gb=calibrated(hardware).get("overhead_gb", OVERHEAD_GB.get(profiles.base_name(hardware), 1.0)),
-    )
 
 
 def flops_per_token(s: Setup, seq: float) -> float:
@@ -240,7 +159,7 @@ def _notes(s: Setup, hardware: str, opt: dict) -> list[str]:
 # Changes that can make a run fit, cheapest first: a smaller micro-batch, checkpointing, offloading and Liger's
 # fused loss keep the training maths unchanged (only speed moves); an 8-bit optimizer barely moves results;
 # QLoRA and shorter sequences change what is learnt.
-def _candidates(cfg: dict, hardware: str) -> list[tuple[dict, str]]:
+def fix_candidates(cfg: dict, hardware: str) -> list[tuple[dict, str]]:
     out: list[tuple[dict, str]] = []
     gpu = profiles.profile(hardware)["gpu"]  # Liger (Triton) and bitsandbytes are CUDA-only
     micro, accum = int(cfg.get("micro_batch_size") or 1), int(cfg.get("gradient_accumulation_steps") or 1)
@@ -249,11 +168,11 @@ def _candidates(cfg: dict, hardware: str) -> list[tuple[dict, str]]:
         out.append(({"micro_batch_size": micro // k, "gradient_accumulation_steps": accum * k},
                     "smaller micro-batch, more accumulation: same global batch and maths, somewhat slower"))
         k *= 2
-    if not _flag(cfg.get("gradient_checkpointing")):
+    if not flag(cfg.get("gradient_checkpointing")):
         out.append(({"gradient_checkpointing": True}, "recompute activations in backward: ~30% more compute"))
-    elif gpu and not _flag(cfg.get("activation_offloading")) and profiles.base_name(hardware) not in UNIFIED_MEMORY:
+    elif gpu and not flag(cfg.get("activation_offloading")) and profiles.base_name(hardware) not in UNIFIED_MEMORY:
         out.append(({"activation_offloading": True}, "keep checkpointed activations in host RAM"))
-    if gpu and not cfg.get("rl") and not _flag(cfg.get("liger_fused_linear_cross_entropy")):
+    if gpu and not cfg.get("rl") and not flag(cfg.get("liger_fused_linear_cross_entropy")):
         out.append(({"plugins": ["axolotl.integrations.liger.LigerPlugin"], "liger_fused_linear_cross_entropy": True},
                     "Liger fused linear + cross-entropy: logits never materialised"))
     if gpu and optimizer_info(str(cfg.get("optimizer")))["state"] > 2.1:
@@ -267,12 +186,12 @@ def _candidates(cfg: dict, hardware: str) -> list[tuple[dict, str]]:
 
 
 def cheapest_fix(cfg: dict, hardware: str, usable: float) -> dict[str, Any] | None:
-    """The first change, in _candidates' cost order, after which the run fits (for the micro-batch: the
+    """The first change, in fix_candidates' cost order, after which the run fits (for the micro-batch: the
     largest that fits); else the shortest series of changes in that order; None when nothing is enough."""
     def total(changes: dict) -> float:
         return memory(setup_from_config({**copy.deepcopy(cfg), **changes}, hardware))["total"]
 
-    cands = _candidates(cfg, hardware)
+    cands = fix_candidates(cfg, hardware)
     for change, why in cands:
         t = total(change)
         if t <= usable:

@@ -18,6 +18,7 @@ import dataclasses
 from typing import Any
 
 from ftstudy.config import profiles
+from ftstudy.config.axolotl_setup import setup_from_config
 from ftstudy.config.memory import GB, Setup, memory
 
 WORLD_SIZES = (1, 2, 8)
@@ -47,8 +48,6 @@ def scaling(cfg: dict[str, Any], hardware: str) -> list[dict[str, Any]]:
     """Per-GPU peak memory of the same run on 1, 2 and 8 GPUs with the state fully sharded (ZeRO-3/FSDP for
     full fine-tuning, ZeRO-2 for adapters): weights, gradients and optimizer states fall as 1/GPUs, activations
     and the rest do not."""
-    from ftstudy.plan.estimate import setup_from_config
-
     base = setup_from_config(cfg, hardware)
     stage = 3 if base.method == "full" else 2
     rows = []

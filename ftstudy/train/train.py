@@ -69,7 +69,7 @@ def resolve(target: str, method=None, hardware="dgx-spark", base_model=gen.DEFAU
             raise TrainError(f"{path}: {problems[0].render()}")
         meta = validate.header_meta(text)
         for key, value in overrides.items():
-            gen._apply(cfg, key, value)
+            gen.set_key(cfg, key, value)
         return Request(cfg, meta.get("experiment", path.stem), meta.get("method", cfg.get("adapter") or "full"),
                        meta.get("hardware", hardware), from_file=path)
     from ftstudy.config import registry

@@ -1,6 +1,6 @@
 """Converters: one hub row in, the row Axolotl reads out. Pure functions, no I/O.
 
-Each converter is named in ftstudy/data/row_formats.py (SHAPES[shape]["convert"]). `convert(shape, row)` checks the
+Each converter is named in ftstudy/config/row_formats.yaml (`convert:`). `convert(shape, row)` checks the
 row's fields, then converts it. A malformed row raises RowError with a one-line reason, which prepare reports
 with the file and line; a well-formed row that yields no training example (a raw UltraFeedback row whose
 completions are all rated the same) raises RowSkip and is counted, never a reason to stop.
@@ -21,7 +21,6 @@ Example:
 """
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Mapping
 from typing import Any, Callable
@@ -29,7 +28,7 @@ from typing import Any, Callable
 from ftstudy.data.converters import plan_sources as convert_more
 from ftstudy.data.converters.xlam import xlam
 from ftstudy.data.row_errors import RowError, RowSkip, msg
-from ftstudy.data.row_formats import SHAPES
+from ftstudy.config.row_formats import SHAPES
 
 __all__ = ["RowError", "RowSkip", "convert", "check_fields", "CONVERTERS", "AG_NEWS_LABELS"]
 
@@ -215,11 +214,7 @@ def ultrafeedback_raw(row: dict[str, Any]) -> dict[str, Any]:
     lower = [sr for sr in rated if sr[0] < best[0]]
     if not lower:
         raise RowSkip("all completions rated the same")
-    pick = int(hashlib.sha256(row["instruction"].encode()).hexdigest(), 16) % len(lower)
-    worse = lower[pick]
-    user = msg("user", row["instruction"])
-    return {"prompt": row["instruction"], "chosen": [user, msg("assistant", best[1])],
-            "rejected": [user, msg("assistant", worse[1])], "score_chosen": best[0], "score_rejected": worse[0]}
+    return convert_more.binarized(row["instruction"], best, lower, "score")
 
 
 _TAG = re.compile(r"^\s*(?:\[\s*[A-Za-z]{2,3}\s*\]\s*)+")

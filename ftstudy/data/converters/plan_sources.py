@@ -100,10 +100,16 @@ def nectar(row: dict[str, Any]) -> dict[str, Any]:
     lower = sorted(r for r in ranked if r[0] > best[0])  # sorted: the pick does not depend on the answers' order
     if not lower:
         raise RowSkip("all answers ranked the same")
+    return binarized(prompt, best, lower, "rank")
+
+
+def binarized(prompt: str, best: tuple[float, str], lower: list[tuple[float, str]], rating: str) -> dict[str, Any]:
+    """A chatml.ultra row: `best` (rating, answer) as chosen, and as rejected one of `lower`, picked by a hash
+    of the prompt so that the choice is reproducible without a random generator."""
     worse = lower[int(hashlib.sha256(prompt.encode()).hexdigest(), 16) % len(lower)]
     user = msg("user", prompt)
     return {"prompt": prompt, "chosen": [user, msg("assistant", best[1])], "rejected": [user, msg("assistant", worse[1])],
-            "rank_chosen": best[0], "rank_rejected": worse[0]}
+            f"{rating}_chosen": best[0], f"{rating}_rejected": worse[0]}
 
 
 def _api_data(value: Any) -> dict[str, Any]:

@@ -104,7 +104,7 @@ def check(exp_id: str, data: list[str] | tuple[str, ...] = (), ngram: int | None
     """`ftstudy decontaminate`: measure every source's rows (all of them, as prepare reads them) against
     every benchmark; writes nothing but the hub copies prepare would make under data/raw/."""
     from ftstudy.config import gen
-    from ftstudy.data.prepare import local_input
+    from ftstudy.data.sources import local_input
 
     exp = registry.experiment(exp_id)
     gen.dataset_entries(exp, data)

@@ -14,8 +14,8 @@ through the eval environment's `datasets` (skipped when offline and the dataset 
 Items that cannot be loaded make the benchmark "not checked", with the reason: never "clean".
 
 Example:
-    >>> it = load("mt_bench")
-    >>> it.checked, it.where.endswith("mt_bench_questions.jsonl"), len(it.rows) > 0
+    >>> it = load("chat_retention")
+    >>> it.checked, it.where.endswith("retention_probes.jsonl"), len(it.rows) > 0
     (True, True, True)
 """
 from __future__ import annotations
@@ -31,6 +31,8 @@ import yaml
 
 from ftstudy.config import registry
 from ftstudy.core.bundled import evals_dir
+from ftstudy.data.benchmark_items import (FALLBACK_TASKS, HUB, HarnessUnavailable, Source, evals_items, heldout_ids,
+                                          hub_argv, load_jsonl)
 
 # lm-eval 0.4.13's datasets for the built-in tasks of evals/benchmarks.yaml, used when no eval environment is
 # installed (tests/test_decontam.py checks them against the installed lm-eval's YAMLs).
@@ -88,12 +90,6 @@ def load(bench_id: str, data_dir: str | Path | None = None) -> Items:
 
 # ---- reading rows -------------------------------------------------------------------------------------------
 
-def _jsonl(path: Path) -> list[dict]:
-    from ftstudy.eval.scorers import load_jsonl
-
-    return load_jsonl(path)
-
-
 def _offline() -> bool:
     return any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
 
@@ -112,7 +108,6 @@ def hub_rows(hub: str, config: str | None, split: str) -> list[dict]:
                         "(HF_HUB_OFFLINE); stage it with --data-dir")
     from ftstudy.core import tool_envs as envs
     from ftstudy.core import runner
-    from ftstudy.eval.harness.generative import _hub_argv
 
     try:
         python = envs.bin_path("eval")
@@ -121,11 +116,11 @@ def hub_rows(hub: str, config: str | None, split: str) -> list[dict]:
                         "(`ftstudy setup eval`)") from None
     with tempfile.TemporaryDirectory(prefix="ftstudy-items-") as tmp:
         out = Path(tmp) / "rows.jsonl"
-        res = runner.run(_hub_argv(python, hub, config, split, out), quiet=True)
+        res = runner.run(hub_argv(python, Source(hub, config, split), out), quiet=True)
         if res.returncode != 0:
             last = next((ln for ln in reversed(res.tail) if ln.strip()), "no output")
             raise NotLoaded(f"loading {hub} ({config or 'default'}/{split}) from the hub failed: {last.strip()[:200]}")
-        return _jsonl(out)
+        return load_jsonl(out)
 
 
 def _rows(task: str, hub: str | None, config: str | None, split: str, data_dir: Path | None) -> tuple[list[dict], str]:
@@ -136,7 +131,7 @@ def _rows(task: str, hub: str | None, config: str | None, split: str, data_dir: 
             names += [data_dir / hub / (config or "default") / f"{split}.jsonl", data_dir / hub / f"{split}.jsonl"]
         for p in names:
             if p.is_file():
-                return _jsonl(p), str(p)
+                return load_jsonl(p), str(p)
     if not hub or hub in ("json", "csv", "parquet", "arrow", "text"):
         where = f" under {data_dir}" if data_dir else " (pass --data-dir)"
         raise NotLoaded(f"{task}: its rows are a local file; stage them as {task}.jsonl{where}")
@@ -243,16 +238,12 @@ def _lmeval(bench: dict, data_dir: Path | None) -> Items:
 # ---- the other harnesses ------------------------------------------------------------------------------------
 
 def _code(bench: dict, data_dir: Path | None) -> Items:
-    from ftstudy.eval.harness.code import FALLBACK_TASKS
-
     if bench["id"] not in FALLBACK_TASKS:
         raise NotLoaded(f"{bench['id']}: its items are read inside bigcode-evaluation-harness; not loadable here")
     return _lmeval({**bench, "task": FALLBACK_TASKS[bench["id"]], "local_task": True}, data_dir)
 
 
 def _generative(bench: dict, data_dir: Path | None) -> Items:
-    from ftstudy.eval.harness.generative import HUB, heldout_ids
-
     task = bench["task"]
     hub, config, split = HUB.get(task, (None, None, "test"))
     rows, where = _rows(task, hub, config, split, data_dir)
@@ -262,9 +253,6 @@ def _generative(bench: dict, data_dir: Path | None) -> Items:
 
 
 def _questions(bench: dict, data_dir: Path | None) -> Items:
-    from ftstudy.eval.harness.generative import evals_items
-    from ftstudy.eval.harness import HarnessUnavailable
-
     try:
         rows = evals_items(bench)
     except HarnessUnavailable as exc:
@@ -282,7 +270,7 @@ def _bfcl(bench: dict, data_dir: Path | None) -> Items:
     rows, parts = [], []
     for cat in bench["task"].split(","):
         for path in sorted(data[0].glob(f"BFCL_v*_{cat}.json")):
-            rows += [{k: v for k, v in r.items() if k not in ("id", "function")} for r in _jsonl(path)]
+            rows += [{k: v for k, v in r.items() if k not in ("id", "function")} for r in load_jsonl(path)]
             parts.append(str(path))
     if not parts:
         raise NotLoaded(f"no BFCL data files for {bench['task']} under {data[0]}")

@@ -26,7 +26,6 @@ Example:
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import re
 from dataclasses import dataclass, field
@@ -42,7 +41,6 @@ MIN_WORDS = 8          # a field shorter than this (and than N) is not indexed: 
 PROMPT_KEYS = frozenset({"question", "query", "prompt", "instruction", "input", "inputs", "text", "turns", "problem",
                          "sentence", "context", "story", "article", "document", "goal", "ctx", "premise"})
 EXAMPLES = 3           # contaminated rows kept as examples, per benchmark
-CHUNK_BYTES = 1 << 20
 WORD = re.compile(r"\w+")
 
 
@@ -176,18 +174,8 @@ class Index:
 _STATE: dict = {}
 
 
-def _ranges(path: Path) -> Iterator[tuple[int, int, int]]:
-    start, lineno = 0, 1
-    with open(path, "rb") as fh:
-        while True:
-            block = fh.read(CHUNK_BYTES)
-            if not block:
-                return
-            if not block.endswith(b"\n"):
-                block += fh.readline()
-            yield start, start + len(block), lineno
-            start += len(block)
-            lineno += block.count(b"\n")
+def _init(path: str, index: "Index") -> None:
+    _STATE.update(path=path, index=index)
 
 
 def _scan_range(job: tuple[int, int, int]) -> tuple[int, list[tuple[int, list[Hit]]]]:
@@ -213,19 +201,10 @@ def _scan_range(job: tuple[int, int, int]) -> tuple[int, list[tuple[int, list[Hi
 
 def scan_file(path: Path, index: Index, workers: int | None = None) -> tuple[int, dict[int, list[Hit]]]:
     """(rows scanned, {line number: hits}) for a JSONL file, on every core for files over 1 MiB."""
-    from ftstudy.data.stream import default_workers
+    from ftstudy.data.stream import map_ranges
 
-    workers = workers or default_workers()
-    _STATE.update(path=str(path), index=index)
-    jobs = _ranges(Path(path))
     rows, out = 0, {}
-    if workers > 1 and Path(path).stat().st_size > CHUNK_BYTES and "fork" in multiprocessing.get_all_start_methods():
-        # fork: the workers share the parent's index instead of each unpickling a copy of it
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            results = list(pool.imap(_scan_range, jobs))
-    else:
-        results = map(_scan_range, jobs)
-    for n, hits in results:
+    for n, hits in map_ranges(_scan_range, Path(path), workers, _init, (str(path), index)):
         rows += n
         out.update(hits)
     return rows, out

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ftstudy.core.errors import UserError
+from ftstudy.data.benchmark_items import HarnessUnavailable  # raised by the data stage too: defined there
+from ftstudy.data.selection import smallest
 
 HARNESSES: dict[str, str] = {
     "lm-eval": "ftstudy.eval.harness.lmeval:run",
@@ -68,10 +69,6 @@ class HarnessOutput:
     subset_ids: list[str] | None = None
 
 
-class HarnessUnavailable(UserError, RuntimeError):
-    """The harness (or its data) is not installed here; the message says how to get it."""
-
-
 def get(harness: str) -> Callable[[BenchContext, dict], HarnessOutput]:
     module, func = HARNESSES[harness].split(":")
     return getattr(importlib.import_module(module), func)
@@ -84,10 +81,15 @@ def pick_subset(ids: list[str], limit: int | None, seed: int) -> list[str]:
         >>> pick_subset(["a", "b", "c", "d"], 2, seed=1) == pick_subset(["d", "c", "b", "a"], 2, seed=1)
         True
     """
-    import hashlib
-
     ids = [str(i) for i in ids]
-    if not limit or limit >= len(ids):
-        return sorted(ids, key=lambda i: (len(i), i))
-    ranked = sorted(ids, key=lambda i: hashlib.sha256(f"{seed}:{i}".encode()).hexdigest())
-    return sorted(ranked[:limit], key=lambda i: (len(i), i))
+    if limit and limit < len(ids):
+        ids = smallest(ids, limit, f"{seed}:")
+    return sorted(ids, key=lambda i: (len(i), i))
+
+
+def capped(rows: list[dict], bench: dict) -> list[dict]:
+    """At most the benchmark's `max_items` rows: a seeded subset (seed 0, the same items for every model)."""
+    if bench.get("max_items") and len(rows) > int(bench["max_items"]):
+        keep = set(pick_subset([r["id"] for r in rows], int(bench["max_items"]), seed=0))
+        rows = [r for r in rows if r["id"] in keep]
+    return rows

@@ -11,9 +11,8 @@ from pathlib import Path
 
 from ftstudy.core import tool_envs as envs
 from ftstudy.core import runner
+from ftstudy.data.benchmark_items import FALLBACK_TASKS
 from ftstudy.eval.harness import BenchContext, HarnessOutput, HarnessUnavailable
-
-FALLBACK_TASKS = {"humaneval": "humaneval_local", "mbpp": "mbpp_local"}
 
 
 def bigcode_available() -> bool:

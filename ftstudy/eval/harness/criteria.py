@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 
 from ftstudy.eval import client
-from ftstudy.eval.harness import BenchContext, HarnessOutput, pick_subset
+from ftstudy.eval.harness import BenchContext, HarnessOutput, capped
 from ftstudy.eval.harness.generative import converse, gen_settings, output, placeholder, serving, subset
 from ftstudy.eval.harness.judge import from_context
 from ftstudy.eval.harness.judging import instruction_of, judge_settings, bench_items, load_rubric
@@ -37,21 +37,14 @@ def parse_grades(text: str, criteria: tuple[str, ...] | list[str], top: int = 5)
 def summary_items(ctx: BenchContext, bench: dict) -> list[dict]:
     """Summarization rows (the rouge benchmark's data: `<data-dir>/<task>.jsonl` or the hub) as requests to
     summarize, worded as the rouge harness words them."""
-    from ftstudy.eval.harness.generative import SUMMARY_PROMPTS, _data_rows, _summary_row
+    from ftstudy.data.benchmark_items import data_rows
+    from ftstudy.eval.harness.generative import SUMMARY_PROMPTS, summary_row
 
     task = bench["summaries_of"]
     prompt = SUMMARY_PROMPTS.get(task, "Summarize the following article.")
     rows = [{"id": r["id"], "instruction": f"{prompt}\n\n{r['document']}"}
-            for r in (_summary_row(x, i) for i, x in enumerate(_data_rows(ctx, task)))]
+            for r in (summary_row(x, i) for i, x in enumerate(data_rows(task, ctx.data_dir, ctx.commands)))]
     return capped(rows, bench)
-
-
-def capped(rows: list[dict], bench: dict) -> list[dict]:
-    """At most the benchmark's `max_items` rows: a seeded subset (seed 0, the same items for every model)."""
-    if bench.get("max_items") and len(rows) > int(bench["max_items"]):
-        keep = set(pick_subset([r["id"] for r in rows], int(bench["max_items"]), seed=0))
-        rows = [r for r in rows if r["id"] in keep]
-    return rows
 
 
 def answer_then_judge(ctx: BenchContext, judge, rubric, rows: list[dict], gen: dict, max_tokens: int,

@@ -6,8 +6,8 @@ Decoding is greedy (temperature 0) with the context's seed, the same for base an
 from `ctx.data_dir/<bench task>.jsonl` when given (tests, offline users), else from the hub through the eval
 environment's `datasets`. Probe and question files live under evals/ (the bench's `questions:` key).
 
-Held-out xLAM: the hub has only a train split, so the benchmark holds out `heldout_ids(len(train), seed=42)`,
-row positions (equal to xLAM's `id`) that the training side must drop from its training rows.
+Held-out xLAM: the hub has only a train split, so the benchmark reads the rows of
+`ftstudy.data.benchmark_items.heldout_ids`, which the training side drops from its training rows.
 
 Example:
     >>> from ftstudy.eval.harness import BenchContext, get
@@ -18,7 +18,6 @@ Example:
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import tempfile
 from contextlib import contextmanager
@@ -30,18 +29,10 @@ from ftstudy.eval import client
 from ftstudy.core import tool_envs as envs
 from ftstudy.core import runner
 from ftstudy.eval import serve
-from ftstudy.eval.harness import BenchContext, HarnessOutput, HarnessUnavailable, pick_subset
-from ftstudy.core.bundled import evals_dir
-from ftstudy.eval.scorers import ScoreInputError, load_jsonl
 from ftstudy.core.bundled import TOOL_SCRIPTS
+from ftstudy.data.benchmark_items import HUB, ScoreInputError, Source, data_rows, evals_items, hub_argv, load_jsonl
+from ftstudy.eval.harness import BenchContext, HarnessOutput, HarnessUnavailable, pick_subset
 
-HELDOUT_SEED = 42       # the study seed of experiments.yaml: training and benchmark must use the same one
-HELDOUT_MAX = 2000      # 60,000 xLAM rows - 2,000 held out = the 58,000 cap of the tool_use experiment
-HUB = {  # bench task -> (hub id, config, split) for users without --data-dir
-    "xlam_heldout": ("Salesforce/xlam-function-calling-60k", None, "train"),
-    "cnn_dailymail": ("abisee/cnn_dailymail", "3.0.0", "test"),
-    "xsum": ("EdinburghNLP/xsum", None, "test"),
-}
 # vLLM refuses `tools` under the default tool_choice "auto" unless started with a tool-call parser (HTTP 400);
 # with "none" it still renders the tools into the prompt and returns the raw reply, which the scorer reads
 # (no server-side parser to disagree with it). transformers serve ignores the field and parses anyway.
@@ -50,27 +41,7 @@ SUMMARY_PROMPTS = {
     "cnn_dailymail": "Summarize the following article in three or four short sentences, one sentence per line.",
     "xsum": "Summarize the following article in one sentence.",
 }
-# Loads one hub split and writes it as JSONL; run by the eval environment's Python (datasets lives there).
-_HUB_SCRIPT = ("import json, sys\nfrom datasets import load_dataset\n"
-               "ds = load_dataset(sys.argv[1], sys.argv[2] or None, split=sys.argv[3])\n"
-               "with open(sys.argv[4], 'w') as fh:\n"
-               "    for row in ds:\n        fh.write(json.dumps(row, default=str) + '\\n')\n")
 EMBED_SCRIPT = TOOL_SCRIPTS / "embed.py"
-
-
-def heldout_ids(n_total: int, seed: int = HELDOUT_SEED) -> list[int]:
-    """Positions of the xLAM train rows held out for the benchmark: a seeded hash ranking, so the same
-    rows come out on every machine and Python version. The training side drops exactly these rows.
-
-    Example:
-        >>> len(heldout_ids(60000)), heldout_ids(60000) == heldout_ids(60000)
-        (2000, True)
-        >>> heldout_ids(10)
-        [9]
-    """
-    k = min(HELDOUT_MAX, max(1, n_total // 30))
-    ranked = sorted(range(n_total), key=lambda i: hashlib.sha256(f"xlam-heldout:{seed}:{i}".encode()).digest())
-    return sorted(ranked[:k])
 
 
 # ---- plumbing shared with judging.py ---------------------------------------------------------------------
@@ -119,19 +90,6 @@ def gen_settings(ctx: BenchContext, bench: dict, max_tokens: int) -> dict[str, A
             "endpoint": "/v1/chat/completions", "engine": engine(ctx)}
 
 
-def evals_items(bench: dict, key: str = "questions") -> list[dict]:
-    """The rows of a bench's evals/ file (questions, probes), each with an id."""
-    if not bench.get(key):
-        raise HarnessUnavailable(f"benchmark {bench.get('id', bench.get('task'))!r} declares no {key!r} file")
-    path = evals_dir() / bench[key]
-    if not path.exists():
-        raise HarnessUnavailable(f"{path} is missing; it ships with ftstudy (reinstall, or check the checkout)")
-    rows = load_jsonl(path)
-    for i, row in enumerate(rows):
-        row.setdefault("id", str(i))
-    return rows
-
-
 def subset(rows: list[dict], ctx: BenchContext) -> tuple[list[dict], list[str]]:
     """The seeded --limit subset of rows (by id), in a stable order, and its ids."""
     ids = pick_subset([str(r["id"]) for r in rows], ctx.limit, ctx.seed)
@@ -154,33 +112,10 @@ def output(metrics: dict, samples: list[dict], metric: str, ids: list[str], sett
 
 # ---- data -------------------------------------------------------------------------------------------------
 
-def _hub_argv(python: str | Path, hub: str, config: str | None, split: str, out: Path) -> list[str]:
-    return [str(python), "-c", _HUB_SCRIPT, hub, config or "", split, str(out)]
-
-
-def _data_rows(ctx: BenchContext, task: str) -> list[dict]:
-    if ctx.data_dir is not None:
-        path = Path(ctx.data_dir) / f"{task}.jsonl"
-        if not path.exists():
-            raise HarnessUnavailable(f"{path} not found: put the {task} rows there, or leave out --data-dir "
-                                     f"to load {HUB.get(task, ('the hub dataset',))[0]} from the hub")
-        return load_jsonl(path)
-    if task not in HUB:
-        raise HarnessUnavailable(f"no hub source known for task {task!r}; pass --data-dir with {task}.jsonl")
-    with tempfile.TemporaryDirectory(prefix="ftstudy-hub-") as tmp:
-        argv = _hub_argv(envs.bin_path("eval"), *HUB[task], Path(tmp) / "rows.jsonl")
-        ctx.commands.append(argv)
-        runner.check(runner.run(argv, quiet=True), f"loading {HUB[task][0]} from the hub")
-        rows = load_jsonl(Path(tmp) / "rows.jsonl")
-    if task == "xlam_heldout":
-        rows = [rows[i] for i in heldout_ids(len(rows))]
-    return rows
-
-
 def _hub_commands(ctx: BenchContext, task: str) -> list[list[str]]:
     if ctx.data_dir is not None or task not in HUB:
         return []
-    return [_hub_argv(envs.location("eval") / "bin" / "python", *HUB[task], Path("<tmp>/rows.jsonl"))]
+    return [hub_argv(envs.location("eval") / "bin" / "python", Source(*HUB[task]), Path("<tmp>/rows.jsonl"))]
 
 
 def _xlam_tools(row: dict) -> list[dict]:
@@ -202,7 +137,7 @@ def run_toolcall(ctx: BenchContext, bench: dict) -> HarnessOutput:
         return placeholder(ctx, bench, _hub_commands(ctx, task))
     from ftstudy.eval.scorers import toolcall, toolexec
 
-    rows, ids = subset(_data_rows(ctx, task), ctx)
+    rows, ids = subset(data_rows(task, ctx.data_dir, ctx.commands), ctx)
     gen = gen_settings(ctx, bench, 512)
 
     def ask(row: dict) -> client.Reply:
@@ -237,7 +172,8 @@ def run_toolcall(ctx: BenchContext, bench: dict) -> HarnessOutput:
                   {**gen, "tools": "xLAM flat maps -> JSON Schema (ftstudy.data.converters.xlam)", "model_name": name})
 
 
-def _summary_row(row: dict, i: int) -> dict:
+def summary_row(row: dict, i: int) -> dict:
+    """A summarization row as {id, document, reference}, from the hub's or a staged file's field names."""
     doc = row.get("document") or row.get("article")
     ref = row.get("reference") or row.get("highlights") or row.get("summary")
     if not isinstance(doc, str) or not isinstance(ref, str):
@@ -252,7 +188,7 @@ def run_rouge(ctx: BenchContext, bench: dict) -> HarnessOutput:
         return placeholder(ctx, bench, _hub_commands(ctx, task))
     from ftstudy.eval.scorers import rouge
 
-    rows, ids = subset([_summary_row(r, i) for i, r in enumerate(_data_rows(ctx, task))], ctx)
+    rows, ids = subset([summary_row(r, i) for i, r in enumerate(data_rows(task, ctx.data_dir, ctx.commands))], ctx)
     gen = gen_settings(ctx, bench, 128)
     instruction = SUMMARY_PROMPTS.get(task, "Summarize the following article.")
     with serving(ctx) as (url, name):

@@ -172,13 +172,9 @@ def bench_items(ctx: BenchContext, bench: dict) -> list[dict]:
     cut to a seeded `max_items` subset when it declares one, or its probe file under evals/ (`questions:`)."""
     if not bench.get("items"):
         return evals_items(bench)
-    rows = itemsets.prompt_items(itemsets.rows(ctx, bench["items"]))
-    if bench.get("max_items") and len(rows) > int(bench["max_items"]):
-        from ftstudy.eval.harness import pick_subset
+    from ftstudy.eval.harness import capped
 
-        keep = set(pick_subset([r["id"] for r in rows], int(bench["max_items"]), seed=0))
-        rows = [r for r in rows if r["id"] in keep]
-    return rows
+    return capped(itemsets.prompt_items(itemsets.rows(ctx, bench["items"])), bench)
 
 
 def instruction_of(row: dict) -> str:

@@ -10,45 +10,7 @@ Example:
 """
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
-from ftstudy.core.errors import UserError
-
-
-class ScoreInputError(UserError, ValueError):
-    """An input file or record is unusable; the message names the file and line, or the item id."""
-
-
-def load_jsonl(path: str | Path) -> list[dict]:
-    """Read one JSON object per line (blank lines skipped). A file whose first character is `[` is read as
-    one JSON array instead, since hub exports often come that way.
-
-    Example:
-        >>> load_jsonl("refs.jsonl")[0]["id"]  # doctest: +SKIP
-        0
-    """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScoreInputError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
-    if text.lstrip().startswith("["):
-        try:
-            rows = json.loads(text)
-        except ValueError as exc:
-            raise ScoreInputError(f"{path}: not valid JSON: {exc}") from None
-        return [_object(row, f"{path}: item {i}") for i, row in enumerate(rows)]
-    rows = []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError as exc:
-            raise ScoreInputError(f"{path}:{lineno}: not valid JSON: {exc}") from None
-        rows.append(_object(row, f"{path}:{lineno}"))
-    return rows
+from ftstudy.data.benchmark_items import ScoreInputError, load_jsonl  # the JSONL reader the data stage uses too
 
 
 def index_by_id(rows: list[dict], what: str) -> dict[str, dict]:
@@ -63,9 +25,3 @@ def index_by_id(rows: list[dict], what: str) -> dict[str, dict]:
             raise ScoreInputError(f"{what}: duplicate id {row['id']!r}")
         out[key] = row
     return out
-
-
-def _object(row, where: str) -> dict:
-    if not isinstance(row, dict):
-        raise ScoreInputError(f"{where}: expected a JSON object, got {type(row).__name__}")
-    return row
