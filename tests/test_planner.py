@@ -253,7 +253,7 @@ def test_plan_of_a_local_model_config(tmp_path):
 
 
 def test_the_bundled_calibration_file_is_the_one_read(monkeypatch):
-    from ftstudy.plan import data_stats
+    from ftstudy.config import calibration as data_stats
 
     monkeypatch.delenv("FTSTUDY_CALIBRATION", raising=False)
     assert data_stats.calibration_path().is_file(), data_stats.calibration_path()

@@ -76,16 +76,16 @@ def test_show_names_the_real_item_sets_and_what_is_not_run():
 
 
 def test_a_source_on_an_undefined_row_shape_is_one_clear_refusal(tmp_path, monkeypatch):
-    bad = tmp_path / "experiments.yaml"
-    bad.write_text(registry.experiments_path().read_text().replace("shape: ag_news", "shape: ag_newz", 1))
-    monkeypatch.setenv("FTSTUDY_EXPERIMENTS", str(bad))
-    registry.forget()
-    try:
-        with pytest.raises(registry.RegistryError, match=r"'classification'.*ag_news \(ag_newz\).*row_formats.yaml"):
-            registry.experiments()
-    finally:
-        monkeypatch.delenv("FTSTUDY_EXPERIMENTS")
-        registry.forget()
+    import shutil
+
+    from ftstudy.core.bundled import evals_dir, registry_dir
+
+    (tmp_path / "experiments.yaml").write_text(
+        (registry_dir() / "experiments.yaml").read_text().replace("shape: ag_news", "shape: ag_newz", 1))
+    shutil.copytree(evals_dir(), tmp_path / "evals")
+    monkeypatch.setenv("FTSTUDY_REGISTRY_DIR", str(tmp_path))  # the registry is cached by path: no reset needed
+    with pytest.raises(registry.RegistryError, match=r"'classification'.*ag_news \(ag_newz\).*row_formats.yaml"):
+        registry.experiments()
 
 
 def test_a_malformed_row_format_is_refused_with_its_name(tmp_path):
