@@ -109,6 +109,45 @@ def run(
     return Result(argv, proc.returncode, tail, interrupted)
 
 
+def start(argv: Sequence[str], *, stdout=None, stderr=subprocess.STDOUT, env: Mapping[str, str] | None = None,
+          cwd: str | Path | None = None, pass_fds: Sequence[int] = (), preexec: Callable[[], None] | None = None
+          ) -> subprocess.Popen:
+    """Start a long-lived child (a server, a jailed program) and return at once; the caller waits and stops it.
+
+    Like `run()`'s children it runs in its own process group (stop it with os.killpg) and dies with ftstudy.
+    `env`, when given, is the child's whole environment; `preexec` runs in the child just before exec.
+
+    Example:
+        >>> proc = start(["python3", "-c", "pass"], stdout=subprocess.DEVNULL)
+        >>> proc.wait()
+        0
+    """
+    def before_exec() -> None:
+        _die_with_parent()
+        if preexec:
+            preexec()
+
+    return subprocess.Popen([str(a) for a in argv], stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL,
+                            env=None if env is None else dict(env), cwd=cwd, pass_fds=tuple(pass_fds),
+                            start_new_session=True, preexec_fn=before_exec)
+
+
+def capture(argv: Sequence[str], *, env: Mapping[str, str] | None = None, timeout: float = 60) -> tuple[int, str]:
+    """Run a short probe and return (exit code, what it printed on stdout, stripped); -1 when it could not start or
+    ran past `timeout`. `env`, when given, is the probe's whole environment.
+
+    Example:
+        >>> capture(["python3", "-c", "print(42)"])
+        (0, '42')
+    """
+    try:
+        out = subprocess.run([str(a) for a in argv], capture_output=True, text=True, errors="replace", timeout=timeout,
+                             stdin=subprocess.DEVNULL, env=None if env is None else dict(env))
+    except (OSError, subprocess.SubprocessError):
+        return -1, ""
+    return out.returncode, out.stdout.strip()
+
+
 def check(result: Result, what: str, log: str | Path | None = None) -> Result:
     """Raise ToolError with the tail of the output when a tool failed."""
     if result.returncode != 0:

@@ -33,7 +33,7 @@ from pathlib import Path
 from ftstudy.core import tool_envs as envs
 from ftstudy.eval.client import answers
 from ftstudy.core.errors import UserError
-from ftstudy.core.runner import _die_with_parent
+from ftstudy.core import runner
 
 LORA_NAME = "ftstudy-adapter"
 # vLLM's LoRAConfig.max_lora_rank is a Literal of these (1 too, but 8 costs nothing more and is always allowed).
@@ -199,11 +199,8 @@ class Server:
                 self._offset = fh.tell()  # this attempt's output starts here: older attempts' lines are not its cause
                 fh.write(f"$ {' '.join(self.argv)}\n")
                 fh.flush()
-                try:
-                    # preexec: the server gets SIGHUP if ftstudy dies, even by SIGKILL (the runner's rule)
-                    self._proc = subprocess.Popen(self.argv, stdout=fh, stderr=subprocess.STDOUT,
-                                                  stdin=subprocess.DEVNULL, start_new_session=True,
-                                                  preexec_fn=_die_with_parent)
+                try:  # its own process group, and it dies with ftstudy, even a SIGKILLed one
+                    self._proc = runner.start(self.argv, stdout=fh)
                 except OSError as exc:
                     raise ServeError(f"cannot start {self.argv[0]}: {exc.strerror}. Try `ftstudy doctor`.") from None
             _LIVE.add(self)
