@@ -136,7 +136,8 @@ def show_text(exp_id: str) -> str:
         out.append(f"  {'guard':9} {g['id']:15} {bd['harness']:14} {bd['task']}  [must not drop > {g['tolerance']}]")
     out += ["", "benchmark items (what a full run scores, and where it loads from):"]
     for b in e.all_benchmarks:
-        out.append(f"  {b}: {item_text(registry.benchmark(b))}")
+        bd = registry.benchmark(b)
+        out.append(f"  {b}: {item_text(bd)}" + (f"  (needs: {', '.join(bd['needs'])})" if bd.get("needs") else ""))
     skipped = registry.not_run(e.id)
     if skipped:
         out += ["", "named by the study plan, not run:"]

@@ -32,7 +32,6 @@ from dataclasses import dataclass
 
 from ftstudy.eval import jail
 
-STATUSES = ("passed", "failed", "timeout", "memory", "error")
 _OUTPUT_LIMIT = 64 * 1024  # bytes of each stream kept in the result: enough for a traceback
 # Exit codes the runner uses to say how the code ended; chosen far from 0/1/2 that code itself may use.
 _EXIT_ASSERT, _EXIT_MEMORY, _EXIT_ERROR, _EXIT_EARLY = 81, 82, 83, 84
@@ -94,17 +93,6 @@ class ExecResult:
     stdout: str
     stderr: str
     duration: float
-
-
-def network_layers() -> list[str]:
-    """The no-network layers active here, strongest first (the jail's empty network namespace, then the
-    audit hook that turns the usual calls into a readable error).
-
-    Example:
-        >>> network_layers()  # doctest: +SKIP
-        ['netns', 'audit-hook']
-    """
-    return ["netns", "audit-hook"]
 
 
 def run_code(code: str, timeout_s: float = 10, memory_mb: int = 512) -> ExecResult:

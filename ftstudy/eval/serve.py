@@ -155,8 +155,9 @@ class Server:
 
 
 class LazyServer:
-    """`BenchContext.server_url`: starts the server on the first call, returns the same URL afterwards;
-    `close()` (or the `with` block) stops it. `commands` (e.g. ctx.commands) gets the launch argv.
+    """`BenchContext.server_url`: builds and starts the server on the first call only (lm-eval needs none, and a
+    CPU host cannot serve base + adapter), returns the same URL afterwards; `close()` (or the `with` block)
+    stops it. `commands` (e.g. ctx.commands) gets the launch argv.
 
     Example:
         >>> with LazyServer("/models/tiny", commands=ctx.commands) as ctx.server_url:  # doctest: +SKIP
@@ -164,10 +165,13 @@ class LazyServer:
     """
 
     def __init__(self, model: str, adapter: str | None = None, commands: list | None = None, **kwargs):
-        self.server = Server(model, adapter, **kwargs)
-        self.model_name, self.commands, self.argv = self.server.model_name, commands, []
+        self.model, self.adapter, self.kwargs = model, adapter, kwargs
+        self.model_name, self.commands, self.argv = request_name(model, adapter), commands, []
+        self.server: Server | None = None
 
     def __call__(self) -> str:
+        if self.server is None:
+            self.server = Server(self.model, self.adapter, **self.kwargs)
         if self.server.url is None or not self.server.alive():  # first call, or the server died: (re)start
             self.server.stop()
             self.server.start()
@@ -177,13 +181,15 @@ class LazyServer:
         return self.server.url
 
     def close(self) -> None:
-        self.server.stop()
+        if self.server:
+            self.server.stop()
 
     def __enter__(self) -> "LazyServer":
         return self
 
     def __exit__(self, *exc) -> None:
-        self.server.__exit__(*exc)
+        if self.server:
+            self.server.__exit__(*exc)
 
 
 def _group_alive(pgid: int) -> bool:

@@ -1,9 +1,7 @@
 """Seeded bootstrap statistics for benchmark scores: a CI of one mean, and the paired comparison of base
 vs fine-tuned on the same items (the question a study asks: is the gain larger than resampling noise?).
 
-numpy is used when importable (it comes with rouge-score, so the core venv has it); otherwise a pure-Python
-path with `random.Random(seed)` gives the same kind of answer, more slowly. The two paths draw different
-random numbers, so a seed reproduces a result only on the same path.
+Resamples are drawn with numpy (a core dependency through rouge-score, pandas and matplotlib), seeded.
 
 Example:
     >>> from ftstudy.eval.stats import bootstrap_ci, paired_bootstrap
@@ -16,14 +14,10 @@ Example:
 from __future__ import annotations
 
 import math
-import random
 from dataclasses import asdict, dataclass
 from typing import Iterable, Mapping, Sequence
 
-try:  # optional speed-up; see the module docstring
-    import numpy as _np
-except ImportError:  # pragma: no cover - numpy ships with rouge-score
-    _np = None
+import numpy as np
 
 # Bounds the memory of one vectorised block of resamples (rows x items int64s, about 32 MB).
 _BLOCK_CELLS = 4_000_000
@@ -153,17 +147,14 @@ def _few(ids: set, k: int = 3) -> str:
 def _resample_means(xs: Sequence[float], n_resamples: int, seed: int) -> list[float]:
     """Means of `n_resamples` resamples of xs drawn with replacement."""
     n = len(xs)
-    if _np is not None:
-        rng = _np.random.default_rng(seed)
-        arr = _np.asarray(xs, dtype=float)
-        out = []
-        rows = max(1, _BLOCK_CELLS // n)
-        for start in range(0, n_resamples, rows):
-            idx = rng.integers(0, n, size=(min(rows, n_resamples - start), n))
-            out.append(arr[idx].mean(axis=1))
-        return _np.concatenate(out).tolist()
-    rng = random.Random(seed)
-    return [math.fsum(rng.choices(xs, k=n)) / n for _ in range(n_resamples)]
+    rng = np.random.default_rng(seed)
+    arr = np.asarray(xs, dtype=float)
+    out = []
+    rows = max(1, _BLOCK_CELLS // n)
+    for start in range(0, n_resamples, rows):
+        idx = rng.integers(0, n, size=(min(rows, n_resamples - start), n))
+        out.append(arr[idx].mean(axis=1))
+    return np.concatenate(out).tolist()
 
 
 def _sign_flip_p(diffs: Sequence[float], n_resamples: int, seed: int) -> float:
@@ -172,29 +163,18 @@ def _sign_flip_p(diffs: Sequence[float], n_resamples: int, seed: int) -> float:
     The +1s keep p > 0, the usual correction for a Monte-Carlo permutation test."""
     n = len(diffs)
     observed = abs(math.fsum(diffs) / n) - 1e-12  # tolerance: ties in float sums must count as "as extreme"
-    if _np is not None:
-        rng = _np.random.default_rng(seed)
-        arr = _np.asarray(diffs, dtype=float)
-        hits = 0
-        rows = max(1, _BLOCK_CELLS // n)
-        for start in range(0, n_resamples, rows):
-            signs = rng.integers(0, 2, size=(min(rows, n_resamples - start), n)) * 2 - 1
-            hits += int((_np.abs((signs * arr).mean(axis=1)) >= observed).sum())
-    else:
-        rng = random.Random(seed)
-        hits = sum(abs(sum(d if rng.random() < 0.5 else -d for d in diffs) / n) >= observed for _ in range(n_resamples))
+    rng = np.random.default_rng(seed)
+    arr = np.asarray(diffs, dtype=float)
+    hits = 0
+    rows = max(1, _BLOCK_CELLS // n)
+    for start in range(0, n_resamples, rows):
+        signs = rng.integers(0, 2, size=(min(rows, n_resamples - start), n)) * 2 - 1
+        hits += int((np.abs((signs * arr).mean(axis=1)) >= observed).sum())
     return (hits + 1) / (n_resamples + 1)
 
 
 def _percentiles(values: Sequence[float], confidence: float) -> tuple[float, float]:
     """The (1-c)/2 and (1+c)/2 quantiles, linearly interpolated (numpy's default rule)."""
-    vs = sorted(values)
     alpha = (1 - confidence) / 2
-
-    def q(p: float) -> float:
-        pos = p * (len(vs) - 1)
-        lo = math.floor(pos)
-        hi = min(lo + 1, len(vs) - 1)
-        return vs[lo] + (vs[hi] - vs[lo]) * (pos - lo)
-
-    return q(alpha), q(1 - alpha)
+    low, high = np.quantile(np.asarray(values, dtype=float), [alpha, 1 - alpha])
+    return float(low), float(high)
