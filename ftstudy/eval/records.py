@@ -16,11 +16,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import subprocess
 from pathlib import Path
 from typing import Any, Iterator
 
 from ftstudy import __version__
+from ftstudy.core import runner
 from ftstudy.core.errors import UserError
 from ftstudy.core.fsio import atomic_write, read_json, write_json
 from ftstudy.core.bundled import REPO
@@ -64,12 +64,7 @@ def fingerprint_of(model: str, adapter: str | None = None) -> str:
 
 
 def git_revision() -> str | None:
-    try:
-        out = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, timeout=5)
-        return out.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
+    return runner.capture(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], timeout=5)[1] or None
 
 
 def paths(root: Path, experiment: str, tag: str, benchmark: str) -> tuple[Path, Path]:
