@@ -30,6 +30,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 
+from ftstudy.core.fsio import atomic_write
 from ftstudy.eval import jail
 
 _OUTPUT_LIMIT = 64 * 1024  # bytes of each stream kept in the result: enough for a traceback
@@ -115,8 +116,7 @@ def run_code(code: str, timeout_s: float = 10, memory_mb: int = 512) -> ExecResu
         os.chmod(root, 0o711)
         os.chmod(task, 0o755)
         for name, text in (("solution.py", code), ("runner.py", _RUNNER)):
-            with open(os.path.join(task, name), "w", encoding="utf-8") as fh:
-                fh.write(text)
+            atomic_write(os.path.join(task, name), text)
             os.chmod(os.path.join(task, name), 0o644)
         os.write(marker_w, marker)
         os.close(marker_w)
