@@ -116,16 +116,17 @@ def fmt(v: Any, scale: str = "fraction") -> str:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    out = [f"{'benchmark':21} {'role':9} {'base':>7} {'ft':>7} {'delta':>8} {'95% CI':>19} {'plan gain':>13}  verdict"]
+    from ftstudy.core import tables
+
+    cells = []
     for r in rows:
-        if r["status"] != "ok":
-            out.append(f"{r['benchmark']:21} {r['role']:9} {r['status']}: {r.get('reason', '')}")
-            continue
-        s = r["scale"]
+        s = r.get("scale")
         ci = f"[{fmt(r.get('ci_low'), s)}, {fmt(r.get('ci_high'), s)}]" if "ci_low" in r else "-"
-        out.append(f"{r['benchmark']:21} {r['role']:9} {fmt(r['base'], s):>7} {fmt(r['ft'], s):>7} "
-                   f"{r['delta']:+8.3f} {ci:>19} {plan_gain(r):>13}  {r['verdict']}")
-    return "\n".join(out)
+        cells.append([r["benchmark"], r["role"], f"{r['status']}: {r.get('reason', '')}"] if r["status"] != "ok" else
+                     [r["benchmark"], r["role"], fmt(r["base"], s), fmt(r["ft"], s), f"{r['delta']:+.3f}", ci,
+                      plan_gain(r), r["verdict"]])
+    return tables.text(["benchmark", "role", "base", "ft", "delta", "95% CI", "plan gain", "verdict"], cells,
+                       widths=[21, 9, 7, 7, 8, 19, 13], right=range(2, 7), sep=[" "] * 6 + ["  "], rule=False)
 
 
 def plan_gain(row: dict[str, Any]) -> str:
