@@ -109,6 +109,18 @@ def compare(exp_id: str, base_tag: str = "base", ft_tag: str = "ft", root: Path 
     return annotate(rows, root, exp_id, ft_tag)  # contamination left in the training data: marked
 
 
+def compare_tags(exp_id: str, root: Path, base_tag: str = "base", ft_tag: str | None = None) -> dict[str, list[dict]]:
+    """Each fine-tuned tag of an experiment (every tag found, or only `ft_tag`) compared with the base: the one
+    "each tag vs base" loop that `compare`, the report, the demo summary and ftstudy.compare() share.
+
+    Example:
+        >>> compare_tags("classification", Path("results"))  # doctest: +SKIP
+        {'full': [{'benchmark': 'ag_news', 'role': 'primary', ...}], 'lora': [...]}
+    """
+    tags = [ft_tag] if ft_tag else records.tags(root, exp_id, exclude=base_tag)
+    return {t: compare(exp_id, base_tag, t, root) for t in tags}
+
+
 def fmt(v: Any, scale: str = "fraction") -> str:
     if v is None:
         return "-"

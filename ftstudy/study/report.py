@@ -18,7 +18,6 @@ from typing import Any
 
 from ftstudy.study import comparison
 from ftstudy.config import expectations
-from ftstudy.eval import records
 from ftstudy.config import registry
 from ftstudy.core import tables
 from ftstudy.core.fsio import atomic_write, read_json
@@ -33,8 +32,8 @@ def collect(root: Path) -> dict[str, Any]:
             registry.experiment(exp_dir.name)
         except LookupError:
             continue
-        for tag in records.tags(res, exp_dir.name):
-            rows += [{**r, "method": tag} for r in comparison.compare(exp_dir.name, "base", tag, res) if r["status"] != "missing"]
+        for tag, got in comparison.compare_tags(exp_dir.name, res).items():
+            rows += [{**r, "method": tag} for r in got if r["status"] != "missing"]
     for tj in sorted((root / "runs").glob("*/*/train.json")):
         t = read_json(tj)
         exp = registry.experiment(t["experiment"]) if t.get("experiment") in registry.experiment_ids() else None
