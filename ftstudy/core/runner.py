@@ -63,9 +63,8 @@ def run(
     try:
         if log_fh:
             log_fh.write(f"$ {show(argv, shown_env)}\n")
-        proc = subprocess.Popen(argv, env=full_env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, errors="replace", bufsize=1, start_new_session=True,
-                                preexec_fn=_die_with_parent)
+        proc = start(argv, stdout=subprocess.PIPE, env=full_env, cwd=cwd, stdin=None, text=True, errors="replace",
+                     bufsize=1)
     except FileNotFoundError as exc:
         if log_fh:
             log_fh.close()
@@ -110,12 +109,12 @@ def run(
 
 
 def start(argv: Sequence[str], *, stdout=None, stderr=subprocess.STDOUT, env: Mapping[str, str] | None = None,
-          cwd: str | Path | None = None, pass_fds: Sequence[int] = (), preexec: Callable[[], None] | None = None
-          ) -> subprocess.Popen:
-    """Start a long-lived child (a server, a jailed program) and return at once; the caller waits and stops it.
-
-    Like `run()`'s children it runs in its own process group (stop it with os.killpg) and dies with ftstudy.
-    `env`, when given, is the child's whole environment; `preexec` runs in the child just before exec.
+          cwd: str | Path | None = None, pass_fds: Sequence[int] = (), preexec: Callable[[], None] | None = None,
+          stdin=subprocess.DEVNULL, **popen) -> subprocess.Popen:
+    """Start a child and return at once; the caller reads, waits for and stops it (`run()` does, and so do the
+    model server and the jail). Every child runs in its own process group (stop it with os.killpg) and dies
+    with ftstudy. `env`, when given, is the child's whole environment; `preexec` runs in the child just before
+    exec; `popen`: more subprocess.Popen arguments (text=True, ...).
 
     Example:
         >>> proc = start(["python3", "-c", "pass"], stdout=subprocess.DEVNULL)
@@ -127,9 +126,9 @@ def start(argv: Sequence[str], *, stdout=None, stderr=subprocess.STDOUT, env: Ma
         if preexec:
             preexec()
 
-    return subprocess.Popen([str(a) for a in argv], stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL,
+    return subprocess.Popen([str(a) for a in argv], stdout=stdout, stderr=stderr, stdin=stdin,
                             env=None if env is None else dict(env), cwd=cwd, pass_fds=tuple(pass_fds),
-                            start_new_session=True, preexec_fn=before_exec)
+                            start_new_session=True, preexec_fn=before_exec, **popen)
 
 
 def capture(argv: Sequence[str], *, env: Mapping[str, str] | None = None, timeout: float = 60) -> tuple[int, str]:
