@@ -80,13 +80,9 @@ def identity(record: dict) -> tuple:
 
 def find_reusable(root: Path, want: dict) -> Path | None:
     """An existing result of the same measurement, in any experiment's folder."""
-    for path in sorted(root.glob(f"*/*/{want['benchmark']}.json")):
-        try:
-            rec = read_json(path)
-        except (OSError, ValueError):
-            continue
+    for rec in iter_results(root, want["benchmark"]):
         if rec.get("status") == "ok" and identity(rec) == identity(want):
-            return path
+            return Path(rec["_path"])
     return None
 
 
@@ -128,8 +124,9 @@ def record(**fields: Any) -> dict:
     return {**base, **fields}
 
 
-def iter_results(root: Path = Path("results")) -> Iterator[dict]:
-    for path in sorted(root.glob("*/*/*.json")):
+def iter_results(root: Path = Path("results"), benchmark: str = "*") -> Iterator[dict]:
+    """Every readable result under root (of one benchmark, or all), with its file as `_path`."""
+    for path in sorted(root.glob(f"*/*/{benchmark}.json")):
         try:
             rec = read_json(path)
         except (OSError, ValueError):

@@ -43,11 +43,6 @@ def refusal(base: dict, ft: dict) -> str | None:
     return None
 
 
-def plan_check(exp: registry.Experiment, bench_id: str, row: dict) -> dict | None:
-    """The plan's figure (and any published base score) for this benchmark, and the gain it expects."""
-    return expectations.check(exp, bench_id, registry.benchmark(bench_id), row)
-
-
 def compare_one(exp: registry.Experiment, bench_id: str, base_tag: str, ft_tag: str, root: Path,
                 role: str, tolerance: float | None = None, seed: int = 0) -> dict[str, Any]:
     bench = registry.benchmark(bench_id)
@@ -68,14 +63,12 @@ def compare_one(exp: registry.Experiment, bench_id: str, base_tag: str, ft_tag: 
     row["delta"] = f - b
     row["rel_delta"] = (f - b) / abs(b) if b else None
     paired = None
-    base_scores = {s["id"]: s["score"] for s in base_s if s.get("score") is not None}
-    ft_scores = {s["id"]: s["score"] for s in ft_s if s.get("score") is not None}
+    base_scores, ft_scores = stats.scores_by_id(base_s, "score"), stats.scores_by_id(ft_s, "score")
     if base_scores and set(base_scores) == set(ft_scores):
         paired = stats.paired_bootstrap(base_scores, ft_scores, seed=seed)
         row.update({"ci_low": paired.low, "ci_high": paired.high, "p_value": paired.p_value,
                     "significant": paired.significant, "paired_delta": paired.delta})
-    plan = plan_check(exp, bench_id, row)
-    row["plan"] = plan
+    row["plan"] = plan = expectations.check(exp, bench_id, bench, row)  # the plan's figure and expected gain
     expected = tuple(plan["expected_gain"]) if plan and plan.get("expected_gain") else None
     row["verdict"] = expectations.judge(paired.delta if paired else None, row.get("ci_low"), row.get("ci_high"),
                                         expected, bench["higher_is_better"])
