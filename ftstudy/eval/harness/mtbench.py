@@ -135,13 +135,8 @@ def run(ctx: BenchContext, bench: dict) -> HarnessOutput:
     gen = gen_settings(ctx, bench, 1024)
 
     def answer(q: dict) -> list[str]:
-        messages, replies = [], []
-        for turn in q["turns"][:2]:
-            messages.append({"role": "user", "content": turn})
-            replies.append(client.chat_reply(url, name, messages, max_tokens=gen["max_tokens"], seed=gen["seed"],
-                                             temperature=TEMPERATURE.get(q["category"], 0.7)).text)
-            messages.append({"role": "assistant", "content": replies[-1]})
-        return replies
+        return client.converse(url, name, q["turns"][:2], max_tokens=gen["max_tokens"], seed=gen["seed"],
+                               temperature=TEMPERATURE.get(q["category"], 0.7))
 
     with serving(ctx) as (url, name):
         answers = client.pmap(answer, rows)
