@@ -14,8 +14,8 @@ Example:
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -32,9 +32,6 @@ class CI:
     high: float
     n: int
     confidence: float = 0.95
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -54,9 +51,6 @@ class Paired:
     p_value: float
     significant: bool
     confidence: float = 0.95
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def bootstrap_ci(scores: Iterable[float], n_resamples: int = 2000, confidence: float = 0.95, seed: int = 0) -> CI:
@@ -144,32 +138,28 @@ def _few(ids: set, k: int = 3) -> str:
     return ", ".join(repr(i) for i in sorted(ids, key=str)[:k]) or "-"
 
 
-def _resample_means(xs: Sequence[float], n_resamples: int, seed: int) -> list[float]:
-    """Means of `n_resamples` resamples of xs drawn with replacement."""
-    n = len(xs)
+def _draws(n: int, n_resamples: int, seed: int, high: int) -> Iterator:
+    """Seeded integers in [0, high), `n_resamples` rows of `n`, in blocks that bound the memory used."""
     rng = np.random.default_rng(seed)
-    arr = np.asarray(xs, dtype=float)
-    out = []
     rows = max(1, _BLOCK_CELLS // n)
     for start in range(0, n_resamples, rows):
-        idx = rng.integers(0, n, size=(min(rows, n_resamples - start), n))
-        out.append(arr[idx].mean(axis=1))
-    return np.concatenate(out).tolist()
+        yield rng.integers(0, high, size=(min(rows, n_resamples - start), n))
+
+
+def _resample_means(xs: Sequence[float], n_resamples: int, seed: int) -> list[float]:
+    """Means of `n_resamples` resamples of xs drawn with replacement."""
+    arr = np.asarray(xs, dtype=float)
+    return np.concatenate([arr[idx].mean(axis=1) for idx in _draws(len(xs), n_resamples, seed, len(xs))]).tolist()
 
 
 def _sign_flip_p(diffs: Sequence[float], n_resamples: int, seed: int) -> float:
     """Two-sided p-value of "the mean difference is 0": under that null each item's difference is as likely
     to carry either sign, so flip signs at random and count means at least as far from 0 as observed.
     The +1s keep p > 0, the usual correction for a Monte-Carlo permutation test."""
-    n = len(diffs)
-    observed = abs(math.fsum(diffs) / n) - 1e-12  # tolerance: ties in float sums must count as "as extreme"
-    rng = np.random.default_rng(seed)
+    observed = abs(math.fsum(diffs) / len(diffs)) - 1e-12  # tolerance: ties in float sums must count as "as extreme"
     arr = np.asarray(diffs, dtype=float)
-    hits = 0
-    rows = max(1, _BLOCK_CELLS // n)
-    for start in range(0, n_resamples, rows):
-        signs = rng.integers(0, 2, size=(min(rows, n_resamples - start), n)) * 2 - 1
-        hits += int((np.abs((signs * arr).mean(axis=1)) >= observed).sum())
+    hits = sum(int((np.abs(((bits * 2 - 1) * arr).mean(axis=1)) >= observed).sum())
+               for bits in _draws(len(diffs), n_resamples, seed, 2))
     return (hits + 1) / (n_resamples + 1)
 
 
