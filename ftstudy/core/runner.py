@@ -13,6 +13,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
@@ -79,7 +80,8 @@ def run(
         except ProcessLookupError:
             pass
 
-    old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)} if _main_thread() else {}
+    on_main = threading.current_thread() is threading.main_thread()  # only the main thread may set handlers
+    old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)} if on_main else {}
     try:
         assert proc.stdout is not None
         for line in proc.stdout:
@@ -171,9 +173,3 @@ def _die_with_parent() -> None:
         libc.prctl(1, signal.SIGHUP)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
-
-
-def _main_thread() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()

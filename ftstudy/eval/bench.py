@@ -19,10 +19,6 @@ from ftstudy.core.errors import UserError
 from ftstudy.core.runner import ToolError
 
 
-def tag_for(adapter: str | None, tag: str | None) -> str:
-    return tag or ("ft" if adapter else "base")
-
-
 def wanted(exp_id: str, tag: str, model: str, adapter: str | None, bench: dict, limit, seed, data_dir) -> dict:
     """The identity and description of one measurement, before it runs."""
     return {
@@ -48,7 +44,7 @@ def bench(experiment: str, model: str, adapter: str | None = None, tag: str | No
         registry.benchmark(b)  # unknown names fail before anything runs
     if not dry_run and not Path(model).exists() and Path(model).is_absolute():
         raise UserError(f"model {model} does not exist")
-    tag = tag_for(adapter, tag)
+    tag = tag or ("ft" if adapter else "base")
     rows = []
     with contextlib.ExitStack() as stack:
         ctx = harness.BenchContext(
