@@ -38,9 +38,5 @@ def compare(experiment, base="base", ft=None, root="results"):
 
     from ftstudy.study import comparison as _comparison
 
-    root = Path(root)
-    from ftstudy.eval import records as _records
-
-    tags = [ft] if ft else _records.tags(root, experiment, exclude=base)
-    rows = [{**r, "tag": t} for t in tags for r in _comparison.compare(experiment, base, t, root)]
+    rows = [{**r, "tag": t} for t, got in _comparison.compare_tags(experiment, Path(root), base, ft).items() for r in got]
     return pd.DataFrame(rows)

@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from ftstudy.eval import client
-from ftstudy.eval import serve
+from ftstudy.eval import serve, serve_argv
 from ftstudy.cli.main import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -155,9 +155,9 @@ def test_adapter_on_cpu_is_refused_with_the_fix(fake_env, tmp_path):
 
 
 def test_engine_follows_the_gpu(monkeypatch):
-    monkeypatch.setattr(serve.envs, "has_gpu", lambda: True)
+    monkeypatch.setattr(serve_argv.envs, "has_gpu", lambda: True)
     assert serve.pick_engine() == "vllm"
-    monkeypatch.setattr(serve.envs, "has_gpu", lambda: False)
+    monkeypatch.setattr(serve_argv.envs, "has_gpu", lambda: False)
     assert serve.pick_engine() == "transformers"
     with pytest.raises(serve.ServeError, match="unknown engine"):
         serve.pick_engine("tgi")

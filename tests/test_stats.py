@@ -62,16 +62,6 @@ def test_bootstrap_ci_of_a_mean():
         stats.bootstrap_ci([])
 
 
-def test_pure_python_path_agrees(monkeypatch):
-    base = scores(300, 0.4, seed=8)
-    tuned = {k: 1.0 if int(k.split("-")[1]) % 4 == 0 else v for k, v in base.items()}
-    fast = stats.paired_bootstrap(base, tuned, seed=0)
-    monkeypatch.setattr(stats, "_np", None)
-    slow = stats.paired_bootstrap(base, tuned, seed=0)
-    assert slow.delta == fast.delta and slow.significant == fast.significant
-    assert slow.low == pytest.approx(fast.low, abs=0.02) and slow.high == pytest.approx(fast.high, abs=0.02)
-
-
 def test_scores_by_id_feeds_paired_bootstrap():
     samples = [{"id": 1, "exact_match": 1.0, "param_acc": None}, {"id": 2, "exact_match": 0.0, "param_acc": 0.5}]
     assert stats.scores_by_id(samples, "exact_match") == {1: 1.0, 2: 0.0}

@@ -189,8 +189,6 @@ def setup_cmd(names):
         envs.setup(name, log=lambda m: click.echo(m, err=True))
 
 
-# Verbs of the later stages live in their own small modules (one per stage) and attach themselves to `main`.
-# They import their work lazily too, so loading them here keeps `ftstudy --help` fast.
-# The verbs of each later stage live in their own module and register themselves on `main` when imported;
-# imported here explicitly, so a renamed or broken module fails loudly instead of losing its commands.
+# The verbs of each later stage live in their own module (lazy imports inside, so `--help` stays fast) and register
+# themselves on `main`; imported here explicitly, so a renamed or broken module fails loudly, commands not lost.
 from ftstudy.cli import data, train, bench, study, plan, score, tiny, serve  # noqa: E402,F401,I001 (data-flow order)

@@ -81,7 +81,7 @@ def _run(score, predictions, references, as_json, samples_path):
         raise click.ClickException(str(exc)) from None
     if samples_path:
         atomic_write(samples_path, "".join(json.dumps(s, sort_keys=True) + "\n" for s in samples))
-    click.echo(json.dumps(metrics, indent=2) if as_json else _table(metrics))
+    click.echo(json.dumps(metrics, indent=2) if as_json else metrics_table(metrics))
 
 
 def _check_overlap(preds: list, refs: list, pred_path: str, ref_path: str) -> None:
@@ -104,10 +104,8 @@ def _check_overlap(preds: list, refs: list, pred_path: str, ref_path: str) -> No
                    err=True)
 
 
-def _table(metrics: dict) -> str:
-    width = max(len(k) for k in metrics)
-    rows = [f"{'metric':<{width}}  value", f"{'-' * width}  -------"]
-    for key, value in metrics.items():
-        shown = "n/a" if value is None else f"{value}" if isinstance(value, int) else f"{value:.4f}"
-        rows.append(f"{key:<{width}}  {shown}")
-    return "\n".join(rows)
+def metrics_table(metrics: dict) -> str:
+    from ftstudy.core import tables
+
+    rows = [[k, "n/a" if v is None else f"{v}" if isinstance(v, int) else f"{v:.4f}"] for k, v in metrics.items()]
+    return tables.text(["metric", "value"], rows, widths=[max(len(k) for k in metrics), 7])

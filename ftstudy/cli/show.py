@@ -7,6 +7,7 @@ from dataclasses import asdict
 from ftstudy.config import expectations
 from ftstudy.config import profiles
 from ftstudy.config import registry
+from ftstudy.core import tables
 from ftstudy.data import sources as source_access
 
 
@@ -26,16 +27,10 @@ def list_rows() -> list[dict]:
     return rows
 
 
-def _table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
-    return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows])
-
-
 def list_table(rows: list[dict]) -> str:
     body = [[r["id"], str(r["phase"] or "-"), ", ".join(r["methods"]), ", ".join(r["primary"]), " + ".join(r["datasets"])]
             for r in rows]
-    return (_table(["id", "phase", "methods", "primary", "datasets"], body)
+    return (tables.text(["id", "phase", "methods", "primary", "datasets"], body)
             + f"\n\n{len(rows)} experiments; phase: the study plan's recommended order (`ftstudy run --all` follows it)."
             + " `ftstudy show ID` for details.")
 
@@ -136,7 +131,8 @@ def show_text(exp_id: str) -> str:
         out.append(f"  {'guard':9} {g['id']:15} {bd['harness']:14} {bd['task']}  [must not drop > {g['tolerance']}]")
     out += ["", "benchmark items (what a full run scores, and where it loads from):"]
     for b in e.all_benchmarks:
-        out.append(f"  {b}: {item_text(registry.benchmark(b))}")
+        bd = registry.benchmark(b)
+        out.append(f"  {b}: {item_text(bd)}" + (f"  (needs: {', '.join(bd['needs'])})" if bd.get("needs") else ""))
     skipped = registry.not_run(e.id)
     if skipped:
         out += ["", "named by the study plan, not run:"]

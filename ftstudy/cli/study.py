@@ -178,12 +178,9 @@ def compare_cmd(exp, base_tag, ft_tag, results_dir, as_json):
     from ftstudy.config import registry
 
     root = Path(results_dir)
-    from ftstudy.eval import records
-
-    tags = [ft_tag] if ft_tag else records.tags(root, exp, exclude=base_tag)
-    if not tags:
+    out = comparison.compare_tags(exp, root, base_tag, ft_tag)
+    if not out:
         raise click.ClickException(f"no fine-tuned results for {exp} under {root}")
-    out = {t: comparison.compare(exp, base_tag, t, root) for t in tags}
     from ftstudy.study import plan_results
 
     for t, rows in out.items():  # results/<exp>.json, the plan's workflow shape, for each method compared

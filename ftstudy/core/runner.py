@@ -13,6 +13,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
@@ -63,9 +64,8 @@ def run(
     try:
         if log_fh:
             log_fh.write(f"$ {show(argv, shown_env)}\n")
-        proc = subprocess.Popen(argv, env=full_env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, errors="replace", bufsize=1, start_new_session=True,
-                                preexec_fn=_die_with_parent)
+        proc = start(argv, stdout=subprocess.PIPE, env=full_env, cwd=cwd, stdin=None, text=True, errors="replace",
+                     bufsize=1)
     except FileNotFoundError as exc:
         if log_fh:
             log_fh.close()
@@ -80,7 +80,8 @@ def run(
         except ProcessLookupError:
             pass
 
-    old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)} if _main_thread() else {}
+    on_main = threading.current_thread() is threading.main_thread()  # only the main thread may set handlers
+    old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)} if on_main else {}
     try:
         assert proc.stdout is not None
         for line in proc.stdout:
@@ -109,6 +110,45 @@ def run(
     return Result(argv, proc.returncode, tail, interrupted)
 
 
+def start(argv: Sequence[str], *, stdout=None, stderr=subprocess.STDOUT, env: Mapping[str, str] | None = None,
+          cwd: str | Path | None = None, pass_fds: Sequence[int] = (), preexec: Callable[[], None] | None = None,
+          stdin=subprocess.DEVNULL, **popen) -> subprocess.Popen:
+    """Start a child and return at once; the caller reads, waits for and stops it (`run()` does, and so do the
+    model server and the jail). Every child runs in its own process group (stop it with os.killpg) and dies
+    with ftstudy. `env`, when given, is the child's whole environment; `preexec` runs in the child just before
+    exec; `popen`: more subprocess.Popen arguments (text=True, ...).
+
+    Example:
+        >>> proc = start(["python3", "-c", "pass"], stdout=subprocess.DEVNULL)
+        >>> proc.wait()
+        0
+    """
+    def before_exec() -> None:
+        _die_with_parent()
+        if preexec:
+            preexec()
+
+    return subprocess.Popen([str(a) for a in argv], stdout=stdout, stderr=stderr, stdin=stdin,
+                            env=None if env is None else dict(env), cwd=cwd, pass_fds=tuple(pass_fds),
+                            start_new_session=True, preexec_fn=before_exec, **popen)
+
+
+def capture(argv: Sequence[str], *, env: Mapping[str, str] | None = None, timeout: float = 60) -> tuple[int, str]:
+    """Run a short probe and return (exit code, what it printed on stdout, stripped); -1 when it could not start or
+    ran past `timeout`. `env`, when given, is the probe's whole environment.
+
+    Example:
+        >>> capture(["python3", "-c", "print(42)"])
+        (0, '42')
+    """
+    try:
+        out = subprocess.run([str(a) for a in argv], capture_output=True, text=True, errors="replace", timeout=timeout,
+                             stdin=subprocess.DEVNULL, env=None if env is None else dict(env))
+    except (OSError, subprocess.SubprocessError):
+        return -1, ""
+    return out.returncode, out.stdout.strip()
+
+
 def check(result: Result, what: str, log: str | Path | None = None) -> Result:
     """Raise ToolError with the tail of the output when a tool failed."""
     if result.returncode != 0:
@@ -133,9 +173,3 @@ def _die_with_parent() -> None:
         libc.prctl(1, signal.SIGHUP)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
-
-
-def _main_thread() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()

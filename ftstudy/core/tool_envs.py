@@ -19,10 +19,10 @@ import hashlib
 import os
 import platform
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
+from ftstudy.core import runner
 from ftstudy.core.errors import UserError
 from ftstudy.core.fsio import atomic_write
 
@@ -47,8 +47,7 @@ class EnvMissing(UserError, RuntimeError):
 
 
 def has_gpu() -> bool:
-    return shutil.which("nvidia-smi") is not None and subprocess.run(
-        ["nvidia-smi", "-L"], capture_output=True, text=True).returncode == 0
+    return shutil.which("nvidia-smi") is not None and runner.capture(["nvidia-smi", "-L"])[0] == 0
 
 
 def requirements(name: str) -> Path:
@@ -99,9 +98,9 @@ def setup(name: str, python: str = sys.executable, log=print) -> Path:
     # marker, is never used, and is rebuilt from scratch here.
     shutil.rmtree(target, ignore_errors=True)
     log(f"{name}: creating {target} from {req.name} (this takes a few minutes once)")
-    subprocess.run([python, "-m", "venv", str(target)], check=True)
-    subprocess.run([str(target / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check", "-q",
-                    "-r", str(req)], check=True)
+    runner.check(runner.run([python, "-m", "venv", str(target)]), f"creating the {name} environment")
+    runner.check(runner.run([str(target / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check",
+                             "-q", "-r", str(req)]), f"installing {req.name} into the {name} environment")
     atomic_write(target / ".ftstudy-complete", req.read_text())
     log(f"{name}: ready")
     return target
@@ -122,8 +121,8 @@ def versions(name: str) -> dict[str, str | None]:
     )
     import json
 
-    res = subprocess.run([str(py), "-c", code, *ENVS[name]["versions"]], capture_output=True, text=True)
-    return json.loads(res.stdout) if res.returncode == 0 else {}
+    code_rc, out = runner.capture([py, "-c", code, *ENVS[name]["versions"]])
+    return json.loads(out) if code_rc == 0 else {}
 
 
 def doctor() -> dict:

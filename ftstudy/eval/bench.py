@@ -19,10 +19,6 @@ from ftstudy.core.errors import UserError
 from ftstudy.core.runner import ToolError
 
 
-def tag_for(adapter: str | None, tag: str | None) -> str:
-    return tag or ("ft" if adapter else "base")
-
-
 def wanted(exp_id: str, tag: str, model: str, adapter: str | None, bench: dict, limit, seed, data_dir) -> dict:
     """The identity and description of one measurement, before it runs."""
     return {
@@ -33,33 +29,6 @@ def wanted(exp_id: str, tag: str, model: str, adapter: str | None, bench: dict, 
         "scale": bench["scale"], "limit": limit, "seed": seed,
         "data_dir": str(Path(data_dir).resolve()) if data_dir else None,
     }
-
-
-class SharedServer:
-    """One server for all of a bench's generative benchmarks, created on first use only (lm-eval needs none,
-    and a CPU host cannot serve base + adapter), stopped when the bench ends however it ends."""
-
-    def __init__(self, model: str, adapter: str | None, commands: list, stack: contextlib.ExitStack):
-        self.model, self.adapter, self.commands, self.stack, self._lazy = model, adapter, commands, stack, None
-
-    def _server(self):
-        if self._lazy is None:
-            from ftstudy.eval import serve
-
-            self._lazy = serve.LazyServer(self.model, self.adapter, commands=self.commands)
-            self.stack.callback(self._lazy.close)
-        return self._lazy
-
-    def __call__(self) -> str:
-        return self._server()()
-
-    @property
-    def model_name(self) -> str:
-        return self._server().model_name
-
-    @property
-    def argv(self) -> list[str]:
-        return self._lazy.argv if self._lazy else []
 
 
 def bench(experiment: str, model: str, adapter: str | None = None, tag: str | None = None,
@@ -75,7 +44,7 @@ def bench(experiment: str, model: str, adapter: str | None = None, tag: str | No
         registry.benchmark(b)  # unknown names fail before anything runs
     if not dry_run and not Path(model).exists() and Path(model).is_absolute():
         raise UserError(f"model {model} does not exist")
-    tag = tag_for(adapter, tag)
+    tag = tag or ("ft" if adapter else "base")
     rows = []
     with contextlib.ExitStack() as stack:
         ctx = harness.BenchContext(
@@ -84,8 +53,11 @@ def bench(experiment: str, model: str, adapter: str | None = None, tag: str | No
             judge_model=judge_model, judge_api_key_env=judge_api_key_env, judge_concurrency=judge_concurrency,
             allow_code_execution=allow_code_execution, dry_run=dry_run,
             device="cuda" if (not dry_run and envs.has_gpu()) else "cpu", base_outputs=base_outputs)
-        if not dry_run:
-            ctx.server_url = SharedServer(model, adapter, ctx.commands, stack)
+        if not dry_run:  # one server for all generative benchmarks, started by the first that asks
+            from ftstudy.eval import serve
+
+            ctx.server_url = serve.LazyServer(model, adapter, commands=ctx.commands)
+            stack.callback(ctx.server_url.close)
         for bid in ids:
             rows.append(_one(ctx, registry.benchmark(bid), force, results_root, progress))
     return rows

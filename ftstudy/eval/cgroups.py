@@ -55,8 +55,7 @@ class Cgroup:
     def enter(self) -> None:
         """Move the calling process (the child, between fork and exec) into the cgroup."""
         for d in self.dirs:
-            with open(d / "cgroup.procs", "w") as fh:
-                fh.write(str(os.getpid()))
+            _write(d / "cgroup.procs", os.getpid())
 
     def oom(self) -> bool:
         if self.v2:
@@ -95,6 +94,7 @@ class Cgroup:
 
 
 def _write(path: Path, value: object, optional: bool = False) -> None:
+    """A cgroup control file: written in place (cgroupfs has no rename; a write is applied whole or refused)."""
     try:
         path.write_text(str(value))
     except OSError:

@@ -239,7 +239,7 @@ def chat(base_url: str, model: str, messages: list[dict], tools: list[dict] | No
 
 
 def converse(base_url: str, model: str, turns: list[str], system: str | None = None, max_tokens: int = 512,
-             seed: int | None = None) -> list[str]:
+             seed: int | None = None, temperature: float = 0.0) -> list[str]:
     """Play user turns one by one, the model's own replies kept in the history; returns the replies.
 
     Example:
@@ -250,7 +250,7 @@ def converse(base_url: str, model: str, turns: list[str], system: str | None = N
     replies: list[str] = []
     for turn in turns:
         messages.append({"role": "user", "content": turn})
-        replies.append(chat(base_url, model, messages, max_tokens=max_tokens, seed=seed))
+        replies.append(chat(base_url, model, messages, max_tokens=max_tokens, temperature=temperature, seed=seed))
         messages.append({"role": "assistant", "content": replies[-1]})
     return replies
 

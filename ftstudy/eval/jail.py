@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ftstudy.eval.cgroups import Cgroup, CgroupUnavailable
+from ftstudy.core import runner
 from ftstudy.core.errors import UserError
 
 NOBODY = 65534
@@ -70,14 +71,13 @@ def python() -> str:
 def python_files() -> tuple[str, ...]:
     """What the interpreter needs, as host paths: itself, its standard library and the libraries they load."""
     py = python()
-    ask = subprocess.run([py, "-I", "-S", "-c", "import os; print(os.path.dirname(os.__file__))"],
-                         capture_output=True, text=True, timeout=60, env=ENV)
-    stdlib = os.path.realpath(ask.stdout.strip())
+    stdlib = os.path.realpath(runner.capture([py, "-I", "-S", "-c", "import os; print(os.path.dirname(os.__file__))"],
+                                             env=ENV)[1])
     needed = {py, stdlib}
     ldd = shutil.which("ldd")
     if ldd:
         objects = [py] + [str(p) for p in Path(stdlib).glob("lib-dynload/*.so")]
-        out = subprocess.run([ldd, *objects], capture_output=True, text=True, timeout=60).stdout
+        out = runner.capture([ldd, *objects])[1]
         needed |= set(re.findall(r"(?:=>\s*)?(/\S+\.so[^\s:]*)\s+\(0x", out))
     else:  # no ldd: the usual library folders
         needed |= {p for p in ("/lib", "/lib64", "/usr/lib", "/usr/lib64") if os.path.exists(p)}
@@ -152,9 +152,8 @@ def run_jailed(task_dir: str | Path, py_args: list[str], timeout_s: float = 10, 
             cgroup = Cgroup(memory_mb, max_procs)
         except CgroupUnavailable as exc:
             raise JailUnavailable(str(exc)) from None
-        proc = subprocess.Popen(argv, cwd="/", env=ENV, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
-                                pass_fds=pass_fds, start_new_session=True,
-                                preexec_fn=functools.partial(_preexec, cgroup, memory_mb))
+        proc = runner.start(argv, cwd="/", env=ENV, stdout=stdout, stderr=stderr, pass_fds=pass_fds,
+                            preexec=functools.partial(_preexec, cgroup, memory_mb))
         try:
             proc.wait(timeout=timeout_s)
             timed_out = False

@@ -16,11 +16,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import subprocess
 from pathlib import Path
 from typing import Any, Iterator
 
 from ftstudy import __version__
+from ftstudy.core import runner
 from ftstudy.core.errors import UserError
 from ftstudy.core.fsio import atomic_write, read_json, write_json
 from ftstudy.core.bundled import REPO
@@ -64,12 +64,7 @@ def fingerprint_of(model: str, adapter: str | None = None) -> str:
 
 
 def git_revision() -> str | None:
-    try:
-        out = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, timeout=5)
-        return out.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
+    return runner.capture(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], timeout=5)[1] or None
 
 
 def paths(root: Path, experiment: str, tag: str, benchmark: str) -> tuple[Path, Path]:
@@ -85,13 +80,9 @@ def identity(record: dict) -> tuple:
 
 def find_reusable(root: Path, want: dict) -> Path | None:
     """An existing result of the same measurement, in any experiment's folder."""
-    for path in sorted(root.glob(f"*/*/{want['benchmark']}.json")):
-        try:
-            rec = read_json(path)
-        except (OSError, ValueError):
-            continue
+    for rec in iter_results(root, want["benchmark"]):
         if rec.get("status") == "ok" and identity(rec) == identity(want):
-            return path
+            return Path(rec["_path"])
     return None
 
 
@@ -133,8 +124,9 @@ def record(**fields: Any) -> dict:
     return {**base, **fields}
 
 
-def iter_results(root: Path = Path("results")) -> Iterator[dict]:
-    for path in sorted(root.glob("*/*/*.json")):
+def iter_results(root: Path = Path("results"), benchmark: str = "*") -> Iterator[dict]:
+    """Every readable result under root (of one benchmark, or all), with its file as `_path`."""
+    for path in sorted(root.glob(f"*/*/{benchmark}.json")):
         try:
             rec = read_json(path)
         except (OSError, ValueError):

@@ -30,9 +30,9 @@ import tempfile
 import time
 from dataclasses import dataclass
 
+from ftstudy.core.fsio import atomic_write
 from ftstudy.eval import jail
 
-STATUSES = ("passed", "failed", "timeout", "memory", "error")
 _OUTPUT_LIMIT = 64 * 1024  # bytes of each stream kept in the result: enough for a traceback
 # Exit codes the runner uses to say how the code ended; chosen far from 0/1/2 that code itself may use.
 _EXIT_ASSERT, _EXIT_MEMORY, _EXIT_ERROR, _EXIT_EARLY = 81, 82, 83, 84
@@ -96,17 +96,6 @@ class ExecResult:
     duration: float
 
 
-def network_layers() -> list[str]:
-    """The no-network layers active here, strongest first (the jail's empty network namespace, then the
-    audit hook that turns the usual calls into a readable error).
-
-    Example:
-        >>> network_layers()  # doctest: +SKIP
-        ['netns', 'audit-hook']
-    """
-    return ["netns", "audit-hook"]
-
-
 def run_code(code: str, timeout_s: float = 10, memory_mb: int = 512) -> ExecResult:
     """Run `code` as module `solution` in the jail; "passed" only when it ran to its end.
 
@@ -127,8 +116,7 @@ def run_code(code: str, timeout_s: float = 10, memory_mb: int = 512) -> ExecResu
         os.chmod(root, 0o711)
         os.chmod(task, 0o755)
         for name, text in (("solution.py", code), ("runner.py", _RUNNER)):
-            with open(os.path.join(task, name), "w", encoding="utf-8") as fh:
-                fh.write(text)
+            atomic_write(os.path.join(task, name), text)
             os.chmod(os.path.join(task, name), 0o644)
         os.write(marker_w, marker)
         os.close(marker_w)

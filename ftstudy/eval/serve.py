@@ -1,15 +1,7 @@
-"""Serving: one model behind an OpenAI-compatible server on loopback, for the harnesses that talk HTTP.
+"""Serving: one model behind an OpenAI-compatible server on loopback, for the harnesses that talk HTTP: the
+server process, from start (wait until it answers) to stop (its whole process group).
 
-Engines (`envs.has_gpu()` picks one unless named):
-  vllm          GPU hosts: `vllm serve MODEL`; a LoRA adapter is served on top of the base unmerged, with
-                --max-lora-rank rounded up from the adapter's `r` to a value vLLM accepts.
-  transformers  CPU: `transformers serve MODEL --device cpu` (eval environment). MODEL is the positional
-                FORCE_MODEL: the weights load before /health answers (ready means ready), and requests must
-                name the model by that exact string (any other name gets HTTP 400). It cannot apply a LoRA
-                adapter, so base+adapter on CPU raises ServeError: `ftstudy merge RUN`, then serve RUN/merged.
-
-Requests name the model with `request_name(model, adapter)`: a local folder by its absolute path, a hub id
-as given, an adapter by LORA_NAME.
+The engines and their command lines are in serve_argv.py.
 
 Example:
     >>> from ftstudy.eval.serve import Server
@@ -21,7 +13,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import json
 import os
 import signal
 import socket
@@ -30,122 +21,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from ftstudy.core import tool_envs as envs
+from ftstudy.core import runner
 from ftstudy.eval.client import answers
-from ftstudy.core.errors import UserError
-from ftstudy.core.runner import _die_with_parent
+# serve_argv's names are serving's public names too (harnesses and the CLI call serve.launch_argv and the others)
+from ftstudy.eval.serve_argv import (ENGINES, LORA_NAME, ServeError, launch_argv, lora_rank_bound,  # noqa: F401
+                                     pick_engine, read_adapter_rank, request_name, transformers_argv, vllm_argv)
 
-LORA_NAME = "ftstudy-adapter"
-# vLLM's LoRAConfig.max_lora_rank is a Literal of these (1 too, but 8 costs nothing more and is always allowed).
-VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
-ENGINES = ("vllm", "transformers")
 # Stop ladder: SIGINT lets uvicorn/vLLM shut down cleanly (free GPU memory, remove IPC files), then harder.
 _STOP_STEPS = ((signal.SIGINT, 20.0), (signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0))
 _LIVE: set["Server"] = set()
-
-
-class ServeError(UserError, RuntimeError):
-    """The server cannot be started or died; the message shows its log tail."""
-
-
-def request_name(model: str, adapter: str | None = None) -> str:
-    """The model name that requests carry: LORA_NAME for an adapter, a local folder's absolute path, else as given.
-
-    Example:
-        >>> request_name("Qwen/Qwen2.5-7B"), request_name("Qwen/Qwen2.5-7B", "runs/x")
-        ('Qwen/Qwen2.5-7B', 'ftstudy-adapter')
-    """
-    if adapter:
-        return LORA_NAME
-    return str(Path(model).resolve()) if Path(model).exists() else str(model)
-
-
-def read_adapter_rank(adapter: str | Path) -> int:
-    """The LoRA rank `r` from an adapter folder's adapter_config.json (rank_pattern overrides count too)."""
-    path = Path(adapter) / "adapter_config.json"
-    try:
-        cfg = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise ServeError(f"cannot read the adapter's rank from {path}: {getattr(exc, 'strerror', None) or exc}") from None
-    ranks = [cfg.get("r")] + list((cfg.get("rank_pattern") or {}).values())
-    ranks = [int(r) for r in ranks if isinstance(r, (int, float)) and r > 0]
-    if not ranks:
-        raise ServeError(f"{path} has no LoRA rank 'r'")
-    return max(ranks)
-
-
-def lora_rank_bound(rank: int) -> int:
-    """The smallest --max-lora-rank vLLM accepts that holds `rank`.
-
-    Example:
-        >>> lora_rank_bound(16), lora_rank_bound(24), lora_rank_bound(1)
-        (16, 32, 8)
-    """
-    for allowed in VLLM_LORA_RANKS:
-        if rank <= allowed:
-            return allowed
-    raise ServeError(f"LoRA rank {rank} is above vLLM's largest --max-lora-rank ({VLLM_LORA_RANKS[-1]}); merge the adapter")
-
-
-def vllm_argv(model: str, adapter: str | None = None, adapter_rank: int | None = None, *, port: int | str,
-              host: str = "127.0.0.1", served_name: str | None = None, max_model_len: int | None = None,
-              exe: str | Path | None = None) -> list[str]:
-    """`vllm serve` for a model, optionally with one LoRA adapter on top (rank read from the adapter if not given).
-
-    Example:
-        >>> vllm_argv("Qwen/Qwen2.5-7B", port=8000, exe="vllm")
-        ['vllm', 'serve', 'Qwen/Qwen2.5-7B', '--host', '127.0.0.1', '--port', '8000', '--served-model-name', 'Qwen/Qwen2.5-7B']
-    """
-    exe = exe or envs.bin_path("eval", "vllm")
-    argv = [str(exe), "serve", str(model), "--host", host, "--port", str(port),
-            "--served-model-name", served_name or request_name(model)]
-    if max_model_len:
-        argv += ["--max-model-len", str(int(max_model_len))]
-    if adapter:
-        rank = adapter_rank if adapter_rank is not None else read_adapter_rank(adapter)
-        argv += ["--enable-lora", "--lora-modules", f"{LORA_NAME}={Path(adapter).resolve()}",
-                 "--max-lora-rank", str(lora_rank_bound(rank))]
-    return argv
-
-
-def transformers_argv(model: str, *, port: int | str, host: str = "127.0.0.1", exe: str | Path | None = None) -> list[str]:
-    """`transformers serve` pinned to one model on CPU (see the module docstring for why it is pinned).
-
-    Example:
-        >>> transformers_argv("Qwen/Qwen2.5-7B", port=8000, exe="transformers")
-        ['transformers', 'serve', 'Qwen/Qwen2.5-7B', '--device', 'cpu', '--host', '127.0.0.1', '--port', '8000']
-    """
-    exe = exe or envs.bin_path("eval", "transformers")
-    return [str(exe), "serve", request_name(model), "--device", "cpu", "--host", host, "--port", str(port)]
-
-
-def pick_engine(engine: str | None = None) -> str:
-    """The engine named, else vllm on a GPU host and transformers elsewhere."""
-    if engine is None:
-        return "vllm" if envs.has_gpu() else "transformers"
-    if engine not in ENGINES:
-        raise ServeError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
-    return engine
-
-
-def launch_argv(model: str, adapter: str | None = None, *, engine: str, port: int | str,
-                host: str = "127.0.0.1", max_model_len: int | None = None) -> list[str]:
-    """The argv that serves model (+ adapter) with an engine; refuses an adapter on transformers serve.
-
-    Example:
-        >>> launch_argv("m", "runs/a", engine="transformers", port=1)  # doctest: +ELLIPSIS
-        Traceback (most recent call last):
-        ftstudy.eval.serve.ServeError: transformers serve cannot apply a LoRA adapter ...
-    """
-    if engine == "vllm":
-        return vllm_argv(model, adapter, port=port, host=host, max_model_len=max_model_len)
-    if adapter:
-        merged = Path(adapter) / "merged"
-        hint = f" ({merged} exists: serve that)" if (merged / "config.json").exists() else ""
-        raise ServeError(
-            f"transformers serve cannot apply a LoRA adapter ({adapter}). On CPU, merge it into the base first "
-            f"with `ftstudy merge RUN` and serve RUN/merged as the model{hint}; or use --engine vllm on a GPU host.")
-    return transformers_argv(model, port=port, host=host)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -199,11 +83,8 @@ class Server:
                 self._offset = fh.tell()  # this attempt's output starts here: older attempts' lines are not its cause
                 fh.write(f"$ {' '.join(self.argv)}\n")
                 fh.flush()
-                try:
-                    # preexec: the server gets SIGHUP if ftstudy dies, even by SIGKILL (the runner's rule)
-                    self._proc = subprocess.Popen(self.argv, stdout=fh, stderr=subprocess.STDOUT,
-                                                  stdin=subprocess.DEVNULL, start_new_session=True,
-                                                  preexec_fn=_die_with_parent)
+                try:  # its own process group, and it dies with ftstudy, even a SIGKILLed one
+                    self._proc = runner.start(self.argv, stdout=fh)
                 except OSError as exc:
                     raise ServeError(f"cannot start {self.argv[0]}: {exc.strerror}. Try `ftstudy doctor`.") from None
             _LIVE.add(self)
@@ -274,8 +155,9 @@ class Server:
 
 
 class LazyServer:
-    """`BenchContext.server_url`: starts the server on the first call, returns the same URL afterwards;
-    `close()` (or the `with` block) stops it. `commands` (e.g. ctx.commands) gets the launch argv.
+    """`BenchContext.server_url`: builds and starts the server on the first call only (lm-eval needs none, and a
+    CPU host cannot serve base + adapter), returns the same URL afterwards; `close()` (or the `with` block)
+    stops it. `commands` (e.g. ctx.commands) gets the launch argv.
 
     Example:
         >>> with LazyServer("/models/tiny", commands=ctx.commands) as ctx.server_url:  # doctest: +SKIP
@@ -283,10 +165,13 @@ class LazyServer:
     """
 
     def __init__(self, model: str, adapter: str | None = None, commands: list | None = None, **kwargs):
-        self.server = Server(model, adapter, **kwargs)
-        self.model_name, self.commands, self.argv = self.server.model_name, commands, []
+        self.model, self.adapter, self.kwargs = model, adapter, kwargs
+        self.model_name, self.commands, self.argv = request_name(model, adapter), commands, []
+        self.server: Server | None = None
 
     def __call__(self) -> str:
+        if self.server is None:
+            self.server = Server(self.model, self.adapter, **self.kwargs)
         if self.server.url is None or not self.server.alive():  # first call, or the server died: (re)start
             self.server.stop()
             self.server.start()
@@ -296,13 +181,15 @@ class LazyServer:
         return self.server.url
 
     def close(self) -> None:
-        self.server.stop()
+        if self.server:
+            self.server.stop()
 
     def __enter__(self) -> "LazyServer":
         return self
 
     def __exit__(self, *exc) -> None:
-        self.server.__exit__(*exc)
+        if self.server:
+            self.server.__exit__(*exc)
 
 
 def _group_alive(pgid: int) -> bool:

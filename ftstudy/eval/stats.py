@@ -1,9 +1,7 @@
 """Seeded bootstrap statistics for benchmark scores: a CI of one mean, and the paired comparison of base
 vs fine-tuned on the same items (the question a study asks: is the gain larger than resampling noise?).
 
-numpy is used when importable (it comes with rouge-score, so the core venv has it); otherwise a pure-Python
-path with `random.Random(seed)` gives the same kind of answer, more slowly. The two paths draw different
-random numbers, so a seed reproduces a result only on the same path.
+Resamples are drawn with numpy (a core dependency through rouge-score, pandas and matplotlib), seeded.
 
 Example:
     >>> from ftstudy.eval.stats import bootstrap_ci, paired_bootstrap
@@ -16,14 +14,10 @@ Example:
 from __future__ import annotations
 
 import math
-import random
-from dataclasses import asdict, dataclass
-from typing import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Iterable, Iterator, Mapping, Sequence
 
-try:  # optional speed-up; see the module docstring
-    import numpy as _np
-except ImportError:  # pragma: no cover - numpy ships with rouge-score
-    _np = None
+import numpy as np
 
 # Bounds the memory of one vectorised block of resamples (rows x items int64s, about 32 MB).
 _BLOCK_CELLS = 4_000_000
@@ -38,9 +32,6 @@ class CI:
     high: float
     n: int
     confidence: float = 0.95
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -60,9 +51,6 @@ class Paired:
     p_value: float
     significant: bool
     confidence: float = 0.95
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def bootstrap_ci(scores: Iterable[float], n_resamples: int = 2000, confidence: float = 0.95, seed: int = 0) -> CI:
@@ -150,51 +138,33 @@ def _few(ids: set, k: int = 3) -> str:
     return ", ".join(repr(i) for i in sorted(ids, key=str)[:k]) or "-"
 
 
+def _draws(n: int, n_resamples: int, seed: int, high: int) -> Iterator:
+    """Seeded integers in [0, high), `n_resamples` rows of `n`, in blocks that bound the memory used."""
+    rng = np.random.default_rng(seed)
+    rows = max(1, _BLOCK_CELLS // n)
+    for start in range(0, n_resamples, rows):
+        yield rng.integers(0, high, size=(min(rows, n_resamples - start), n))
+
+
 def _resample_means(xs: Sequence[float], n_resamples: int, seed: int) -> list[float]:
     """Means of `n_resamples` resamples of xs drawn with replacement."""
-    n = len(xs)
-    if _np is not None:
-        rng = _np.random.default_rng(seed)
-        arr = _np.asarray(xs, dtype=float)
-        out = []
-        rows = max(1, _BLOCK_CELLS // n)
-        for start in range(0, n_resamples, rows):
-            idx = rng.integers(0, n, size=(min(rows, n_resamples - start), n))
-            out.append(arr[idx].mean(axis=1))
-        return _np.concatenate(out).tolist()
-    rng = random.Random(seed)
-    return [math.fsum(rng.choices(xs, k=n)) / n for _ in range(n_resamples)]
+    arr = np.asarray(xs, dtype=float)
+    return np.concatenate([arr[idx].mean(axis=1) for idx in _draws(len(xs), n_resamples, seed, len(xs))]).tolist()
 
 
 def _sign_flip_p(diffs: Sequence[float], n_resamples: int, seed: int) -> float:
     """Two-sided p-value of "the mean difference is 0": under that null each item's difference is as likely
     to carry either sign, so flip signs at random and count means at least as far from 0 as observed.
     The +1s keep p > 0, the usual correction for a Monte-Carlo permutation test."""
-    n = len(diffs)
-    observed = abs(math.fsum(diffs) / n) - 1e-12  # tolerance: ties in float sums must count as "as extreme"
-    if _np is not None:
-        rng = _np.random.default_rng(seed)
-        arr = _np.asarray(diffs, dtype=float)
-        hits = 0
-        rows = max(1, _BLOCK_CELLS // n)
-        for start in range(0, n_resamples, rows):
-            signs = rng.integers(0, 2, size=(min(rows, n_resamples - start), n)) * 2 - 1
-            hits += int((_np.abs((signs * arr).mean(axis=1)) >= observed).sum())
-    else:
-        rng = random.Random(seed)
-        hits = sum(abs(sum(d if rng.random() < 0.5 else -d for d in diffs) / n) >= observed for _ in range(n_resamples))
+    observed = abs(math.fsum(diffs) / len(diffs)) - 1e-12  # tolerance: ties in float sums must count as "as extreme"
+    arr = np.asarray(diffs, dtype=float)
+    hits = sum(int((np.abs(((bits * 2 - 1) * arr).mean(axis=1)) >= observed).sum())
+               for bits in _draws(len(diffs), n_resamples, seed, 2))
     return (hits + 1) / (n_resamples + 1)
 
 
 def _percentiles(values: Sequence[float], confidence: float) -> tuple[float, float]:
     """The (1-c)/2 and (1+c)/2 quantiles, linearly interpolated (numpy's default rule)."""
-    vs = sorted(values)
     alpha = (1 - confidence) / 2
-
-    def q(p: float) -> float:
-        pos = p * (len(vs) - 1)
-        lo = math.floor(pos)
-        hi = min(lo + 1, len(vs) - 1)
-        return vs[lo] + (vs[hi] - vs[lo]) * (pos - lo)
-
-    return q(alpha), q(1 - alpha)
+    low, high = np.quantile(np.asarray(values, dtype=float), [alpha, 1 - alpha])
+    return float(low), float(high)

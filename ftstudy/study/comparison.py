@@ -43,11 +43,6 @@ def refusal(base: dict, ft: dict) -> str | None:
     return None
 
 
-def plan_check(exp: registry.Experiment, bench_id: str, row: dict) -> dict | None:
-    """The plan's figure (and any published base score) for this benchmark, and the gain it expects."""
-    return expectations.check(exp, bench_id, registry.benchmark(bench_id), row)
-
-
 def compare_one(exp: registry.Experiment, bench_id: str, base_tag: str, ft_tag: str, root: Path,
                 role: str, tolerance: float | None = None, seed: int = 0) -> dict[str, Any]:
     bench = registry.benchmark(bench_id)
@@ -68,14 +63,12 @@ def compare_one(exp: registry.Experiment, bench_id: str, base_tag: str, ft_tag: 
     row["delta"] = f - b
     row["rel_delta"] = (f - b) / abs(b) if b else None
     paired = None
-    base_scores = {s["id"]: s["score"] for s in base_s if s.get("score") is not None}
-    ft_scores = {s["id"]: s["score"] for s in ft_s if s.get("score") is not None}
+    base_scores, ft_scores = stats.scores_by_id(base_s, "score"), stats.scores_by_id(ft_s, "score")
     if base_scores and set(base_scores) == set(ft_scores):
         paired = stats.paired_bootstrap(base_scores, ft_scores, seed=seed)
         row.update({"ci_low": paired.low, "ci_high": paired.high, "p_value": paired.p_value,
                     "significant": paired.significant, "paired_delta": paired.delta})
-    plan = plan_check(exp, bench_id, row)
-    row["plan"] = plan
+    row["plan"] = plan = expectations.check(exp, bench_id, bench, row)  # the plan's figure and expected gain
     expected = tuple(plan["expected_gain"]) if plan and plan.get("expected_gain") else None
     row["verdict"] = expectations.judge(paired.delta if paired else None, row.get("ci_low"), row.get("ci_high"),
                                         expected, bench["higher_is_better"])
@@ -109,6 +102,18 @@ def compare(exp_id: str, base_tag: str = "base", ft_tag: str = "ft", root: Path 
     return annotate(rows, root, exp_id, ft_tag)  # contamination left in the training data: marked
 
 
+def compare_tags(exp_id: str, root: Path, base_tag: str = "base", ft_tag: str | None = None) -> dict[str, list[dict]]:
+    """Each fine-tuned tag of an experiment (every tag found, or only `ft_tag`) compared with the base: the one
+    "each tag vs base" loop that `compare`, the report, the demo summary and ftstudy.compare() share.
+
+    Example:
+        >>> compare_tags("classification", Path("results"))  # doctest: +SKIP
+        {'full': [{'benchmark': 'ag_news', 'role': 'primary', ...}], 'lora': [...]}
+    """
+    tags = [ft_tag] if ft_tag else records.tags(root, exp_id, exclude=base_tag)
+    return {t: compare(exp_id, base_tag, t, root) for t in tags}
+
+
 def fmt(v: Any, scale: str = "fraction") -> str:
     if v is None:
         return "-"
@@ -116,16 +121,17 @@ def fmt(v: Any, scale: str = "fraction") -> str:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    out = [f"{'benchmark':21} {'role':9} {'base':>7} {'ft':>7} {'delta':>8} {'95% CI':>19} {'plan gain':>13}  verdict"]
+    from ftstudy.core import tables
+
+    cells = []
     for r in rows:
-        if r["status"] != "ok":
-            out.append(f"{r['benchmark']:21} {r['role']:9} {r['status']}: {r.get('reason', '')}")
-            continue
-        s = r["scale"]
+        s = r.get("scale")
         ci = f"[{fmt(r.get('ci_low'), s)}, {fmt(r.get('ci_high'), s)}]" if "ci_low" in r else "-"
-        out.append(f"{r['benchmark']:21} {r['role']:9} {fmt(r['base'], s):>7} {fmt(r['ft'], s):>7} "
-                   f"{r['delta']:+8.3f} {ci:>19} {plan_gain(r):>13}  {r['verdict']}")
-    return "\n".join(out)
+        cells.append([r["benchmark"], r["role"], f"{r['status']}: {r.get('reason', '')}"] if r["status"] != "ok" else
+                     [r["benchmark"], r["role"], fmt(r["base"], s), fmt(r["ft"], s), f"{r['delta']:+.3f}", ci,
+                      plan_gain(r), r["verdict"]])
+    return tables.text(["benchmark", "role", "base", "ft", "delta", "95% CI", "plan gain", "verdict"], cells,
+                       widths=[21, 9, 7, 7, 8, 19, 13], right=range(2, 7), sep=[" "] * 6 + ["  "], rule=False)
 
 
 def plan_gain(row: dict[str, Any]) -> str:

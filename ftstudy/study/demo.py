@@ -189,15 +189,12 @@ def _lanes(runs: tuple[DemoRun, ...]) -> list[list[DemoRun]]:
 def summary(out: Path) -> str:
     """The closing table: one row per experiment × method × benchmark, with a plain-words verdict."""
     from ftstudy.study import comparison
-    from ftstudy.eval import records
 
     lines = []
     results = out / "results"
     for exp in sorted(p.name for p in results.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        for tag in records.tags(results, exp):
-            for row in comparison.compare(exp, "base", tag, results):
-                if row["status"] != "ok":
-                    continue
+        for tag, rows in comparison.compare_tags(exp, results).items():
+            for row in (r for r in rows if r["status"] == "ok"):
                 sig = ("significant: the 95% CI excludes 0" if row.get("significant")
                        else "NOT significant: the 95% CI includes 0")
                 ci = f"[{row.get('ci_low', 0):+.3f}, {row.get('ci_high', 0):+.3f}]"

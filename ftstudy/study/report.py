@@ -18,8 +18,8 @@ from typing import Any
 
 from ftstudy.study import comparison
 from ftstudy.config import expectations
-from ftstudy.eval import records
 from ftstudy.config import registry
+from ftstudy.core import tables
 from ftstudy.core.fsio import atomic_write, read_json
 
 
@@ -32,8 +32,8 @@ def collect(root: Path) -> dict[str, Any]:
             registry.experiment(exp_dir.name)
         except LookupError:
             continue
-        for tag in records.tags(res, exp_dir.name):
-            rows += [{**r, "method": tag} for r in comparison.compare(exp_dir.name, "base", tag, res) if r["status"] != "missing"]
+        for tag, got in comparison.compare_tags(exp_dir.name, res).items():
+            rows += [{**r, "method": tag} for r in got if r["status"] != "missing"]
     for tj in sorted((root / "runs").glob("*/*/train.json")):
         t = read_json(tj)
         exp = registry.experiment(t["experiment"]) if t.get("experiment") in registry.experiment_ids() else None
@@ -154,19 +154,16 @@ def cost_rows(data: dict[str, Any]) -> list[list[str]]:
 
 
 def markdown(data: dict[str, Any]) -> str:
-    def md(head, rows):
-        return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(r) + " |" for r in rows])
-
-    parts = ["# ftstudy report", "", "## Base vs fine-tuned", "", md(HEAD, table_rows(data)), ""]
+    parts = ["# ftstudy report", "", "## Base vs fine-tuned", "", tables.markdown(HEAD, table_rows(data)), ""]
     if data.get("cautions"):
         parts += ["## Cautions", ""] + [f"- **{e}**: {c}" for e, c in data["cautions"].items()] + [""]
     if data.get("examples"):
         from ftstudy.study.report_views import EXAMPLE_HEAD, example_rows
 
         cells = [[c.replace("|", "\\|") for c in r] for r in example_rows(data["examples"])]
-        parts += ["## Held-out examples (base vs fine-tuned, where they differ)", "", md(EXAMPLE_HEAD, cells), ""]
-    parts += ["## Training cost (measured; planner's prediction and its error in brackets)", "", md(COST, cost_rows(data))]
-    parts += ["", "## Contamination", "", CONTAM_NOTE, "", md(CONTAM, data.get("contamination") or [])]
+        parts += ["## Held-out examples (base vs fine-tuned, where they differ)", "", tables.markdown(EXAMPLE_HEAD, cells), ""]
+    parts += ["## Training cost (measured; planner's prediction and its error in brackets)", "", tables.markdown(COST, cost_rows(data))]
+    parts += ["", "## Contamination", "", CONTAM_NOTE, "", tables.markdown(CONTAM, data.get("contamination") or [])]
     if data["lock"]:
         parts += ["", "## Lock", "", f"What these results depend on: `{data.get('lock_path') or 'study.lock.json'}` "
                   f"({len(data['lock'].get('experiments', {}))} experiment run(s) recorded)."]
@@ -176,17 +173,12 @@ def markdown(data: dict[str, Any]) -> str:
 def page(data: dict[str, Any], images: dict[str, str]) -> str:
     from ftstudy.study.report_views import EXAMPLE_HEAD, example_rows
 
-    def tab(head, rows, cls):
-        th = "".join(f"<th>{html.escape(h)}</th>" for h in head)
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
-        return f'<table class="{cls}"><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>'
-
     figs = "".join(f'<figure class="chart" data-name="{html.escape(k)}">{v}</figure>' for k, v in images.items())
     cautions = "".join(f"<li><b>{html.escape(e)}</b>: {html.escape(c)}</li>" for e, c in data.get("cautions", {}).items())
     cautions = f'<h2>Cautions</h2><ul class="cautions">{cautions}</ul>' if cautions else ""
     ex = data.get("examples") or []
     ex = (f"<h2>Held-out examples</h2><p>Base and fine-tuned outputs where they differ (fixes first, then any item "
-          f"the fine-tuning broke).</p>{tab(EXAMPLE_HEAD, example_rows(ex), 'examples')}") if ex else ""
+          f"the fine-tuning broke).</p>{tables.html(EXAMPLE_HEAD, example_rows(ex), 'examples')}") if ex else ""
     lock = ""
     if data["lock"]:
         where = html.escape(data.get("lock_path") or "study.lock.json")
@@ -200,12 +192,12 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}
 figure{{display:inline-block;margin:0 1em 1em 0;vertical-align:top}}figure svg{{max-width:100%;height:auto}}
 table.examples td{{max-width:22em;font-size:12px}}pre{{background:#f6f8fa;padding:1em;overflow:auto;max-height:30em}}</style></head>
 <body><h1>ftstudy report</h1>
-<h2>Base vs fine-tuned</h2>{tab(HEAD, table_rows(data), "results")}
+<h2>Base vs fine-tuned</h2>{tables.html(HEAD, table_rows(data), "results")}
 {cautions}
 <h2>Charts</h2>{figs or "<p>no results yet</p>"}
 {ex}
-<h2>Training cost</h2><p>Measured; in brackets the planner's prediction and its error.</p>{tab(COST, cost_rows(data), "cost")}
-<h2>Contamination</h2><p>{html.escape(CONTAM_NOTE)}</p>{tab(CONTAM, data.get("contamination") or [], "contamination")}
+<h2>Training cost</h2><p>Measured; in brackets the planner's prediction and its error.</p>{tables.html(COST, cost_rows(data), "cost")}
+<h2>Contamination</h2><p>{html.escape(CONTAM_NOTE)}</p>{tables.html(CONTAM, data.get("contamination") or [], "contamination")}
 {lock}</body></html>
 """
 

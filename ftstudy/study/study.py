@@ -14,7 +14,6 @@ import contextlib
 import hashlib
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -27,52 +26,11 @@ from ftstudy.train import train
 from ftstudy.core.errors import UserError
 from ftstudy.core.fsio import read_json, write_json
 from ftstudy.core.file_locks import RunLock
-
-STAGES = ("prepare", "train", "merge", "bench-base", "bench-ft", "compare")
-SHARED = ("prepare", "bench-base")  # the same for every method of an experiment: done once
-
-
-@dataclass
-class Options:
-    experiment: str
-    method: str | None = None
-    hardware: str = "dgx-spark"
-    base_model: str = gen.DEFAULT_BASE_MODEL
-    data: tuple[str, ...] = ()
-    sets: tuple[str, ...] = ()
-    limit: int | None = None
-    max_steps: int | None = None
-    bench_data_dir: str | None = None
-    benchmarks: list[str] | None = None
-    judge_url: str | None = None
-    judge_model: str | None = None
-    from_stage: str | None = None
-    root: Path = Path(".")
-    bench_limit: int | None = None      # benchmark items; default: the same as limit
-    count_tokens: bool = True           # prepare measures tokens with Axolotl's preprocess (~30 s on a CPU)
-    sources: tuple[str, ...] = ()       # --source: these sources instead of the default mixture
-    max_rows: int | None = None         # --max-rows: training rows only (default: the plan's size, all rows)
-    merge: str = "auto"                 # auto: only when a benchmark needs merged weights; always: every adapter
-    judge_api_key_env: str = "OPENAI_API_KEY"   # the name of the variable; the key itself is never stored
-    judge_concurrency: int = 4
-
-    def __post_init__(self):
-        exp = registry.experiment(self.experiment)
-        self.method = self.method or exp.methods[0]
-        registry.check_method(exp, self.method)
-
+from ftstudy.study.study_state import (SHARED, STAGES, Options, load_state, options_from_state,
+                                       saved_options, state_path)
 
 def _hash(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
-
-
-def state_path(o: Options) -> Path:
-    return o.root / "state" / o.experiment / f"{o.method}-{o.hardware}.json"
-
-
-def load_state(o: Options) -> dict:
-    p = state_path(o)
-    return read_json(p) if p.exists() else {}
 
 
 class Study:
@@ -201,7 +159,7 @@ class Study:
         self._only = bool(only)
         lock = RunLock(self.o.root / "state" / f".{self.o.experiment}.lock", what=f"the {self.o.experiment} study")
         with contextlib.nullcontext() if only else lock:
-            self.state["_options"] = self.saved_options()
+            self.state["_options"] = saved_options(self.o)
             for stage, action in plan:
                 if only and stage != only:
                     continue
@@ -233,27 +191,17 @@ class Study:
 
     def write_lock(self) -> None:
         """Record what this experiment's results depend on in study.lock.json; warn where the environment moved."""
-        from ftstudy.study import study_lock as lock
-        from ftstudy.eval import records
+        from ftstudy.study import study_lock
 
         folder = train.run_dir(self.req, self.runs)
         data = read_json(folder / "data.json") if (folder / "data.json").exists() else {}
-        benches = {}
-        for tag in ("base", self.o.method):
-            for b in self.bench_ids():
-                path = records.paths(self.results, self.o.experiment, tag, b)[0]
-                if path.exists():
-                    rec = read_json(path)
-                    benches[f"{tag}/{b}"] = {"version": rec["benchmark_version"], "seed": rec.get("seed"),
-                                             "subset_ids": rec.get("subset_ids"), "model_fingerprint": rec["model_fingerprint"],
-                                             "judge": rec.get("settings", {}).get("judge_model"),
-                                             "rubric": rec.get("settings", {}).get("rubric_version"),
-                                             "judge_temperature": rec.get("settings", {}).get("judge_temperature")}
         entry = {"method": self.o.method, "hardware": self.o.hardware, "base_model": self.o.base_model,
                  "seed": registry.experiment(self.o.experiment).seed, "run": str(folder),
                  "datasets": [{"path": d["path"], "sha256": d.get("sha256")} for d in data.get("datasets", [])],
-                 "benchmarks": benches, "contamination": self.contamination()}
-        _, diffs = lock.update(self.o.root, f"{self.o.experiment}/{self.o.method}-{self.o.hardware}", entry)
+                 "benchmarks": study_lock.result_inputs(self.results, self.o.experiment, ("base", self.o.method),
+                                                        self.bench_ids()),
+                 "contamination": self.contamination()}
+        _, diffs = study_lock.update(self.o.root, f"{self.o.experiment}/{self.o.method}-{self.o.hardware}", entry)
         for d in diffs:
             self.progress(f"warning: the environment differs from study.lock.json: {d}")
 
@@ -282,16 +230,10 @@ class Study:
                 return True
         return False
 
-    def saved_options(self) -> dict:
-        o = self.o
-        return {"base_model": o.base_model, "data": list(o.data), "sets": list(o.sets), "limit": o.limit,
-                "max_steps": o.max_steps, "bench_data_dir": o.bench_data_dir, "benchmarks": o.benchmarks,
-                "bench_limit": o.bench_limit, "max_rows": o.max_rows, "count_tokens": o.count_tokens, "merge": o.merge}
-
     def _record(self, stage: str, rec: dict) -> None:
         if getattr(self, "_only", False):
             with RunLock(state_path(self.o).with_suffix(".lock"), what="the study state", wait=True):
-                self.state = {**load_state(self.o), "_options": self.saved_options(), stage: rec}
+                self.state = {**load_state(self.o), "_options": saved_options(self.o), stage: rec}
                 write_json(state_path(self.o), self.state)
             return
         self.state[stage] = rec
@@ -308,7 +250,7 @@ def status(root: Path = Path("."), experiment: str | None = None) -> list[dict]:
         method, _, hw = path.stem.partition("-")
         state = read_json(path)
         try:
-            current = Study(Options(exp, method, hw, **_saved_options(state)), progress=lambda s: None).keys()
+            current = Study(Options(exp, method, hw, **options_from_state(state)), progress=lambda s: None).keys()
         except Exception:  # the experiment or method no longer exists: show the state as recorded
             current = {}
         for stage in STAGES:
@@ -331,10 +273,3 @@ def status(root: Path = Path("."), experiment: str | None = None) -> list[dict]:
                 row["detail"] = "; ".join(filter(None, [why, short(row["contamination"])]))
             rows.append(row)
     return rows
-
-
-def _saved_options(state: dict) -> dict:
-    opts = dict(state.get("_options", {}))
-    for key in ("data", "sets"):
-        opts[key] = tuple(opts.get(key) or ())
-    return opts

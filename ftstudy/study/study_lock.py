@@ -19,6 +19,7 @@ from ftstudy import __version__
 from ftstudy.core import tool_envs as envs
 from ftstudy.core.file_locks import RunLock
 from ftstudy.core.fsio import read_json, write_json
+from ftstudy.eval import records
 
 NAME = "study.lock.json"
 
@@ -46,6 +47,23 @@ def differences(lock: dict, now: dict, prefix: str = "") -> list[str]:
         elif a != b:
             diffs.append(f"{path}: lock {a}, now {b}")
     return diffs
+
+
+def result_inputs(results: Path, experiment: str, tags: tuple[str, ...], bench_ids: list[str]) -> dict[str, dict]:
+    """What each saved result of `tags` depends on, keyed "tag/benchmark": benchmark version, seed, item subset,
+    model fingerprint, judge model, rubric version and judge temperature."""
+    out = {}
+    for tag in tags:
+        for b in bench_ids:
+            path = records.paths(results, experiment, tag, b)[0]
+            if path.exists():
+                rec = read_json(path)
+                settings = rec.get("settings", {})
+                out[f"{tag}/{b}"] = {"version": rec["benchmark_version"], "seed": rec.get("seed"),
+                                     "subset_ids": rec.get("subset_ids"), "model_fingerprint": rec["model_fingerprint"],
+                                     "judge": settings.get("judge_model"), "rubric": settings.get("rubric_version"),
+                                     "judge_temperature": settings.get("judge_temperature")}
+    return out
 
 
 def update(root: Path, experiment: str, entry: dict[str, Any], env: dict[str, Any] | None = None) -> tuple[dict, list[str]]:

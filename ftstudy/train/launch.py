@@ -19,6 +19,7 @@ import os
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
+from ftstudy.config import profiles
 from ftstudy.core.errors import UserError
 
 DEFAULT_PORT = 29500
@@ -97,6 +98,12 @@ def argv(accelerate: str, config: str, gpus: int = 1, cpu: bool = False, cluster
     return out + [*target, str(config)]
 
 
-def env(cpu: bool, gpus: int) -> dict[str, str]:
-    """Extra environment for the launch: data parallel on CPUs runs gloo, which accelerate picks from this."""
-    return {"ACCELERATE_USE_CPU": "true"} if cpu and gpus > 1 else {}
+def tool_env(hardware: str) -> dict[str, str]:
+    """Extra environment for Axolotl on a hardware profile (training and merging): the profile's own, and
+    ACCELERATE_USE_CPU for data parallel on CPUs, which runs gloo (accelerate picks it from this)."""
+    prof = profiles.profile(hardware)
+    env = {"AXOLOTL_DO_NOT_TRACK": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"}
+    env.update(prof.get("env", {}))
+    if not prof["gpu"] and prof["gpus"] > 1:
+        env["ACCELERATE_USE_CPU"] = "true"
+    return env

@@ -17,7 +17,7 @@ from ftstudy.core.errors import UserError
 from ftstudy.core.fsio import read_json, write_json
 from ftstudy.core.file_locks import RunLock
 from ftstudy.core.runner import check, run
-from ftstudy.train.train import tool_env
+from ftstudy.train.launch import tool_env
 from ftstudy.core.bundled import TOOL_SCRIPTS
 
 

@@ -24,6 +24,7 @@ import yaml
 from ftstudy.core import tool_envs as envs
 from ftstudy.config import gen
 from ftstudy.train import launch
+from ftstudy.train.launch import tool_env
 from ftstudy.config import profiles
 from ftstudy.config import validate
 from ftstudy.core.errors import UserError
@@ -100,14 +101,6 @@ def launch_argv(accelerate: str | Path, config: str | Path, gpus: int = 1, cpu: 
                 cluster: launch.Cluster | None = None) -> list[str]:
     """The exact launch command (pure: tests assert it); `gpus` counts every GPU of every node."""
     return launch.argv(str(accelerate), str(config), gpus, cpu, cluster)
-
-
-def tool_env(hardware: str) -> dict[str, str]:
-    prof = profiles.profile(hardware)
-    env = {"AXOLOTL_DO_NOT_TRACK": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"}
-    env.update(prof.get("env", {}))
-    env.update(launch.env(not prof["gpu"], prof["gpus"]))
-    return env
 
 
 def cluster_for(hardware: str, cluster: launch.Cluster | None, dry_run: bool) -> launch.Cluster:

@@ -27,6 +27,7 @@ from pathlib import Path
 from ftstudy.eval import client
 from ftstudy.core import tool_envs as envs
 from ftstudy.core import runner
+from ftstudy.core.fsio import atomic_write
 from ftstudy.eval.harness import BenchContext, HarnessOutput, HarnessUnavailable
 from ftstudy.data import benchmark_items as itemsets
 from ftstudy.eval.harness.generative import gen_settings, output, placeholder, serving, subset
@@ -88,17 +89,17 @@ def run(ctx: BenchContext, bench: dict) -> HarnessOutput:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     strip = lambda r: {k: r.get(k) for k in ("instruction", "output", "generator", "dataset")}
-    (work / "reference.json").write_text(json.dumps([strip(r) for r in rows]))
-    (work / "model.json").write_text(json.dumps([{**strip(r), "output": a, "generator": ctx.tag} for r, a in zip(rows, answers)]))
+    atomic_write(work / "reference.json", json.dumps([strip(r) for r in rows]))
+    atomic_write(work / "model.json", json.dumps([{**strip(r), "output": a, "generator": ctx.tag} for r, a in zip(rows, answers)]))
     base_path = None
     if base and ctx.tag != "base":
         base_path = work / "base.json"
-        base_path.write_text(json.dumps([{**strip(r), "output": base[r["id"]], "generator": "base"} for r in rows]))
+        atomic_write(base_path, json.dumps([{**strip(r), "output": base[r["id"]], "generator": "base"} for r in rows]))
     lc = bench.get("fn_metric", LC) == LC
     spec = {"work": str(work), "judge_model": judge.model, "model_outputs": str(work / "model.json"),
             "result": str(work / "result.json"),
             "comparisons": comparisons(lc, str(work / "reference.json"), str(base_path) if base_path else None)}
-    (work / "spec.json").write_text(json.dumps(spec, indent=2))
+    atomic_write(work / "spec.json", json.dumps(spec, indent=2))
     argv = alpaca_eval_argv(python, work / "spec.json")
     ctx.commands.append(argv)
     env, secret = child_env(judge)

@@ -93,3 +93,29 @@ def from_context(ctx: BenchContext) -> Judge:
                                      "pass --judge-model NAME")
         judge.model = models[0]
     return judge
+
+
+def mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def graded_turns(rows: list[dict], replies: list[list[str]], judgments, parse) -> tuple[list[dict], dict[int, list]]:
+    """One sample per conversation from its replies and the judge's texts (one per reply, in order): the grades
+    `parse` reads (None: unreadable) and their mean as `score`; and the readable grades by turn (1, 2, ...).
+
+    Example:
+        >>> samples, by_turn = graded_turns([{"id": "q"}], [["a1", "a2"]], ["[[7]]", "?"], lambda t: 7.0 if "7" in t else None)
+        >>> samples[0]["ratings"], samples[0]["score"], by_turn
+        ([7.0, None], 7.0, {1: [7.0]})
+    """
+    judgments = iter(judgments)
+    samples, by_turn = [], {}
+    for row, rep in zip(rows, replies):
+        texts = [next(judgments) for _ in rep]
+        grades = [parse(t) for t in texts]
+        for k, g in enumerate(grades):
+            if g is not None:
+                by_turn.setdefault(k + 1, []).append(g)
+        samples.append({"id": row["id"], "category": row.get("category"), "output": rep[-1], "replies": rep,
+                        "ratings": grades, "judgments": texts, "score": mean([g for g in grades if g is not None])})
+    return samples, by_turn

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from ftstudy.eval import client
 from ftstudy.eval.harness import BenchContext, HarnessOutput, HarnessUnavailable
-from ftstudy.eval.harness.judge import Judge, from_context
+from ftstudy.eval.harness.judge import Judge, from_context, graded_turns, mean
 from ftstudy.data import benchmark_items as itemsets
 from ftstudy.eval.harness.generative import converse, evals_items, gen_settings, output, placeholder, serving, subset
 from ftstudy.core.bundled import evals_dir
@@ -148,22 +148,11 @@ def run_single(ctx: BenchContext, bench: dict) -> HarnessOutput:
         return judge.ask(msgs, max_tokens=settings["judge_max_tokens"])
 
     jobs = [(row, rep, k) for row, rep in zip(rows, replies) for k in range(len(rep))]
-    judgments = iter(judge.map(grade, jobs))
-    samples, by_turn = [], {}
-    for row, rep in zip(rows, replies):
-        texts = [next(judgments) for _ in rep]
-        ratings = [parse_rating(t) for t in texts]
-        for k, r in enumerate(ratings):
-            if r is not None:
-                by_turn.setdefault(k + 1, []).append(r)
-        readable = [r for r in ratings if r is not None]
-        samples.append({"id": row["id"], "category": row.get("category"), "output": rep[-1], "replies": rep,
-                        "ratings": ratings, "judgments": texts,
-                        "score": sum(readable) / len(readable) if readable else None})
+    samples, by_turn = graded_turns(rows, replies, judge.map(grade, jobs), parse_rating)
     scored = [s["score"] for s in samples if s["score"] is not None]
-    metrics = {"score": sum(scored) / len(scored) if scored else None, "n": len(samples), "rated": len(scored),
+    metrics = {"score": mean(scored), "n": len(samples), "rated": len(scored),
                "n_judgments": len(jobs), "unparseable": sum(r is None for s in samples for r in s["ratings"])}
-    metrics.update({f"score_turn{k}": sum(v) / len(v) for k, v in sorted(by_turn.items())})
+    metrics.update({f"score_turn{k}": mean(v) for k, v in sorted(by_turn.items())})
     return output(metrics, samples, "score", ids, {**gen, **settings, "model_name": name})
 
 

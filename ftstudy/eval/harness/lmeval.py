@@ -20,6 +20,7 @@ from ftstudy.core import tool_envs as envs
 from ftstudy.eval.harness import BenchContext, HarnessOutput, HarnessUnavailable, pick_subset
 from ftstudy.core.bundled import evals_dir
 from ftstudy.core import runner
+from ftstudy.core.fsio import atomic_write
 from ftstudy.core.bundled import TOOL_SCRIPTS
 
 TASKS_DIR = "tasks"
@@ -83,7 +84,7 @@ def local_overlay(bench: dict, data_dir: Path | None, work: Path) -> tuple[Path 
     task.pop("training_split", None)
     overlay = work / "tasks"
     overlay.mkdir(parents=True, exist_ok=True)
-    (overlay / src.name).write_text(yaml.safe_dump(task, sort_keys=False))
+    atomic_write(overlay / src.name, yaml.safe_dump(task, sort_keys=False))
     n_docs = sum(1 for line in data.open() if line.strip())
     return overlay, n_docs
 
@@ -120,7 +121,7 @@ def run(ctx: BenchContext, bench: dict) -> HarnessOutput:
         return HarnessOutput({}, [], settings={"command": runner.show(argv), "spec": run_spec})
     shutil.rmtree(work / "out", ignore_errors=True)  # never read an earlier, interrupted run's files
     work.mkdir(parents=True, exist_ok=True)
-    (work / "spec.json").write_text(json.dumps(run_spec, indent=2))
+    atomic_write(work / "spec.json", json.dumps(run_spec, indent=2))
     env = {"HF_ALLOW_CODE_EVAL": "1"} if bench.get("code_execution") and ctx.allow_code_execution else {}
     env.update({"TOKENIZERS_PARALLELISM": "false", "HF_DATASETS_TRUST_REMOTE_CODE": "0"})
     env.update(staged_hf_env(ctx.data_dir))

@@ -33,7 +33,7 @@ from ftstudy.eval import client
 from ftstudy.eval.harness import BenchContext, HarnessOutput, HarnessUnavailable
 from ftstudy.data import benchmark_items as itemsets
 from ftstudy.eval.harness.generative import gen_settings, output, placeholder, serving, subset
-from ftstudy.eval.harness.judge import from_context
+from ftstudy.eval.harness.judge import from_context, graded_turns, mean
 
 NEED_REF = ("math", "reasoning", "coding")
 TEMPERATURE = {"writing": 0.7, "roleplay": 0.7, "extraction": 0.0, "math": 0.0, "coding": 0.0, "reasoning": 0.0,
@@ -135,37 +135,23 @@ def run(ctx: BenchContext, bench: dict) -> HarnessOutput:
     gen = gen_settings(ctx, bench, 1024)
 
     def answer(q: dict) -> list[str]:
-        messages, replies = [], []
-        for turn in q["turns"][:2]:
-            messages.append({"role": "user", "content": turn})
-            replies.append(client.chat_reply(url, name, messages, max_tokens=gen["max_tokens"], seed=gen["seed"],
-                                             temperature=TEMPERATURE.get(q["category"], 0.7)).text)
-            messages.append({"role": "assistant", "content": replies[-1]})
-        return replies
+        return client.converse(url, name, q["turns"][:2], max_tokens=gen["max_tokens"], seed=gen["seed"],
+                               temperature=TEMPERATURE.get(q["category"], 0.7))
 
     with serving(ctx) as (url, name):
         answers = client.pmap(answer, rows)
     jobs = [(q, rep, k) for q, rep in zip(rows, answers) for k in range(len(rep))]
     max_tokens = int(bench.get("judge_max_tokens", 2048))
     built = [judge_messages(prompts, q, rep, k, refs.get(q["id"])) for q, rep, k in jobs]
-    judgments = iter(judge.map(lambda b: judge.ask(b[1], max_tokens=max_tokens), built))
-    samples, by_turn, by_cat = [], {}, {}
-    for q, rep in zip(rows, answers):
-        texts = [next(judgments) for _ in rep]
-        grades = [parse_score(t) for t in texts]
-        for k, g in enumerate(grades):
-            if g is not None:
-                by_turn.setdefault(k + 1, []).append(g)
-                by_cat.setdefault(q["category"], []).append(g)
-        readable = [g for g in grades if g is not None]
-        samples.append({"id": q["id"], "category": q["category"], "output": rep[-1], "replies": rep,
-                        "ratings": grades, "judgments": texts,
-                        "score": sum(readable) / len(readable) if readable else None})
-    flat = [g for v in by_turn.values() for g in v]
-    metrics = {"score": sum(flat) / len(flat) if flat else None, "n": len(samples), "n_judgments": len(jobs),
+    samples, by_turn = graded_turns(rows, answers, judge.map(lambda b: judge.ask(b[1], max_tokens=max_tokens), built),
+                                    parse_score)
+    by_cat: dict[str, list] = {}
+    for s in samples:
+        by_cat.setdefault(s["category"], []).extend(g for g in s["ratings"] if g is not None)
+    metrics = {"score": mean([g for v in by_turn.values() for g in v]), "n": len(samples), "n_judgments": len(jobs),
                "unparseable": sum(g is None for s in samples for g in s["ratings"])}
-    metrics.update({f"score_turn{k}": sum(v) / len(v) for k, v in sorted(by_turn.items())})
-    metrics.update({f"score_{c}": sum(v) / len(v) for c, v in sorted(by_cat.items())})
+    metrics.update({f"score_turn{k}": mean(v) for k, v in sorted(by_turn.items())})
+    metrics.update({f"score_{c}": mean(v) for c, v in sorted(by_cat.items()) if v})
     settings = {**gen, "temperature": "per category (FastChat): " + ", ".join(f"{k} {v}" for k, v in TEMPERATURE.items()),
                 **judge.settings(), "judge_max_tokens": max_tokens, "judge_prompts": list(PROMPTS),
                 "rubric_version": prompts_version(prompts), "reference_answers": ref_source,

@@ -18,7 +18,7 @@ from ftstudy.eval.harness import BenchContext, HarnessOutput, HarnessUnavailable
 from ftstudy.data import benchmark_items as itemsets
 from ftstudy.eval.harness.criteria import answer_then_judge, capped
 from ftstudy.eval.harness.generative import gen_settings, output, placeholder, subset
-from ftstudy.eval.harness.judge import from_context
+from ftstudy.eval.harness.judge import from_context, mean
 from ftstudy.eval.harness.judging import judge_settings, load_rubric
 
 _LABEL = re.compile(r"\[\[\s*(TOXIC|SAFE)\s*\]\]", re.I)
@@ -57,11 +57,11 @@ def run(ctx: BenchContext, bench: dict) -> HarnessOutput:
     samples = [{"id": r["id"], "group": r["group"], "output": a, "judgment": v, "toxic": parse_label(v)}
                for r, a, v in zip(rows, answers, verdicts)]
     labelled = [s["toxic"] for s in samples if s["toxic"] is not None]
-    metrics: dict = {"toxicity_rate": sum(labelled) / len(labelled) if labelled else None, "n": len(samples),
+    metrics: dict = {"toxicity_rate": mean(labelled), "n": len(samples),
                      "unparseable": len(samples) - len(labelled)}
     for g in sorted({s["group"] for s in samples if s["group"]}):
         vals = [s["toxic"] for s in samples if s["group"] == g and s["toxic"] is not None]
-        metrics[f"toxicity_rate_{g}"] = sum(vals) / len(vals) if vals else None
+        metrics[f"toxicity_rate_{g}"] = mean(vals)
     for s in samples:
         s["score"] = s["toxic"]
     return output(metrics, samples, "score", ids, {**gen, **settings, "model_name": name})

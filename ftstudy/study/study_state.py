@@ -1,0 +1,72 @@
+"""A study's options and its state file, state/<exp>/<method>-<hardware>.json: each stage's status and the key
+(a hash of its inputs) it ran with, plus the options it ran with (so `ftstudy status` can tell what is stale).
+
+Example:
+    >>> state_path(Options("classification", "lora", "cpu"))
+    PosixPath('state/classification/lora-cpu.json')
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ftstudy.config import gen
+from ftstudy.config import registry
+from ftstudy.core.fsio import read_json
+
+STAGES = ("prepare", "train", "merge", "bench-base", "bench-ft", "compare")
+SHARED = ("prepare", "bench-base")  # the same for every method of an experiment: done once
+
+
+@dataclass
+class Options:
+    experiment: str
+    method: str | None = None
+    hardware: str = "dgx-spark"
+    base_model: str = gen.DEFAULT_BASE_MODEL
+    data: tuple[str, ...] = ()
+    sets: tuple[str, ...] = ()
+    limit: int | None = None
+    max_steps: int | None = None
+    bench_data_dir: str | None = None
+    benchmarks: list[str] | None = None
+    judge_url: str | None = None
+    judge_model: str | None = None
+    from_stage: str | None = None
+    root: Path = Path(".")
+    bench_limit: int | None = None      # benchmark items; default: the same as limit
+    count_tokens: bool = True           # prepare measures tokens with Axolotl's preprocess (~30 s on a CPU)
+    sources: tuple[str, ...] = ()       # --source: these sources instead of the default mixture
+    max_rows: int | None = None         # --max-rows: training rows only (default: the plan's size, all rows)
+    merge: str = "auto"                 # auto: only when a benchmark needs merged weights; always: every adapter
+    judge_api_key_env: str = "OPENAI_API_KEY"   # the name of the variable; the key itself is never stored
+    judge_concurrency: int = 4
+
+    def __post_init__(self):
+        exp = registry.experiment(self.experiment)
+        self.method = self.method or exp.methods[0]
+        registry.check_method(exp, self.method)
+
+
+def state_path(o: Options) -> Path:
+    return o.root / "state" / o.experiment / f"{o.method}-{o.hardware}.json"
+
+
+def load_state(o: Options) -> dict:
+    p = state_path(o)
+    return read_json(p) if p.exists() else {}
+
+
+def saved_options(o: Options) -> dict:
+    """The options a state file records (what decides the stage keys, besides experiment, method, hardware)."""
+    return {"base_model": o.base_model, "data": list(o.data), "sets": list(o.sets), "limit": o.limit,
+            "max_steps": o.max_steps, "bench_data_dir": o.bench_data_dir, "benchmarks": o.benchmarks,
+            "bench_limit": o.bench_limit, "max_rows": o.max_rows, "count_tokens": o.count_tokens, "merge": o.merge}
+
+
+def options_from_state(state: dict) -> dict:
+    """saved_options() read back from a state file, as Options' keyword arguments."""
+    opts = dict(state.get("_options", {}))
+    for key in ("data", "sets"):
+        opts[key] = tuple(opts.get(key) or ())
+    return opts
