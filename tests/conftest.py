@@ -1,13 +1,26 @@
-"""Shared test fixtures: one tiny model built once per session, the tool environments' Pythons."""
+"""Shared test fixtures: what is expensive is made once per session and reused.
+
+- `tiny_model`: the tiny Qwen2-shaped model (copied from the build cache, or built once).
+- `served`: one `transformers serve` of the tiny model, started on first use (the generation tests share it).
+- `quick_demo`: one `ftstudy demo --quick` (a whole classification-LoRA study: prepare, train, bench, compare,
+  report) with a judge key canary in its environment; test_demo, test_study and the key checks read it.
+  A test that changes a shared study copies it first (`copy_study`).
+"""
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
+CANARY_ENV = "FTSTUDY_TEST_JUDGE_KEY"
+CANARY = "sk-canary-7f3a9c1e5b2d4f60a8e1"
 
 # Tests never reach the network: the tools run offline and read local files only.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -32,3 +45,50 @@ def tiny_model(cache_dir) -> Path:
     from ftstudy.train import tiny
 
     return tiny.build(cache_dir / "tiny-model", seed=0)
+
+
+@pytest.fixture(scope="session")
+def served(tiny_model):
+    """One `transformers serve` of the tiny model for the session, started by its first user; always stopped."""
+    from ftstudy.eval import serve
+
+    with serve.LazyServer(str(tiny_model), engine="transformers", start_timeout=300) as lazy:
+        yield lazy
+
+
+def wait_until(check, proc: subprocess.Popen | None = None, timeout: float = 600, poll: float = 0.05):
+    """Poll `check` until it is true (returns True), `proc` has exited, or the deadline passes (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        if proc is not None and proc.poll() is not None:
+            return bool(check())
+        time.sleep(poll)  # polls a condition (no fixed wait)
+    return False
+
+
+@pytest.fixture(scope="session")
+def quick_demo(tmp_path_factory, tiny_model):
+    """The quick demo from an empty folder, with a canary judge key in its environment; a second demo started
+    on the same --out meanwhile must refuse. Returns (out, result, second, first pid, cwd). Read-only: copy it
+    (`copy_study`) before running anything that writes into it."""
+    base = tmp_path_factory.mktemp("demo")
+    out, cwd = base / "demo", base / "cwd"
+    cwd.mkdir()
+    argv = [sys.executable, "-m", "ftstudy", "demo", "--quick", "--out", str(out)]
+    env = {**os.environ, CANARY_ENV: CANARY}
+    first = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lock = out / "state" / ".demo.lock"
+    wait_until(lambda: lock.exists() and "pid" in lock.read_text(), first, timeout=600)
+    second = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    stdout, stderr = first.communicate(timeout=1800)
+    res = subprocess.CompletedProcess(argv, first.returncode, stdout, stderr)
+    assert res.returncode == 0, res.stderr[-4000:]
+    return out, res, second, first.pid, cwd
+
+
+def copy_study(src: Path, dest: Path) -> Path:
+    """A private copy of a shared study folder (its tiny model and runs included), safe to rerun or change."""
+    shutil.copytree(src, dest, symlinks=True)
+    return dest

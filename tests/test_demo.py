@@ -4,7 +4,6 @@ twice in two fresh folders, it gives the same results, item by item (seeds, gree
 import json
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -24,30 +23,17 @@ def test_demo_data_splits_never_overlap():
     assert not rows("xlam_train.jsonl", ["query", "tools"]) & rows("bench/xlam_heldout.jsonl", ["query", "tools"])
 
 
-def quick_demo(out, cwd=None):
+def run_quick_demo(out, cwd=None):
     res = subprocess.run([sys.executable, "-m", "ftstudy", "demo", "--quick", "--out", str(out)], capture_output=True,
                          text=True, timeout=1800, cwd=cwd)
     assert res.returncode == 0, res.stderr[-4000:]
     return res
 
 
-@pytest.fixture(scope="module")
-def first_demo(tmp_path_factory, tiny_model):
-    """The quick demo from an empty folder; a second demo started on the same --out meanwhile must refuse."""
-    base = tmp_path_factory.mktemp("demo")
-    out, cwd = base / "demo", base / "cwd"
-    cwd.mkdir()
-    argv = [sys.executable, "-m", "ftstudy", "demo", "--quick", "--out", str(out)]
-    first = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    lock = out / "state" / ".demo.lock"
-    deadline = time.monotonic() + 600
-    while not (lock.exists() and "pid" in lock.read_text()) and first.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    second = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=300)
-    stdout, stderr = first.communicate(timeout=1800)
-    res = subprocess.CompletedProcess(argv, first.returncode, stdout, stderr)
-    assert res.returncode == 0, res.stderr[-4000:]
-    return out, res, second, first.pid, cwd
+@pytest.fixture
+def first_demo(quick_demo):
+    """The session's quick demo (tests/conftest.py): from an empty folder, a second demo refused meanwhile."""
+    return quick_demo
 
 
 def results_of(out):
@@ -66,7 +52,7 @@ def results_of(out):
 
 def test_two_quick_demos_give_the_same_results_item_by_item(first_demo, tmp_path):
     out, res = first_demo[:2]
-    again = quick_demo(tmp_path / "again")
+    again = run_quick_demo(tmp_path / "again")
     one, two = results_of(out), results_of(tmp_path / "again")
     assert len(one) == 2 * len(demo.QUICK) and sorted(one) == sorted(two)
     for key in one:
