@@ -5,6 +5,7 @@
 - `quick_demo`: one `ftstudy demo --quick` (a whole classification-LoRA study: prepare, train, bench, compare,
   report) with a judge key canary in its environment; test_demo, test_study and the key checks read it.
   A test that changes a shared study copies it first (`copy_study`).
+Under pytest-xdist the users of each of the last two run on one worker (pytest_collection_modifyitems).
 """
 from __future__ import annotations
 
@@ -32,6 +33,20 @@ os.environ.setdefault("AXOLOTL_DO_NOT_TRACK", "1")
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "tools: runs a real heavy tool on the tiny model")
+    config.addinivalue_line("markers", "xdist_group(name): run on the same pytest-xdist worker")
+
+
+# Session fixtures that are expensive to make once per pytest-xdist worker: their users run on one worker
+# (`make test` runs `pytest -n 2 --dist loadgroup`; without xdist the marks do nothing).
+SHARED_BY_GROUP = ("quick_demo", "served")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        for name in SHARED_BY_GROUP:
+            if name in getattr(item, "fixturenames", ()):
+                item.add_marker(pytest.mark.xdist_group(name))
 
 
 @pytest.fixture(scope="session")
