@@ -2,10 +2,12 @@
 
 - `tiny_model`: the tiny Qwen2-shaped model (copied from the build cache, or built once).
 - `served`: one `transformers serve` of the tiny model, started on first use (the generation tests share it).
+- `axolotl_checks`: Axolotl's own validation of every config test_deep and test_validate_corpus ask about.
 - `quick_demo`: one `ftstudy demo --quick` (a whole classification-LoRA study: prepare, train, bench, compare,
   report) with a judge key canary in its environment; test_demo, test_study and the key checks read it.
   A test that changes a shared study copies it first (`copy_study`).
-Under pytest-xdist the users of each of the last two run on one worker (pytest_collection_modifyitems).
+Under pytest-xdist the users of each of these (tiny_model aside: a cached copy) run on one worker
+(pytest_collection_modifyitems).
 """
 from __future__ import annotations
 
@@ -38,7 +40,7 @@ def pytest_configure(config):
 
 # Session fixtures that are expensive to make once per pytest-xdist worker: their users run on one worker
 # (`make test` runs `pytest -n 2 --dist loadgroup`; without xdist the marks do nothing).
-SHARED_BY_GROUP = ("quick_demo", "served")
+SHARED_BY_GROUP = ("quick_demo", "served", "axolotl_checks")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -69,6 +71,21 @@ def served(tiny_model):
 
     with serve.LazyServer(str(tiny_model), engine="transformers", start_timeout=300) as lazy:
         yield lazy
+
+
+@pytest.fixture(scope="session")
+def axolotl_checks(tmp_path_factory) -> dict:
+    """Axolotl's own validation (the pinned Axolotl, train environment) of every config the deep tests ask about,
+    in ONE process (importing Axolotl is most of the cost): {"configs": {"deep": (paths, bad), "mirrored":
+    [(case, path, accepted)], "corpus": [example paths]}, "found": {path: [Problem]}}."""
+    from ftstudy.config.validate_deep import axolotl_check_many
+    from tests import axolotl_corpus, test_deep, test_validate_corpus
+
+    tmp = tmp_path_factory.mktemp("axolotl-checks")
+    configs = {"deep": test_deep.configs(tmp / "deep"), "mirrored": test_validate_corpus.mirrored_configs(tmp / "mirrored"),
+               "corpus": axolotl_corpus.files()}
+    paths = [*configs["deep"][0], configs["deep"][1], *(p for _, p, _ in configs["mirrored"]), *configs["corpus"]]
+    return {"configs": configs, "found": axolotl_check_many(paths)}
 
 
 def wait_until(check, proc: subprocess.Popen | None = None, timeout: float = 600, poll: float = 0.05):

@@ -6,6 +6,7 @@ Refresh: tests/fixtures/refresh_axolotl_examples.py, then `.venv/bin/python -m t
 """
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
@@ -66,8 +67,8 @@ def _train_python():
 
 
 @pytest.mark.tools
-def test_verdicts_json_is_axolotls_current_verdict():
-    assert corpus.axolotl_verdicts() == corpus.load_verdicts(), \
+def test_verdicts_json_is_axolotls_current_verdict(axolotl_checks):
+    assert corpus.axolotl_verdicts(axolotl_checks["found"]) == corpus.load_verdicts(), \
         "verdicts.json is stale: run `.venv/bin/python -m tests.axolotl_corpus --write`"
 
 
@@ -104,24 +105,33 @@ def test_dataset_model_by_rl_is_axolotls():
     assert kept == {rl: axolotl_rules.DATASET_MODEL_BY_RL.get(rl) == "DPODataset" for rl in kept}
 
 
-@pytest.mark.tools
-def test_axolotl_agrees_with_each_mirrored_case(tmp_path):
-    """Each broken case of test_validate that mirrors an Axolotl validator is refused by Axolotl too; each
-    warned or accepted form is accepted by Axolotl."""
-    from ftstudy.config.validate_deep import axolotl_check_many
+MIRRORED = {"removed option", "unknown key where Axolotl forbids extras", "kto keeping unused columns",
+            "best checkpoint without a metric", "learning rate that is not a number",
+            "FSDP2 with a bitsandbytes 8-bit optimizer", "early stopping without eval steps"}
 
-    mirrored = {"removed option", "unknown key where Axolotl forbids extras", "kto keeping unused columns", "best checkpoint without a metric", "learning rate that is not a number", "FSDP2 with a bitsandbytes 8-bit optimizer",
-                "early stopping without eval steps"}
-    cases = [(b[0], b[1], False) for b in BROKEN if b[0] in mirrored]
+
+def mirrored_configs(tmp: Path) -> list[tuple[str, Path, bool]]:
+    """(case, written config, Axolotl accepts it) for each broken case of test_validate that mirrors an Axolotl
+    validator (refused) and each warned or accepted form (accepted)."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    cases = [(b[0], b[1], False) for b in BROKEN if b[0] in MIRRORED]
     cases += [(w[0], w[1], True) for w in WARNED] + [(a[0], mutate(a[1], None, "cpu", a[2]), True) for a in ACCEPTED]
-    assert len(cases) == len(mirrored) + len(WARNED) + len(ACCEPTED)
-    paths = {}
-    for i, (name, cfg, _) in enumerate(cases):
+    assert len(cases) == len(MIRRORED) + len(WARNED) + len(ACCEPTED)
+    out = []
+    for i, (name, cfg, accepted) in enumerate(cases):
         cfg = dict(cfg, bf16=False, attn_implementation="sdpa", lora_mlp_kernel=False, lora_qkv_kernel=False,
                    lora_o_kernel=False)  # a CPU host: only the case's own change should matter
-        paths[name] = tmp_path / f"case{i}.yaml"
-        paths[name].write_text(yaml.safe_dump(cfg))
-    found = axolotl_check_many(list(paths.values()))
-    for name, _, accepted in cases:
-        problems = [p.render() for p in found[str(paths[name])]]
+        path = tmp / f"case{i}.yaml"
+        path.write_text(yaml.safe_dump(cfg))
+        out.append((name, path, accepted))
+    return out
+
+
+@pytest.mark.tools
+def test_axolotl_agrees_with_each_mirrored_case(axolotl_checks):
+    """Each broken case of test_validate that mirrors an Axolotl validator is refused by Axolotl too; each
+    warned or accepted form is accepted by Axolotl (checked in the session's one Axolotl start)."""
+    found = axolotl_checks["found"]
+    for name, path, accepted in axolotl_checks["configs"]["mirrored"]:
+        problems = [p.render() for p in found[str(path)]]
         assert (not problems) == accepted, f"{name}: Axolotl says {problems or 'ok'}"
