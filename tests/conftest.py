@@ -38,17 +38,30 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "xdist_group(name): run on the same pytest-xdist worker")
 
 
-# Session fixtures that are expensive to make once per pytest-xdist worker: their users run on one worker
-# (`make test` runs `pytest -n 2 --dist loadgroup`; without xdist the marks do nothing).
+# pytest-xdist (`make test` runs `pytest -n 2 --dist loadgroup`) makes session and module fixtures once per
+# worker. So the users of an expensive session fixture run on one worker, and so do the tests of a module that
+# share a module-scoped fixture (a trained run, the Slurm cluster). Without xdist the marks do nothing.
 SHARED_BY_GROUP = ("quick_demo", "served", "axolotl_checks")
+
+
+def xdist_group(item) -> str | None:
+    """The worker group of a test: its shared session fixture, else its module when it uses a module fixture."""
+    names = getattr(item, "fixturenames", ())
+    for name in SHARED_BY_GROUP:
+        if name in names:
+            return name
+    defs = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+    if any(d and d[-1].scope == "module" for d in (defs.get(n) for n in names)):
+        return item.module.__name__
+    return None
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        for name in SHARED_BY_GROUP:
-            if name in getattr(item, "fixturenames", ()):
-                item.add_marker(pytest.mark.xdist_group(name))
+        group = xdist_group(item)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")

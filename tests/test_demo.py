@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from ftstudy.study import demo
+from tests.conftest import CANARY
 from tests.test_report import MAX_SCREENS, SCREEN, chromium, layout
 
 pytestmark = pytest.mark.tools
@@ -93,6 +94,16 @@ def test_quick_demo_runs_every_stage(first_demo):
             assert (fig["benchmarks"][b]["status"], fig["benchmarks"][b]["rows"]) == ("checked", 0)
             assert f"| {r.experiment} | {r.method}-cpu | {b} | checked | {fig['benchmarks'][b]['items']:,} | 0 | - |" in md
     assert "ETA" in res.stderr and "study" in res.stderr  # per-stage progress with the study's time left
+
+
+def test_the_judge_key_in_its_environment_is_written_nowhere(first_demo):
+    """The session's quick demo ran with a canary key in the judge key's variable (tests/conftest.py): no file
+    it wrote (tiny model, prepared data, runs, results, report, lock) and nothing it printed holds the key."""
+    out, res = first_demo[:2]
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert len(files) > 20 and {"runs", "results", "report", "tiny-model"} <= {p.relative_to(out).parts[0] for p in files}
+    assert [str(p) for p in files if CANARY.encode() in p.read_bytes()] == []
+    assert CANARY not in res.stdout + res.stderr
 
 
 def test_demo_report_is_short_and_its_chart_labels_never_overlap(first_demo, tmp_path):

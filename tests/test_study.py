@@ -83,11 +83,11 @@ def test_sft_study_rerun_and_changed_hyperparameter(quick_demo, tmp_path):
     assert rows[0]["benchmark"] == "ag_news" and rows[0]["status"] == "ok" and "ci_low" in rows[0]
 
 
-def test_dpo_study_with_a_judged_benchmark_writes_the_key_nowhere(tiny_model, quick_demo, tmp_path):
+def test_dpo_study_with_a_judged_benchmark_writes_the_key_nowhere(tiny_model, tmp_path):
     """DPO end to end (train, merge, bench base and fine-tuned on a multiple-choice and a judged benchmark with
     short generations) and its report, with a canary key in the named variable and a judge that answers 429
-    first: no file under the study root, nor under the quick demo's (run with the same canary in its
-    environment), and nothing printed contains the key."""
+    first: no file under the study root and nothing printed contains the key (test_demo checks the same of the
+    quick demo, run with the canary in its environment)."""
     from tests.test_judge import JudgeServer
 
     env = {**os.environ, CANARY_ENV: CANARY}
@@ -123,16 +123,13 @@ def test_dpo_study_with_a_judged_benchmark_writes_the_key_nowhere(tiny_model, qu
     lock = json.loads((root / "study.lock.json").read_text())
     entry = lock["experiments"]["dpo/dpo-cpu"]["benchmarks"]["dpo/toxigen_generation"]
     assert entry["judge"] == "gpt-4" and entry["judge_temperature"] == 0.0 and entry["rubric"] == "toxicity_v1"
-    # the key is in no file either study wrote and in nothing printed
+    # the key is in no file the study wrote and in nothing printed
     files = [p for p in root.rglob("*") if p.is_file()]
     kinds = {p.relative_to(root).parts[0] for p in files}
     assert {"results", "runs", "report"} <= kinds and (root / "study.lock.json").is_file()
-    demo_out, demo_res = quick_demo[:2]
-    demo_files = [p for p in demo_out.rglob("*") if p.is_file()]
-    leaked = [str(p) for p in files + demo_files if CANARY.encode() in p.read_bytes()]
+    leaked = [str(p) for p in files if CANARY.encode() in p.read_bytes()]
     assert leaked == [] and CANARY not in run.stdout + run.stderr + report.stdout + report.stderr
-    assert CANARY not in demo_res.stdout + demo_res.stderr
-    assert len(files) > 20 and len(demo_files) > 20  # it checked real runs' files, not empty folders
+    assert len(files) > 20  # it checked a real run's files, not an empty folder
 
 
 def wait_for(predicate, proc, timeout=400):
