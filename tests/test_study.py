@@ -106,9 +106,12 @@ def test_dpo_study_with_a_judged_benchmark_writes_the_key_nowhere(tiny_model, tm
         assert report.returncode == 0, report.stderr[-3000:]
     assert "bbq" in run.stdout and "toxigen_generation" in run.stdout
     rec = json.loads((root / "results" / "dpo" / "dpo" / "bbq.json").read_text())
-    assert rec["n"] == 20 and rec["adapter"] and rec["benchmark_version"] == 1
-    # the training run's own figures (test_train trains the other methods)
+    assert rec["n"] == 20 and rec["benchmark_version"] == 1
+    # the judged benchmark needs merged weights: the merge passed its numeric check and serves every harness
     (run_dir,) = (root / "runs" / "dpo").iterdir()
+    assert json.loads((run_dir / "merge.json").read_text())["status"] == "ok"
+    assert rec["adapter"] is None and rec["model"] == f"{run_dir.relative_to(root)}/merged"
+    # the training run's own figures (test_train trains the other methods)
     figures = json.loads((run_dir / "train.json").read_text())
     assert figures["status"] == "completed" and figures["steps"] == 5
     losses = [l for _, l in figures["loss_curve"]]
@@ -156,7 +159,7 @@ def test_kill_in_each_stage_then_rerun_completes(tiny_model, tmp_path):
             if s.get(stage, {}).get("status") != "running":
                 return False
             if stage == "train":  # kill after the first checkpoint, so there is something to resume
-                return any(p.glob("checkpoint-*/trainer_state.json") for p in (tmp_path / "runs").glob("*/*"))
+                return any((tmp_path / "runs").glob("*/*/checkpoint-*/trainer_state.json"))
             return True
         return check
 
