@@ -29,9 +29,9 @@ def ftstudy(args, cwd, check=True, timeout=900):
     return res
 
 
-def classification(tiny_model, *extra):
+def classification(tiny_model, *extra, steps=5):
     return ["run", "classification", "--method", "lora", "--hardware", "cpu", "--base-model", tiny_model,
-            "--data", FIX / "ag_news.jsonl", "--limit", 24, "--max-steps", 5, "--bench-data-dir", FIX / "bench",
+            "--data", FIX / "ag_news.jsonl", "--limit", 24, "--max-steps", steps, "--bench-data-dir", FIX / "bench",
             "--benchmarks", "ag_news", *extra]
 
 
@@ -147,7 +147,8 @@ def wait_for(predicate, proc, timeout=400):
 
 
 def test_kill_in_each_stage_then_rerun_completes(tiny_model, tmp_path):
-    args = classification(tiny_model, "--set", "seed=3")
+    # 8 steps, a checkpoint every 2: the kill in training lands after the first checkpoint and before the end
+    args = classification(tiny_model, "--set", "seed=3", steps=8)
     state = tmp_path / "state" / "classification" / "lora-cpu.json"
 
     def running(stage):
@@ -181,10 +182,10 @@ def test_kill_in_each_stage_then_rerun_completes(tiny_model, tmp_path):
     runs = list((tmp_path / "runs" / "classification").iterdir())
     assert len(runs) == 1, "a killed run must not leave a second run folder"
     tj = json.loads((runs[0] / "train.json").read_text())
-    assert tj["status"] == "completed" and tj["steps"] == 5
-    assert [step for step, _ in tj["loss_curve"]] == [1, 2, 3, 4, 5], "a step trained twice or past max_steps"
+    assert tj["status"] == "completed" and tj["steps"] == 8
+    assert [step for step, _ in tj["loss_curve"]] == list(range(1, 9)), "a step trained twice or past max_steps"
     assert tj["attempts"] == 2, "training was not resumed from its checkpoint"
-    assert json.loads((runs[0] / "checkpoint-5" / "trainer_state.json").read_text())["global_step"] == 5
+    assert json.loads((runs[0] / "checkpoint-8" / "trainer_state.json").read_text())["global_step"] == 8
     for res in (tmp_path / "results" / "classification").glob("*/*.json"):
         json.loads(res.read_text())  # complete JSON, never half-written
     assert not list(tmp_path.rglob("*.tmp")), "temporary files left behind"
