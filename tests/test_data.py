@@ -286,7 +286,8 @@ def test_all_rows_too_long_is_an_error_before_training():
     tokens.check_not_all_too_long(tokens.stats([600, 100], 512), "f", [600, 100])  # one fits: no error
 
 
-def test_cli_prepare_reports_errors_cleanly(tmp_path):
+def test_cli_prepare_reports_errors_cleanly(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # prepare's default output folder is under the current one, never the checkout
     res = CliRunner().invoke(main, ["prepare", "classification", "--data", str(FIXTURES / "malformed" / "ag_news.jsonl")])
     assert res.exit_code == 1 and "Error: 3 malformed row(s)" in res.output and "Traceback" not in res.output
     res = CliRunner().invoke(main, ["prepare", "nope"])
