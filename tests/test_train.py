@@ -101,11 +101,11 @@ def check_figures(figures: dict, run: Path, min_steps: int) -> list[float]:
 
 @pytest.mark.tools
 @pytest.mark.parametrize("name,args", METHODS, ids=[m[0] for m in METHODS])
-def test_each_method_trains(name, args, tiny_model, study_dir):
+def test_each_method_trains(name, args, tiny_model, tmp_path):
     t0 = time.time()
-    res = ftstudy(["train", *args, "--hardware", "cpu", "--base-model", tiny_model, "--max-steps", 6], study_dir)
-    figures = train_json(study_dir, res.stdout)
-    losses = check_figures(figures, Path(study_dir) / figures["run_dir"], 5)
+    res = ftstudy(["train", *args, "--hardware", "cpu", "--base-model", tiny_model, "--max-steps", 6], tmp_path)
+    figures = train_json(tmp_path, res.stdout)
+    losses = check_figures(figures, tmp_path / figures["run_dir"], 5)
     print(f"\n{name}: {time.time() - t0:.1f} s wall, loss {losses[0]:.3f} -> {losses[-1]:.3f}")
 
 
