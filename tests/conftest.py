@@ -31,6 +31,11 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("HF_EVALUATE_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("AXOLOTL_DO_NOT_TRACK", "1")
+# One math thread per tool process (Axolotl, lm-eval, the server), as the demo runs them (ftstudy.train.tiny):
+# the tiny model gains nothing from a second thread, and two threads on a busy 2-core machine (a CPU hog, the
+# other xdist worker) spin-wait on each other, each step many times slower.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 
 def pytest_configure(config):
