@@ -31,11 +31,15 @@ sandbox:
 slurm:
 	@command -v slurmctld >/dev/null && command -v munged >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurmd slurmctld slurm-client munge; }
 
+# Two pytest-xdist workers: the tools run one process each, so two keep both cores busy; the tests that share
+# a session fixture (the quick demo study, the tiny model's server) run on one worker (tests/conftest.py).
+PYTEST := $(VENV)/bin/pytest -q -p no:cacheprovider -n 2 --dist loadgroup
+
 test: envs browser sandbox slurm
-	$(VENV)/bin/pytest -q -p no:cacheprovider
+	$(PYTEST)
 
 test-fast: setup sandbox browser
-	$(VENV)/bin/pytest -q -p no:cacheprovider -m "not tools"
+	$(PYTEST) -m "not tools"
 
 demo: envs
 	$(FTSTUDY) demo

@@ -26,12 +26,14 @@ def rel(path: Path | str) -> str:
     return str(Path(path).resolve().relative_to(HERE))
 
 
-def axolotl_verdicts() -> dict[str, dict]:
-    """Axolotl's verdict on every example: {"examples/x.yaml": {"ok": bool, "errors": [message, ...]}}."""
+def axolotl_verdicts(found: dict | None = None) -> dict[str, dict]:
+    """Axolotl's verdict on every example: {"examples/x.yaml": {"ok": bool, "errors": [message, ...]}}; from
+    `found` (axolotl_check_many's answer for these files, maybe among others) when given, else Axolotl is run."""
     from ftstudy.config.validate_deep import axolotl_check_many
 
-    found = axolotl_check_many(files())
-    return {rel(p): {"ok": not probs, "errors": [x.render() for x in probs]} for p, probs in sorted(found.items())}
+    paths = files()
+    found = found if found is not None else axolotl_check_many(paths)
+    return {rel(p): {"ok": not found[str(p)], "errors": [x.render() for x in found[str(p)]]} for p in sorted(paths)}
 
 
 def load_verdicts() -> dict[str, dict]:

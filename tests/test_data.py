@@ -286,7 +286,8 @@ def test_all_rows_too_long_is_an_error_before_training():
     tokens.check_not_all_too_long(tokens.stats([600, 100], 512), "f", [600, 100])  # one fits: no error
 
 
-def test_cli_prepare_reports_errors_cleanly(tmp_path):
+def test_cli_prepare_reports_errors_cleanly(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # prepare's default output folder is under the current one, never the checkout
     res = CliRunner().invoke(main, ["prepare", "classification", "--data", str(FIXTURES / "malformed" / "ag_news.jsonl")])
     assert res.exit_code == 1 and "Error: 3 malformed row(s)" in res.output and "Traceback" not in res.output
     res = CliRunner().invoke(main, ["prepare", "nope"])
@@ -295,18 +296,20 @@ def test_cli_prepare_reports_errors_cleanly(tmp_path):
 
 # --- with the train environment and the tiny model -------------------------------------------------------------
 
-def _configs_for_every_experiment(tmp_path: Path, model: str) -> list[tuple[str, dict, int]]:
-    """(name, cpu-profile config, rows written) per experiment with its fixtures prepared, plus one per
-    alternative source, selected with --source as a user would."""
+def _configs_for_every_experiment(tmp_path: Path, model: str) -> list[tuple[str, dict, list[tuple[str, int]]]]:
+    """(experiment, cpu-profile config, [(source, rows written)]) per experiment: its default sources and then
+    every alternative one, selected with --source as a user would, prepared from their fixtures into ONE config
+    (Axolotl preprocesses each dataset with its own type; a config per source would only add start-ups)."""
     out = []
     for exp in registry.experiments():
-        for picked in [()] + [(s.id,) for s in exp.sources if s.alternative]:
-            data = [str(fixture(s)) for s in exp.select(picked)]
-            rep = prepare(exp.id, data=data, out_root=tmp_path, progress=quiet, sources=picked)
-            cfg = gen.build(exp.id, hardware="cpu", base_model=model, data=data, sources=picked)
-            for entry, src in zip(cfg["datasets"], rep.sources):
-                entry["path"] = str(src.path)
-            out.append(("/".join((exp.id,) + picked), cfg, sum(s.converted for s in rep.sources)))
+        picked = tuple(s.id for s in exp.active_sources) + tuple(s.id for s in exp.sources if s.alternative)
+        data = [str(fixture(s)) for s in exp.select(picked)]
+        rep = prepare(exp.id, data=data, out_root=tmp_path, progress=quiet, sources=picked)
+        cfg = gen.build(exp.id, hardware="cpu", base_model=model, data=data, sources=picked)
+        assert len(cfg["datasets"]) == len(rep.sources) == len(picked)
+        for entry, src in zip(cfg["datasets"], rep.sources):
+            entry["path"] = str(src.path)
+        out.append((exp.id, cfg, [(i, src.converted) for i, src in zip(picked, rep.sources)]))
     return out
 
 
@@ -314,15 +317,18 @@ def _configs_for_every_experiment(tmp_path: Path, model: str) -> list[tuple[str,
 def test_every_experiment_passes_axolotl_preprocess(tmp_path, tiny_model):
     jobs = _configs_for_every_experiment(tmp_path, str(tiny_model))
     results = tokens.count([cfg for _, cfg, _ in jobs], progress=quiet)
-    experiments = set()
-    for (name, cfg, n), result in zip(jobs, results):
-        assert len(result["lengths"]) == n, f"{name}: Axolotl kept {len(result['lengths'])} of {n} rows"
-        st = tokens.stats(result["lengths"], cfg["sequence_len"])
-        assert st.too_long == 0 and st.tokens > 0, f"{name}: {st}"
+    checked = []
+    for (name, cfg, sources), result in zip(jobs, results):
+        lengths = result["lengths"]  # file after file, in the config's order
+        assert len(lengths) == sum(n for _, n in sources), f"{name}: Axolotl kept {len(lengths)} of {sources}"
+        for source, n in sources:
+            st = tokens.stats(lengths[:n], cfg["sequence_len"])
+            lengths = lengths[n:]
+            assert n > 0 and st.too_long == 0 and st.tokens > 0, f"{name}/{source}: {st}"
+            checked.append(f"{name}/{source}")
         assert result["kind"] == ("preference" if cfg.get("rl") else "sft")
-        experiments.add(name.split("/")[0])
-    alternatives = sum(s.alternative for e in registry.experiments() for s in e.sources)
-    assert len(experiments) == len(registry.experiments()) and len(jobs) == len(experiments) + alternatives
+    assert len(jobs) == len(registry.experiments())
+    assert len(checked) == sum(len(e.active_sources) + sum(s.alternative for s in e.sources) for e in registry.experiments())
 
 
 @pytest.mark.tools

@@ -4,11 +4,11 @@ twice in two fresh folders, it gives the same results, item by item (seeds, gree
 import json
 import subprocess
 import sys
-import time
 
 import pytest
 
 from ftstudy.study import demo
+from tests.conftest import CANARY
 from tests.test_report import MAX_SCREENS, SCREEN, chromium, layout
 
 pytestmark = pytest.mark.tools
@@ -24,30 +24,17 @@ def test_demo_data_splits_never_overlap():
     assert not rows("xlam_train.jsonl", ["query", "tools"]) & rows("bench/xlam_heldout.jsonl", ["query", "tools"])
 
 
-def quick_demo(out, cwd=None):
+def run_quick_demo(out, cwd=None):
     res = subprocess.run([sys.executable, "-m", "ftstudy", "demo", "--quick", "--out", str(out)], capture_output=True,
                          text=True, timeout=1800, cwd=cwd)
     assert res.returncode == 0, res.stderr[-4000:]
     return res
 
 
-@pytest.fixture(scope="module")
-def first_demo(tmp_path_factory, tiny_model):
-    """The quick demo from an empty folder; a second demo started on the same --out meanwhile must refuse."""
-    base = tmp_path_factory.mktemp("demo")
-    out, cwd = base / "demo", base / "cwd"
-    cwd.mkdir()
-    argv = [sys.executable, "-m", "ftstudy", "demo", "--quick", "--out", str(out)]
-    first = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    lock = out / "state" / ".demo.lock"
-    deadline = time.monotonic() + 600
-    while not (lock.exists() and "pid" in lock.read_text()) and first.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    second = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=300)
-    stdout, stderr = first.communicate(timeout=1800)
-    res = subprocess.CompletedProcess(argv, first.returncode, stdout, stderr)
-    assert res.returncode == 0, res.stderr[-4000:]
-    return out, res, second, first.pid, cwd
+@pytest.fixture
+def first_demo(quick_demo):
+    """The session's quick demo (tests/conftest.py): from an empty folder, a second demo refused meanwhile."""
+    return quick_demo
 
 
 def results_of(out):
@@ -66,7 +53,7 @@ def results_of(out):
 
 def test_two_quick_demos_give_the_same_results_item_by_item(first_demo, tmp_path):
     out, res = first_demo[:2]
-    again = quick_demo(tmp_path / "again")
+    again = run_quick_demo(tmp_path / "again")
     one, two = results_of(out), results_of(tmp_path / "again")
     assert len(one) == 2 * len(demo.QUICK) and sorted(one) == sorted(two)
     for key in one:
@@ -107,6 +94,16 @@ def test_quick_demo_runs_every_stage(first_demo):
             assert (fig["benchmarks"][b]["status"], fig["benchmarks"][b]["rows"]) == ("checked", 0)
             assert f"| {r.experiment} | {r.method}-cpu | {b} | checked | {fig['benchmarks'][b]['items']:,} | 0 | - |" in md
     assert "ETA" in res.stderr and "study" in res.stderr  # per-stage progress with the study's time left
+
+
+def test_the_judge_key_in_its_environment_is_written_nowhere(first_demo):
+    """The session's quick demo ran with a canary key in the judge key's variable (tests/conftest.py): no file
+    it wrote (tiny model, prepared data, runs, results, report, lock) and nothing it printed holds the key."""
+    out, res = first_demo[:2]
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert len(files) > 20 and {"runs", "results", "report", "tiny-model"} <= {p.relative_to(out).parts[0] for p in files}
+    assert [str(p) for p in files if CANARY.encode() in p.read_bytes()] == []
+    assert CANARY not in res.stdout + res.stderr
 
 
 def test_demo_report_is_short_and_its_chart_labels_never_overlap(first_demo, tmp_path):

@@ -222,15 +222,7 @@ def test_pairwise_cancels_a_judge_that_always_prefers_position_a(scripted):
     assert out.settings["judge_model"] == "j" and out.settings["rubric_version"] == "pairwise_v1"
 
 
-# ---- the real server -----------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def served(tiny_model):
-    """One transformers serve of the tiny model for this module; stopped even when a test fails."""
-    with serve.LazyServer(str(tiny_model), engine="transformers", start_timeout=300) as lazy:
-        lazy()
-        yield lazy
-
+# ---- the real server: the session's `served` (tests/conftest.py), one transformers serve of the tiny model ---
 
 @pytest.fixture
 def ctx(served, tmp_path):

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -20,10 +18,9 @@ from ftstudy.config import registry
 from ftstudy.eval.harness import BenchContext, HarnessUnavailable, get
 from ftstudy.eval.harness.judge import Judge, from_context
 from ftstudy.eval.harness.mtbench import parse_score, question
+from tests.conftest import CANARY, CANARY_ENV as KEY_ENV
 
 FIX = Path(__file__).parent / "fixtures"
-KEY_ENV = "FTSTUDY_TEST_JUDGE_KEY"
-CANARY = "sk-canary-7f3a9c1e5b2d4f60a8e1"
 
 
 class JudgeServer:
@@ -216,12 +213,10 @@ def test_mt_bench_needs_its_items(tmp_path):
 
 
 @pytest.mark.tools
-def test_mt_bench_on_the_tiny_model_with_a_local_judge(tiny_model, key):
-    """4 questions, two turns each, answered by the tiny model through `transformers serve`."""
-    from ftstudy.eval import serve
-
-    with JudgeServer(key) as judge, serve.LazyServer(str(tiny_model), engine="transformers", start_timeout=300) as lazy:
-        ctx = BenchContext("x", str(tiny_model), data_dir=FIX / "bench", server_url=lazy, judge_url=judge.url,
+def test_mt_bench_on_the_tiny_model_with_a_local_judge(tiny_model, served, key):
+    """4 questions, two turns each, answered by the tiny model through `transformers serve` (the session's)."""
+    with JudgeServer(key) as judge:
+        ctx = BenchContext("x", str(tiny_model), data_dir=FIX / "bench", server_url=served, judge_url=judge.url,
                            judge_model="gpt-4", judge_api_key_env=KEY_ENV, seed=3)
         out = get("mt-bench")(ctx, {**registry.benchmark("mt_bench"), "max_new_tokens": 12})
     assert out.metrics["n"] == 4 and out.metrics["n_judgments"] == 8 and 1.0 <= out.metrics["score"] <= 10.0
@@ -311,14 +306,13 @@ def test_alpaca_eval_through_the_package_with_a_local_judge(key, tmp_path):
 
 
 @pytest.mark.tools
-def test_alpaca_eval_on_the_tiny_model(tiny_model, key, tmp_path):
-    """The same 5 instructions answered by the tiny model through `transformers serve`, judged by the package."""
-    from ftstudy.eval import serve
-
+def test_alpaca_eval_on_the_tiny_model(tiny_model, served, key, tmp_path):
+    """The same 5 instructions answered by the tiny model through `transformers serve` (the session's), judged
+    by the package."""
     _alpaca_env_or_skip()
     bench = {**registry.benchmark("alpaca_eval"), "fn_metric": "get_winrate", "max_new_tokens": 16}
-    with JudgeServer(key) as judge, serve.LazyServer(str(tiny_model), engine="transformers", start_timeout=300) as lazy:
-        ctx = BenchContext("x", str(tiny_model), tag="base", data_dir=FIX / "bench", out_dir=tmp_path, server_url=lazy,
+    with JudgeServer(key) as judge:
+        ctx = BenchContext("x", str(tiny_model), tag="base", data_dir=FIX / "bench", out_dir=tmp_path, server_url=served,
                            judge_url=judge.url, judge_model="gpt-4-1106-preview", judge_api_key_env=KEY_ENV, seed=5)
         out = get("alpaca-eval")(ctx, bench)
     assert out.metrics["n"] == 5 and out.metrics["n_total"] == 5 and 0.0 <= out.metrics["win_rate"] <= 1.0
@@ -326,44 +320,7 @@ def test_alpaca_eval_on_the_tiny_model(tiny_model, key, tmp_path):
     assert all(isinstance(s["output"], str) and 0.0 <= s["score"] <= 1.0 for s in out.samples)
 
 
-# ---- the key is never written ------------------------------------------------------------------------------
-
-@pytest.mark.tools
-def test_canary_key_is_in_no_file_the_study_wrote(tiny_model, tmp_path):
-    """A whole study run (train, bench base and fine-tuned on a judged benchmark, short generations) and its report, with a
-    canary key in the named variable and a judge that answers 429 first: no file under the study root and
-    nothing printed contains the key."""
-    env = {**__import__("os").environ, KEY_ENV: CANARY}
-    root = tmp_path / "study"
-    root.mkdir()
-    with JudgeServer(CANARY, fail=1, fail_status=429) as judge:
-        args = ["run", "classification", "--method", "full", "--hardware", "cpu", "--base-model", str(tiny_model),
-                "--data", str(FIX / "ag_news.jsonl"), "--limit", "24", "--max-steps", "2", "--bench-limit", "2",
-                "--bench-data-dir", str(FIX / "bench"), "--benchmarks", "toxigen_generation", "--judge-url", judge.url,
-                "--judge-model", "gpt-4", "--judge-api-key-env", KEY_ENV]
-        run = subprocess.run([sys.executable, "-m", "ftstudy", *args], cwd=root, env=env, capture_output=True,
-                             text=True, timeout=900)
-        assert run.returncode == 0, run.stderr[-3000:]
-        report = subprocess.run([sys.executable, "-m", "ftstudy", "report", "--out", "report"], cwd=root, env=env,
-                                capture_output=True, text=True, timeout=300)
-        assert report.returncode == 0, report.stderr[-3000:]
-    assert srv_saw_key(judge) and any(r["auth"] is not None for r in judge.requests)
-    files = [p for p in root.rglob("*") if p.is_file()]
-    kinds = {p.relative_to(root).parts[0] for p in files}
-    assert {"results", "runs", "report"} <= kinds and (root / "study.lock.json").is_file()
-    leaked = [str(p) for p in files if CANARY.encode() in p.read_bytes()]
-    assert leaked == [] and CANARY not in run.stdout + run.stderr + report.stdout + report.stderr
-    rec = json.loads((root / "results" / "classification" / "full" / "toxigen_generation.json").read_text())
-    assert rec["settings"]["judge_api_key_env"] == KEY_ENV and rec["value"] is not None
-    lock = json.loads((root / "study.lock.json").read_text())
-    entry = next(iter(lock["experiments"].values()))["benchmarks"]["full/toxigen_generation"]
-    assert entry["judge"] == "gpt-4" and entry["judge_temperature"] == 0.0 and entry["rubric"] == "toxicity_v1"
-    assert len(files) > 20  # it checked a real run's files, not an empty folder
-
-
-def srv_saw_key(judge: JudgeServer) -> bool:
-    # 2 items judged for base and for fine-tuned, plus the request answered 429 and retried
-    return all(r["auth"] == f"Bearer {CANARY}" for r in judge.requests) and len(judge.requests) == 5
+# ---- the key is never written: test_study's DPO study runs a judged benchmark with a canary key --------------
 
 
 @pytest.mark.parametrize("bench_id", ["mt_bench", "alpaca_eval", "writing_criteria", "toxigen_generation",

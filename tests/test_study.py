@@ -1,6 +1,10 @@
 """The study end to end on the tiny model with the real tools: two experiments (SFT and DPO), a rerun that
-does nothing, a changed hyperparameter that reruns only train onward, kills in each stage, the lock."""
+does nothing, a changed hyperparameter that reruns only train onward, kills in each stage (training resumed
+from its checkpoint), the lock, and a judge key that is written nowhere.
+
+The SFT study is the session's quick demo (tests/conftest.py), copied before it is changed."""
 import json
+import math
 import os
 import signal
 import subprocess
@@ -9,6 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import CANARY, CANARY_ENV, copy_study
 
 pytestmark = pytest.mark.tools
 
@@ -23,9 +29,9 @@ def ftstudy(args, cwd, check=True, timeout=900):
     return res
 
 
-def classification(tiny_model, *extra):
+def classification(tiny_model, *extra, steps=5):
     return ["run", "classification", "--method", "lora", "--hardware", "cpu", "--base-model", tiny_model,
-            "--data", FIX / "ag_news.jsonl", "--limit", 24, "--max-steps", 5, "--bench-data-dir", FIX / "bench",
+            "--data", FIX / "ag_news.jsonl", "--limit", 24, "--max-steps", steps, "--bench-data-dir", FIX / "bench",
             "--benchmarks", "ag_news", *extra]
 
 
@@ -36,25 +42,36 @@ def stages(stderr: str, action: str) -> set[str]:
             if line.startswith("[") and "] " in line and line.split("] ", 1)[1].split(" · ")[0].rstrip() == marker}
 
 
-@pytest.fixture(scope="module")
-def root(tmp_path_factory):
-    return tmp_path_factory.mktemp("study")
+def demo_args(demo_out: Path, *extra) -> list:
+    """`ftstudy run` options naming exactly the quick demo's study (demo.QUICK with its seeded LoRA start)."""
+    from ftstudy.study import demo
+
+    r = demo.QUICK[0]
+    model = demo_out / "tiny-model"
+    sets = [x for s in r.sets + demo.lora_sets(demo_out, model) for x in ("--set", s)]
+    return ["run", r.experiment, "--method", r.method, "--hardware", "cpu", "--base-model", model,
+            "--data", demo.DATA / r.data, "--limit", r.limit, "--bench-limit", r.bench_limit, "--max-steps", r.max_steps,
+            "--bench-data-dir", demo.DATA / "bench", "--benchmarks", ",".join(r.benchmarks), *sets, *extra]
 
 
-def test_sft_study_rerun_and_changed_hyperparameter(tiny_model, root):
-    first = ftstudy(classification(tiny_model), root)
-    assert "ag_news" in first.stdout
-    assert stages(first.stderr, "ran") == {"prepare", "train", "merge", "bench-base", "bench-ft", "compare"}
+def test_sft_study_rerun_and_changed_hyperparameter(quick_demo, tmp_path):
+    """The session's quick demo is a finished classification-LoRA study (every stage ran: test_demo); here, in a
+    copy of it, `ftstudy run` with the same options skips every stage, and a changed hyperparameter reruns
+    only train onward."""
+    demo_out = quick_demo[0]
+    root = copy_study(demo_out, tmp_path / "study")
     runs = sorted(p.name for p in (root / "runs" / "classification").iterdir())
     result = root / "results" / "classification" / "lora" / "ag_news.json"
     stamp = result.stat().st_mtime_ns
 
-    again = ftstudy(classification(tiny_model), root)
+    again = ftstudy(demo_args(demo_out), root)
+    assert "ag_news" in again.stdout
     assert stages(again.stderr, "skipped") == {"prepare", "train", "merge", "bench-base", "bench-ft"}
+    assert stages(again.stderr, "ran") == {"compare"}
     assert sorted(p.name for p in (root / "runs" / "classification").iterdir()) == runs
     assert result.stat().st_mtime_ns == stamp, "a rerun rewrote a result"
 
-    changed = ftstudy(classification(tiny_model, "--set", "learning_rate=0.001"), root)
+    changed = ftstudy(demo_args(demo_out, "--set", "learning_rate=0.001"), root)
     assert stages(changed.stderr, "skipped") == {"prepare", "bench-base"}
     assert {"train", "merge", "bench-ft", "compare"} <= stages(changed.stderr, "ran")
     assert len(list((root / "runs" / "classification").iterdir())) == len(runs) + 1
@@ -66,13 +83,56 @@ def test_sft_study_rerun_and_changed_hyperparameter(tiny_model, root):
     assert rows[0]["benchmark"] == "ag_news" and rows[0]["status"] == "ok" and "ci_low" in rows[0]
 
 
-def test_dpo_study(tiny_model, root):
-    res = ftstudy(["run", "dpo", "--hardware", "cpu", "--base-model", tiny_model,
-                   "--data", FIX / "ultrafeedback_binarized.jsonl", "--limit", 20, "--max-steps", 5,
-                   "--bench-data-dir", FIX / "bench", "--benchmarks", "bbq"], root)
-    assert "bbq" in res.stdout
+def test_dpo_study_with_a_judged_benchmark_writes_the_key_nowhere(tiny_model, tmp_path):
+    """DPO end to end (train, merge, bench base and fine-tuned on a multiple-choice and a judged benchmark with
+    short generations) and its report, with a canary key in the named variable and a judge that answers 429
+    first: no file under the study root and nothing printed contains the key (test_demo checks the same of the
+    quick demo, run with the canary in its environment)."""
+    from tests.test_judge import JudgeServer
+
+    env = {**os.environ, CANARY_ENV: CANARY}
+    root = tmp_path / "study"
+    root.mkdir()
+    with JudgeServer(CANARY, fail=1, fail_status=429) as judge:
+        args = ["run", "dpo", "--hardware", "cpu", "--base-model", tiny_model, "--data",
+                FIX / "ultrafeedback_binarized.jsonl", "--limit", 20, "--max-steps", 5, "--bench-data-dir", FIX / "bench",
+                "--benchmarks", "bbq,toxigen_generation", "--judge-url", judge.url, "--judge-model", "gpt-4",
+                "--judge-api-key-env", CANARY_ENV]
+        run = subprocess.run(FTSTUDY + list(map(str, args)), cwd=root, env=env, capture_output=True, text=True,
+                             timeout=1200)
+        assert run.returncode == 0, run.stderr[-3000:]
+        report = subprocess.run(FTSTUDY + ["report", "--out", "report"], cwd=root, env=env, capture_output=True,
+                                text=True, timeout=300)
+        assert report.returncode == 0, report.stderr[-3000:]
+    assert "bbq" in run.stdout and "toxigen_generation" in run.stdout
     rec = json.loads((root / "results" / "dpo" / "dpo" / "bbq.json").read_text())
-    assert rec["n"] == 20 and rec["adapter"] and rec["benchmark_version"] == 1
+    assert rec["n"] == 20 and rec["benchmark_version"] == 1
+    # the judged benchmark needs merged weights: the merge passed its numeric check and serves every harness
+    (run_dir,) = (root / "runs" / "dpo").iterdir()
+    assert json.loads((run_dir / "merge.json").read_text())["status"] == "ok"
+    assert rec["adapter"] is None and rec["model"] == f"{run_dir.relative_to(root)}/merged"
+    # the training run's own figures (test_train trains the other methods)
+    figures = json.loads((run_dir / "train.json").read_text())
+    assert figures["status"] == "completed" and figures["steps"] == 5
+    losses = [l for _, l in figures["loss_curve"]]
+    assert len(losses) >= 5 and all(math.isfinite(l) for l in losses)
+    assert figures["peak_memory_gb"] > 0 and figures["wall_time_s"] > 0
+    assert (run_dir / "config.yaml").exists() and (run_dir / "train.log").exists() and (run_dir / "data.json").exists()
+    # the judge: every item of base and fine-tuned judged with the key as a bearer token, plus the 429 retried
+    judged = json.loads((root / "results" / "dpo" / "dpo" / "toxigen_generation.json").read_text())
+    assert judged["n"] >= 1 and len(judge.requests) == 2 * judged["n"] + 1
+    assert all(r["auth"] == f"Bearer {CANARY}" for r in judge.requests)
+    assert judged["settings"]["judge_api_key_env"] == CANARY_ENV and judged["value"] is not None
+    lock = json.loads((root / "study.lock.json").read_text())
+    entry = lock["experiments"]["dpo/dpo-cpu"]["benchmarks"]["dpo/toxigen_generation"]
+    assert entry["judge"] == "gpt-4" and entry["judge_temperature"] == 0.0 and entry["rubric"] == "toxicity_v1"
+    # the key is in no file the study wrote and in nothing printed
+    files = [p for p in root.rglob("*") if p.is_file()]
+    kinds = {p.relative_to(root).parts[0] for p in files}
+    assert {"results", "runs", "report"} <= kinds and (root / "study.lock.json").is_file()
+    leaked = [str(p) for p in files if CANARY.encode() in p.read_bytes()]
+    assert leaked == [] and CANARY not in run.stdout + run.stderr + report.stdout + report.stderr
+    assert len(files) > 20  # it checked a real run's files, not an empty folder
 
 
 def wait_for(predicate, proc, timeout=400):
@@ -87,7 +147,8 @@ def wait_for(predicate, proc, timeout=400):
 
 
 def test_kill_in_each_stage_then_rerun_completes(tiny_model, tmp_path):
-    args = classification(tiny_model, "--set", "seed=3")
+    # 8 steps, a checkpoint every 2: the kill in training lands after the first checkpoint and before the end
+    args = classification(tiny_model, "--set", "seed=3", steps=8)
     state = tmp_path / "state" / "classification" / "lora-cpu.json"
 
     def running(stage):
@@ -99,7 +160,7 @@ def test_kill_in_each_stage_then_rerun_completes(tiny_model, tmp_path):
             if s.get(stage, {}).get("status") != "running":
                 return False
             if stage == "train":  # kill after the first checkpoint, so there is something to resume
-                return any(p.glob("checkpoint-*/trainer_state.json") for p in (tmp_path / "runs").glob("*/*"))
+                return any((tmp_path / "runs").glob("*/*/checkpoint-*/trainer_state.json"))
             return True
         return check
 
@@ -113,14 +174,18 @@ def test_kill_in_each_stage_then_rerun_completes(tiny_model, tmp_path):
         _, err = proc.communicate(timeout=180)
         assert hit, f"the run never reached {stage} (exit {proc.returncode}):\n{err[-3000:]}"
         assert proc.returncode != 0, f"killed in {stage}, yet the run exited 0"
+        if stage == "train":  # Ctrl-C in training keeps the checkpoints and says how to continue
+            assert "--resume" in err, err[-3000:]
     final = ftstudy(args, tmp_path)
     assert "ag_news" in final.stdout
     assert "bench-ft" in stages(final.stderr, "ran"), "the stage killed last was not rerun"
     runs = list((tmp_path / "runs" / "classification").iterdir())
     assert len(runs) == 1, "a killed run must not leave a second run folder"
     tj = json.loads((runs[0] / "train.json").read_text())
-    assert tj["status"] == "completed" and tj["steps"] == 5
-    assert [step for step, _ in tj["loss_curve"]] == [1, 2, 3, 4, 5], "a step trained twice or past max_steps"
+    assert tj["status"] == "completed" and tj["steps"] == 8
+    assert [step for step, _ in tj["loss_curve"]] == list(range(1, 9)), "a step trained twice or past max_steps"
+    assert tj["attempts"] == 2, "training was not resumed from its checkpoint"
+    assert json.loads((runs[0] / "checkpoint-8" / "trainer_state.json").read_text())["global_step"] == 8
     for res in (tmp_path / "results" / "classification").glob("*/*.json"):
         json.loads(res.read_text())  # complete JSON, never half-written
     assert not list(tmp_path.rglob("*.tmp")), "temporary files left behind"

@@ -99,14 +99,27 @@ def test_default_model_files_and_shape(tiny_model):
     assert not list(tiny_model.parent.glob(f".{tiny_model.name}.*"))  # no temp folders left behind
 
 
+SMALL = dict(layers=1, hidden=32, vocab=400, pretrain_steps=5)  # the same recipe as the default, in seconds
+
+
 @pytest.mark.tools
-def test_same_seed_same_bytes_other_seed_other_weights(tiny_model, tmp_path):
-    again = tiny.build(tmp_path / "again", seed=0, cache=None)  # built again, pretraining included, not copied
-    assert hashes(again) == hashes(tiny_model)
+def test_same_seed_same_bytes_other_seed_other_weights_and_a_cached_build_is_copied_whole(tmp_path):
+    """A small shape (honoured), built twice without the cache, pretraining included: the same bytes; a cached
+    build is copied whole; other parameters rebuild in place. (The default shape runs the same script with
+    more steps: the session's tiny model is built, or copied, once.)"""
+    cache = tmp_path / "cache"
+    first = tiny.build(tmp_path / "one", seed=0, cache=cache, **SMALL)
+    cfg = config(first)
+    assert (cfg["num_hidden_layers"], cfg["hidden_size"], cfg["vocab_size"]) == (1, 32, 400)
+    again = tiny.build(tmp_path / "again", seed=0, cache=None, **SMALL)  # built again, not copied
+    assert hashes(again) == hashes(first)
+    messages = []
+    second = tiny.build(tmp_path / "two", seed=0, cache=cache, log=messages.append, **SMALL)
+    assert hashes(first) == hashes(second) and messages == [f"copying the tiny model from {next(cache.iterdir())} to {second}"]
     stamp = (again / "model.safetensors").stat().st_mtime_ns
-    assert tiny.build(again, seed=0, cache=None) == again and (again / "model.safetensors").stat().st_mtime_ns == stamp
+    assert tiny.build(again, seed=0, cache=None, **SMALL) == again and (again / "model.safetensors").stat().st_mtime_ns == stamp
     before = hashes(again)
-    tiny.build(again, seed=1, pretrain_steps=0, cache=None)  # other parameters: rebuilt in place
+    tiny.build(again, seed=1, cache=None, **{**SMALL, "pretrain_steps": 0})  # other parameters: rebuilt in place
     after = hashes(again)
     assert after["model.safetensors"] != before["model.safetensors"]
     assert after["tokenizer.json"] == before["tokenizer.json"]  # the tokenizer depends on the corpus only
@@ -114,16 +127,10 @@ def test_same_seed_same_bytes_other_seed_other_weights(tiny_model, tmp_path):
 
 
 @pytest.mark.tools
-def test_the_base_is_pretrained_and_a_cached_build_is_copied_whole(tiny_model, tmp_path):
+def test_the_base_is_pretrained(tiny_model):
     log = json.loads((tiny_model / "pretraining.json").read_text())
     assert log["steps"] == tiny.PRETRAIN_STEPS and log["threads"] == tiny.THREADS
     assert log["loss"][-1] < 0.6 * log["loss"][0], log["loss"]  # it learned the corpus, it is not random
-    cache = tmp_path / "cache"
-    first = tiny.build(tmp_path / "one", layers=1, hidden=32, vocab=400, pretrain_steps=3, cache=cache)
-    messages = []
-    second = tiny.build(tmp_path / "two", layers=1, hidden=32, vocab=400, pretrain_steps=3, cache=cache,
-                        log=messages.append)
-    assert hashes(first) == hashes(second) and messages == [f"copying the tiny model from {next(cache.iterdir())} to {second}"]
 
 
 def test_pretraining_corpus_holds_neither_demo_task():
@@ -142,13 +149,6 @@ def test_pretraining_corpus_is_what_its_script_writes():
     from ftstudy.tool_env_scripts import make_corpus
 
     assert make_corpus.corpus() == tiny.PRETRAIN_CORPUS.read_text()
-
-
-@pytest.mark.tools
-def test_small_shape_is_honoured(tmp_path):
-    small = tiny.build(tmp_path / "small", layers=1, hidden=32, vocab=400, seed=5, pretrain_steps=5, cache=None)
-    cfg = config(small)
-    assert (cfg["num_hidden_layers"], cfg["hidden_size"], cfg["vocab_size"]) == (1, 32, 400)
 
 
 @pytest.mark.tools
