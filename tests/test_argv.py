@@ -74,7 +74,7 @@ def test_run_bigcode_python_task_generates_only_and_executes_in_the_sandbox(fake
     py, log = fake_bigcode
     ctx = BenchContext("code", "/models/tiny", out_dir=tmp_path / "results", allow_code_execution=True)
     out = code.run(ctx, registry.benchmark("humaneval"))
-    work = tmp_path / "results" / ".work" / "base-humaneval"
+    work = tmp_path / "results" / ".work" / "code" / "base-humaneval"
     expected = [str(py), str(tmp_path / "src" / "main.py"), "--model", "/models/tiny", "--tasks", "humaneval",
                 "--n_samples", "1", "--do_sample", "False", "--temperature", "0", "--batch_size", "1",
                 "--max_length_generation", "1024", "--precision", "fp32",
@@ -90,7 +90,7 @@ def test_run_bigcode_other_languages_run_without_network(fake_bigcode, tmp_path)
     py, log = fake_bigcode
     ctx = BenchContext("code", "/models/tiny", out_dir=tmp_path / "results", allow_code_execution=True)
     out = code.run(ctx, registry.benchmark("multipl_e"))
-    work = tmp_path / "results" / ".work" / "base-multipl_e"
+    work = tmp_path / "results" / ".work" / "code" / "base-multipl_e"
     inner = [str(py), str(tmp_path / "src" / "main.py"), "--model", "/models/tiny", "--tasks",
              "multiple-js,multiple-java,multiple-rs", "--n_samples", "1", "--do_sample", "False", "--temperature", "0",
              "--batch_size", "1", "--max_length_generation", "1024", "--precision", "fp32", "--allow_code_execution",
@@ -133,7 +133,7 @@ def test_bfcl_argv_exact():
 def test_bfcl_dry_run_shows_both_commands_with_their_environment(tmp_path):
     ctx = BenchContext("tool_use", "/runs/a/merged", out_dir=tmp_path, dry_run=True)
     out = bfcl.run(ctx, registry.benchmark("bfcl"))
-    work = tmp_path / ".work" / "base-bfcl"
+    work = tmp_path / ".work" / "tool_use" / "base-bfcl"
     env = f"BFCL_PROJECT_ROOT={work} LOCAL_SERVER_ENDPOINT=127.0.0.1 LOCAL_SERVER_PORT=1053"
     cats = "simple_python,multiple,parallel,parallel_multiple,irrelevance"
     assert out.settings["command"] == (

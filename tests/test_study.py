@@ -64,8 +64,20 @@ def test_sft_study_rerun_and_changed_hyperparameter(quick_demo, tmp_path):
     result = root / "results" / "classification" / "lora" / "ag_news.json"
     stamp = result.stat().st_mtime_ns
 
+    # what a writer killed mid-write leaves (SIGKILL, or SIGTERM between open and rename): swept by the rerun,
+    # while a temporary whose writer is alive (this test's own pid) is kept
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = [root / "results" / "classification" / "lora" / f".ag_news.json.{dead.stdout.strip()}.7.tmp",
+             root / "results" / ".work" / "classification" / "lora-ag_news" / f".spec.json.{dead.stdout.strip()}.7.tmp"]
+    live = root / "results" / "classification" / "lora" / f".ag_news.json.{os.getpid()}.7.tmp"
+    for path in (*stale, live):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("{half")
+
     again = ftstudy(demo_args(demo_out), root)
     assert "ag_news" in again.stdout
+    assert not any(p.exists() for p in stale) and live.exists()
+    live.unlink()
     assert stages(again.stderr, "skipped") == {"prepare", "train", "merge", "bench-base", "bench-ft"}
     assert stages(again.stderr, "ran") == {"compare"}
     assert sorted(p.name for p in (root / "runs" / "classification").iterdir()) == runs

@@ -24,6 +24,34 @@ def atomic_write(path: str | Path, text: str) -> Path:
     return path
 
 
+def remove_stale_temporaries(folder: str | Path) -> list[Path]:
+    """Delete the temporaries `atomic_write` left under `folder` when its process was killed mid-write (SIGKILL,
+    or SIGTERM without a handler); a temporary whose writer is still alive here is kept.
+
+    Example:
+        >>> import tempfile; d = Path(tempfile.mkdtemp()); _ = (d / ".a.json.999999999.1.tmp").write_text("{")
+        >>> [p.name for p in remove_stale_temporaries(d)]
+        ['.a.json.999999999.1.tmp']
+    """
+    gone = []
+    for tmp in Path(folder).rglob(".*.tmp") if Path(folder).is_dir() else ():
+        parts = tmp.name.split(".")
+        if len(parts) >= 5 and parts[-3].isdigit() and not _alive(int(parts[-3])):
+            tmp.unlink(missing_ok=True)
+            gone.append(tmp)
+    return gone
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return pid < 2**22  # another user's process (or a number no pid can be)
+    return True
+
+
 def write_json(path: str | Path, data: Any) -> Path:
     return atomic_write(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 

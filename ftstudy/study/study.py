@@ -24,7 +24,7 @@ from ftstudy.train import merge
 from ftstudy.config import registry
 from ftstudy.train import train
 from ftstudy.core.errors import UserError
-from ftstudy.core.fsio import read_json, write_json
+from ftstudy.core.fsio import read_json, remove_stale_temporaries, write_json
 from ftstudy.core.file_locks import RunLock
 from ftstudy.study.study_state import (SHARED, STAGES, Options, load_state, options_from_state,
                                        saved_options, state_path)
@@ -159,6 +159,10 @@ class Study:
         self._only = bool(only)
         lock = RunLock(self.o.root / "state" / f".{self.o.experiment}.lock", what=f"the {self.o.experiment} study")
         with contextlib.nullcontext() if only else lock:
+            if not only:  # this experiment's study lock is held: a temporary here is a killed writer's
+                for folder in ("results", "runs", "state", gen.PREPARED_DIR):
+                    remove_stale_temporaries(self.o.root / folder / self.o.experiment)
+                remove_stale_temporaries(self.o.root / "results" / ".work" / self.o.experiment)
             self.state["_options"] = saved_options(self.o)
             for stage, action in plan:
                 if only and stage != only:

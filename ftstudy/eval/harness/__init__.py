@@ -59,6 +59,11 @@ class BenchContext:
     commands: list[list[str]] = field(default_factory=list)  # every external command run (recorded; --dry-run)
     cache: dict = field(default_factory=dict)    # generations shared by benchmarks of one bench call
 
+    def work_dir(self, name: str) -> Path:
+        """A harness's scratch folder for one benchmark: per experiment and tag, so bench jobs of two experiments
+        that share a benchmark (side by side, or as Slurm jobs) never write the same files."""
+        return self.out_dir / ".work" / self.experiment / f"{self.tag}-{name}"
+
 
 @dataclass
 class HarnessOutput:

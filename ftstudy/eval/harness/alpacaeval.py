@@ -85,7 +85,7 @@ def run(ctx: BenchContext, bench: dict) -> HarnessOutput:
     with serving(ctx) as (url, name):
         answers = client.pmap(lambda r: client.chat_reply(url, name, [{"role": "user", "content": r["instruction"]}],
                                                           max_tokens=gen["max_tokens"], seed=gen["seed"]).text, rows)
-    work = ctx.out_dir / ".work" / f"{ctx.tag}-{bench['id']}"
+    work = ctx.work_dir(bench["id"])
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     strip = lambda r: {k: r.get(k) for k in ("instruction", "output", "generator", "dataset")}

@@ -40,7 +40,7 @@ def run(ctx: BenchContext, bench: dict) -> HarnessOutput:
         bfcl = "<bfcl-env>/bin/bfcl" if ctx.dry_run else envs.bin_path("bfcl", "bfcl")
     except envs.EnvMissing as exc:
         raise HarnessUnavailable(str(exc)) from None
-    work = ctx.out_dir / ".work" / f"{ctx.tag}-bfcl"
+    work = ctx.work_dir("bfcl")
     env = {"BFCL_PROJECT_ROOT": str(work), "LOCAL_SERVER_ENDPOINT": "127.0.0.1", "LOCAL_SERVER_PORT": str(PORT)}
     gen, ev = generate_argv(bfcl, ctx.model, bench["task"]), evaluate_argv(bfcl, bench["task"])
     ctx.commands += [gen, ev]

@@ -60,7 +60,7 @@ def run_bigcode(ctx: BenchContext, bench: dict) -> HarnessOutput:
     """bigcode generates; Python tasks are executed in ftstudy's sandbox from its saved generations and
     references; other languages (MultiPL-E) are executed by bigcode itself, without network."""
     python = envs.bin_path("bigcode")
-    work = ctx.out_dir / ".work" / f"{ctx.tag}-{bench['id']}"
+    work = ctx.work_dir(bench["id"])
     work.mkdir(parents=True, exist_ok=True)
     argv = bigcode_argv(python, bigcode_main(python), ctx, bench, work)
     python_task = bench["id"] in FALLBACK_TASKS

@@ -104,7 +104,7 @@ def staged_hf_env(data_dir: Path | None) -> dict[str, str]:
 
 
 def run(ctx: BenchContext, bench: dict) -> HarnessOutput:
-    work = ctx.out_dir / ".work" / f"{ctx.tag}-{bench['id']}"
+    work = ctx.work_dir(bench["id"])
     include, n_docs = local_overlay(bench, ctx.data_dir, work)
     n_docs = n_docs or bench.get("n_docs")
     subset = None
