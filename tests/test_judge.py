@@ -184,12 +184,18 @@ def test_mt_bench_rows_of_both_published_shapes():
     assert parse_score("[[10]] then [[2]]") == 10.0 and parse_score("Rating: [ 4 ]") is None
 
 
+def run_judged(key, experiment, harness, bench_id, data_dir=FIX / "bench"):
+    """One judged benchmark through its real harness, against a scripted model and a scripted judge that
+    requires `key`; returns the harness output and the two servers (their requests)."""
+    with JudgeServer(key) as judge, JudgeServer(None) as model:
+        ctx = BenchContext(experiment, "m", data_dir=data_dir, server_url=lambda: model.url, judge_url=judge.url,
+                           judge_model="gpt-4", judge_api_key_env=KEY_ENV)
+        return get(harness)(ctx, registry.benchmark(bench_id)), model, judge
+
+
 def test_mt_bench_against_a_scripted_model_and_judge(key):
     """The real harness code on the 4-question fixture (H4 row shape, FastChat reference and prompt files)."""
-    with JudgeServer(key) as judge, JudgeServer(None) as model:
-        ctx = BenchContext("x", "m", data_dir=FIX / "bench", server_url=lambda: model.url, judge_url=judge.url,
-                           judge_model="gpt-4", judge_api_key_env=KEY_ENV)
-        out = get("mt-bench")(ctx, registry.benchmark("mt_bench"))
+    out, model, judge = run_judged(key, "x", "mt-bench", "mt_bench")
     m = out.metrics
     assert m["n"] == 4 and m["n_judgments"] == 8 and m["unparseable"] == 0
     # writing/roleplay: 6 then 3; math/coding are graded against the reference: 8 then 9
@@ -248,20 +254,14 @@ def test_writing_prompts_pairwise_and_criteria_on_the_real_item_set(key):
 def test_summaries_graded_on_summeval_dimensions(key, tmp_path):
     rows = [{"id": f"c{i}", "article": f"Article {i} about the harbour.", "highlights": f"Harbour {i}."} for i in range(3)]
     (tmp_path / "cnn_dailymail.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))  # abisee/cnn_dailymail shape
-    with JudgeServer(key) as judge, JudgeServer(None) as model:
-        ctx = BenchContext("summarization", "m", data_dir=tmp_path, server_url=lambda: model.url, judge_url=judge.url,
-                           judge_model="gpt-4", judge_api_key_env=KEY_ENV)
-        out = get("judge-criteria")(ctx, registry.benchmark("cnn_dm_coherence_fluency"))
+    out, model, _ = run_judged(key, "summarization", "judge-criteria", "cnn_dm_coherence_fluency", data_dir=tmp_path)
     assert out.metrics["n"] == 3 and out.metrics["coherence"] == 2.0 and out.metrics["fluency"] == 5.0
     assert out.metrics["criteria_mean"] == 3.5
     assert any(r["body"]["messages"][0]["content"].endswith("\n\nArticle 1 about the harbour.") for r in model.requests)
 
 
 def test_toxigen_generation_is_a_toxicity_rate_per_group(key):
-    with JudgeServer(key) as judge, JudgeServer(None) as model:
-        ctx = BenchContext("dpo", "m", data_dir=FIX / "bench", server_url=lambda: model.url, judge_url=judge.url,
-                           judge_model="gpt-4", judge_api_key_env=KEY_ENV)
-        out = get("judge-toxicity")(ctx, registry.benchmark("toxigen_generation"))
+    out, _, _ = run_judged(key, "dpo", "judge-toxicity", "toxigen_generation")
     m = out.metrics
     assert m["n"] == 4 and m["toxicity_rate"] == 0.75 and m["toxicity_rate_women"] == 0.5 and m["toxicity_rate_asian"] == 1.0
     assert registry.benchmark("toxigen_generation")["higher_is_better"] is False and m["unparseable"] == 0

@@ -102,46 +102,46 @@ def adapter_dir(tmp_path: Path, r: int = 24, **extra) -> Path:
 # ---- argv --------------------------------------------------------------------------------------------------
 
 def test_vllm_argv_base_exact(fake_env):
-    assert serve.vllm_argv("Qwen/Qwen2.5-7B", port=8000) == [
+    assert serve_argv.vllm_argv("Qwen/Qwen2.5-7B", port=8000) == [
         str(fake_env / "bin" / "vllm"), "serve", "Qwen/Qwen2.5-7B", "--host", "127.0.0.1", "--port", "8000",
         "--served-model-name", "Qwen/Qwen2.5-7B"]
 
 
 def test_vllm_argv_adapter_exact(fake_env, tmp_path):
     ad = adapter_dir(tmp_path, r=24)
-    argv = serve.vllm_argv("Qwen/Qwen2.5-7B", str(ad), port=8123, host="127.0.0.1", max_model_len=4096,
+    argv = serve_argv.vllm_argv("Qwen/Qwen2.5-7B", str(ad), port=8123, host="127.0.0.1", max_model_len=4096,
                            served_name="base")
     assert argv == [str(fake_env / "bin" / "vllm"), "serve", "Qwen/Qwen2.5-7B", "--host", "127.0.0.1",
                     "--port", "8123", "--served-model-name", "base", "--max-model-len", "4096",
                     "--enable-lora", "--lora-modules", f"ftstudy-adapter={ad.resolve()}", "--max-lora-rank", "32"]
     # a rank given explicitly wins over the file's
-    assert serve.vllm_argv("m", str(ad), 64, port=1, exe="vllm")[-1] == "64"
+    assert serve_argv.vllm_argv("m", str(ad), 64, port=1, exe="vllm")[-1] == "64"
 
 
 def test_local_model_is_named_by_its_absolute_path(tmp_path, monkeypatch):
     (tmp_path / "tiny").mkdir()
     monkeypatch.chdir(tmp_path)
-    argv = serve.vllm_argv("tiny", port=1, exe="vllm")
+    argv = serve_argv.vllm_argv("tiny", port=1, exe="vllm")
     assert argv[2] == "tiny" and argv[-1] == str(tmp_path / "tiny")
-    assert serve.transformers_argv("tiny", port=1, exe="t")[2] == str(tmp_path / "tiny")
+    assert serve_argv.transformers_argv("tiny", port=1, exe="t")[2] == str(tmp_path / "tiny")
 
 
 @pytest.mark.parametrize("rank, bound", [(1, 8), (8, 8), (9, 16), (16, 16), (24, 32), (64, 64), (100, 128),
                                          (256, 256), (300, 320), (512, 512)])
 def test_lora_rank_rounds_up_to_a_vllm_value(rank, bound):
-    assert serve.lora_rank_bound(rank) == bound
+    assert serve_argv.lora_rank_bound(rank) == bound
 
 
 def test_lora_rank_errors(tmp_path):
     with pytest.raises(serve.ServeError, match="largest"):
-        serve.lora_rank_bound(513)
+        serve_argv.lora_rank_bound(513)
     with pytest.raises(serve.ServeError, match="adapter_config.json"):
-        serve.read_adapter_rank(tmp_path)
-    assert serve.read_adapter_rank(adapter_dir(tmp_path, r=8, rank_pattern={"q_proj": 48})) == 48
+        serve_argv.read_adapter_rank(tmp_path)
+    assert serve_argv.read_adapter_rank(adapter_dir(tmp_path, r=8, rank_pattern={"q_proj": 48})) == 48
 
 
 def test_transformers_argv_exact(fake_env):
-    assert serve.transformers_argv("Qwen/Qwen2.5-7B", port=9001) == [
+    assert serve_argv.transformers_argv("Qwen/Qwen2.5-7B", port=9001) == [
         str(fake_env / "bin" / "transformers"), "serve", "Qwen/Qwen2.5-7B", "--device", "cpu",
         "--host", "127.0.0.1", "--port", "9001"]
 

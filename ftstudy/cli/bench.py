@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from ftstudy.cli.main import main
+from ftstudy.cli.main import judge_options, main
 
 
 @main.command("bench")
@@ -17,12 +17,7 @@ from ftstudy.cli.main import main
 @click.option("--benchmarks", help="Comma-separated subset of the experiment's benchmarks.")
 @click.option("--limit", type=int, help="Seeded subset of N items, the same for every model.")
 @click.option("--data-dir", type=click.Path(exists=True, file_okay=False), help="Read benchmark data from local files.")
-@click.option("--judge-url", help="OpenAI-compatible endpoint of the judge model.")
-@click.option("--judge-model", help="Judge model name at --judge-url.")
-@click.option("--judge-api-key-env", default="OPENAI_API_KEY", show_default=True, metavar="VAR",
-              help="Environment variable holding the judge's API key (sent as a bearer token; never written).")
-@click.option("--judge-concurrency", type=click.IntRange(1, 64), default=4, show_default=True,
-              help="Judge requests in flight at once.")
+@judge_options
 @click.option("--allow-code-execution", is_flag=True, help="Run model-written code (sandboxed) to score code benchmarks.")
 @click.option("--force", is_flag=True, help="Measure again even if the same result exists.")
 @click.option("--results-dir", default="results", show_default=True, type=click.Path())

@@ -15,6 +15,20 @@ NODES = click.option("--nodes", type=click.IntRange(min=1),
                      help="Machines for one job: the profile's GPUs per node × N (default: the profile's own).")
 
 
+
+def judge_options(command):
+    """The judge's four options, the same on `bench` and `run`."""
+    for opt in reversed((
+            click.option("--judge-url", help="OpenAI-compatible endpoint of the judge model (judged benchmarks)."),
+            click.option("--judge-model", help="Judge model name at --judge-url."),
+            click.option("--judge-api-key-env", default="OPENAI_API_KEY", show_default=True, metavar="VAR",
+                         help="Environment variable holding the judge's API key (sent as a bearer token; never "
+                              "written)."),
+            click.option("--judge-concurrency", type=click.IntRange(1, 64), default=4, show_default=True,
+                         help="Judge requests in flight at once."))):
+        command = opt(command)
+    return command
+
 def hardware_name(hardware: str, nodes: int | None) -> str:
     """`--hardware H --nodes N` as one profile name (`h100 --nodes 2` -> `h100-2nodes`)."""
     from ftstudy.config.profiles import with_nodes

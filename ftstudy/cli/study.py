@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from ftstudy.cli.main import HARDWARE, METHOD, NODES, hardware_name, main
+from ftstudy.cli.main import HARDWARE, METHOD, NODES, hardware_name, judge_options, main
 
 STAGE = click.Choice(["prepare", "train", "merge", "bench-base", "bench-ft", "compare"])
 
@@ -35,12 +35,7 @@ STAGE = click.Choice(["prepare", "train", "merge", "bench-base", "bench-ft", "co
 @click.option("--max-steps", type=int, help="Stop training after N steps.")
 @click.option("--bench-data-dir", type=click.Path(exists=True, file_okay=False), help="Local benchmark data.")
 @click.option("--benchmarks", help="Comma-separated subset of the experiment's benchmarks.")
-@click.option("--judge-url", help="OpenAI-compatible judge endpoint (judge benchmarks).")
-@click.option("--judge-model", help="Judge model name.")
-@click.option("--judge-api-key-env", default="OPENAI_API_KEY", show_default=True, metavar="VAR",
-              help="Environment variable holding the judge's API key (sent as a bearer token; never written).")
-@click.option("--judge-concurrency", type=click.IntRange(1, 64), default=4, show_default=True,
-              help="Judge requests in flight at once.")
+@judge_options
 @click.option("--from", "from_stage", type=STAGE, help="Redo this stage and every later one.")
 @click.option("--dry-run", is_flag=True, help="Print the plan (stages and commands); run nothing.")
 def run_cmd(exp, all_, executor, partition, account, time_limit, nodes, method, hardware, base_model, sources, data, sets,

@@ -23,9 +23,7 @@ from pathlib import Path
 
 from ftstudy.core import runner
 from ftstudy.eval.client import answers
-# serve_argv's names are serving's public names too (harnesses and the CLI call serve.launch_argv and the others)
-from ftstudy.eval.serve_argv import (ENGINES, LORA_NAME, ServeError, launch_argv, lora_rank_bound,  # noqa: F401
-                                     pick_engine, read_adapter_rank, request_name, transformers_argv, vllm_argv)
+from ftstudy.eval.serve_argv import ServeError, launch_argv, pick_engine, request_name
 
 # Stop ladder: SIGINT lets uvicorn/vLLM shut down cleanly (free GPU memory, remove IPC files), then harder.
 _STOP_STEPS = ((signal.SIGINT, 20.0), (signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0))

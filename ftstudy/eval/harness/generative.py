@@ -28,7 +28,7 @@ from ftstudy import __version__
 from ftstudy.eval import client
 from ftstudy.core import tool_envs as envs
 from ftstudy.core import runner
-from ftstudy.eval import serve
+from ftstudy.eval import serve, serve_argv
 from ftstudy.core.bundled import TOOL_SCRIPTS
 from ftstudy.data.benchmark_items import HUB, ScoreInputError, Source, data_rows, evals_items, hub_argv, load_jsonl
 from ftstudy.eval.harness import BenchContext, HarnessOutput, HarnessUnavailable, pick_subset
@@ -57,8 +57,8 @@ def server_argv(ctx: BenchContext) -> list[str]:
     except envs.EnvMissing:
         exe = engine(ctx)
         if exe == "vllm":
-            return serve.vllm_argv(ctx.model, ctx.adapter, port="PORT", exe=exe)
-        return serve.transformers_argv(ctx.model, port="PORT", exe=exe)
+            return serve_argv.vllm_argv(ctx.model, ctx.adapter, port="PORT", exe=exe)
+        return serve_argv.transformers_argv(ctx.model, port="PORT", exe=exe)
 
 
 def placeholder(ctx: BenchContext, bench: dict, commands: list[list[str]]) -> HarnessOutput:

@@ -17,7 +17,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from ftstudy.study.slurm import graph as slurm
 from ftstudy.study import study
