@@ -117,3 +117,4 @@ def test_demo_report_is_short_and_its_chart_labels_never_overlap(first_demo, tmp
     res = chromium([f"--screenshot={shot}", f"--window-size=1280,{seen['height']}", (out / "report" / "report.html").as_uri()],
                    tmp_path)
     assert res.returncode == 0 and shot.stat().st_size > 20_000
+

@@ -33,3 +33,15 @@ def test_study_clock_uses_measured_seconds_then_the_planner(tmp_path):
     assert clock.expected[("math", "full", "bench-base")] == eta.OTHER_STAGE_S["bench-base"]
     assert clock.expected[("classification", "lora", "train")] > 60                    # the planner's hours
     assert "study" in clock.start("classification", "lora", "prepare")
+
+
+def test_full_demo_runs_each_experiment_in_order_in_its_own_lane():
+    lanes = demo.lanes_of(demo.FULL)
+    assert [[(r.experiment, r.method) for r in lane] for lane in lanes] == [
+        [("classification", "lora"), ("classification", "full")], [("tool_use", "full")]]
+    seen = []
+    demo.tagged(seen.append, "tool_use·full")("[train] running\n\nstep 1/170")
+    assert seen == ["[tool_use·full] [train] running\n\n[tool_use·full] step 1/170"]
+    clock = eta.Clock({"a": 100.0, "b": 100.0})
+    clock.lanes = len(lanes)
+    assert clock.left() == 100.0  # two lanes of 100 s each: 100 s left, not 200

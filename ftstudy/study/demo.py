@@ -144,14 +144,13 @@ def _run(out: Path, quick: bool, progress: Callable[[str], None], echo: Callable
              f"expected before measuring this machine)")
     model = tiny.build(out / "tiny-model", seed=0, log=progress)
     timings: dict[str, float] = {"tiny model": round(time.time() - started, 1)}
-    lanes = _lanes(runs)
+    lanes = lanes_of(runs)
     clock.lanes = min(len(lanes), _cores())
 
     def lane(todo: list[DemoRun]) -> None:
         for r in todo:
             t0 = time.time()
-            say = (lambda line, who=f"{r.experiment}·{r.method}": progress(
-                "\n".join(f"[{who}] {x}" if x else x for x in line.split("\n")))) if clock.lanes > 1 else progress
+            say = tagged(progress, f"{r.experiment}·{r.method}") if clock.lanes > 1 else progress
             say(f"=== {r.experiment} · {r.method} === (study: {eta.fmt(clock.left())} left)")
             sets = r.sets + (lora_sets(out, model) if r.method == "lora" else ())
             opts = study.Options(r.experiment, r.method, "cpu", str(model), (str(DATA / r.data),), sets, r.limit,
@@ -163,10 +162,12 @@ def _run(out: Path, quick: bool, progress: Callable[[str], None], echo: Callable
     # Each experiment's runs in order (its base scores are reused by its later methods), experiments side by side,
     # one per core: every tool runs on one thread (tiny.THREADS), so the numbers do not depend on the overlap.
     with concurrent.futures.ThreadPoolExecutor(max_workers=clock.lanes) as pool:
-        failed = [f.exception() for f in [pool.submit(lane, todo) for todo in lanes] if f.exception()]
+        futures = [pool.submit(lane, todo) for todo in lanes]
+    failed = [exc for exc in (f.exception() for f in futures) if exc]
     if failed:
         raise failed[0]  # the other lanes ran to the end: their work is kept, and a rerun resumes this one
-    timings = {k: timings[k] for k in ["tiny model", *(f"{r.experiment}/{r.method}" for r in runs)] if k in timings}
+    timings = {"tiny model": timings["tiny model"], **{f"{r.experiment}/{r.method}": timings[f"{r.experiment}/{r.method}"]
+                                                      for r in runs}}  # in the order of the runs, not of finishing
     paths = report.write(out, out / "report")
     echo("\n" + summary(out))
     echo(f"\nreport: {paths[0].resolve()}")
@@ -174,11 +175,16 @@ def _run(out: Path, quick: bool, progress: Callable[[str], None], echo: Callable
     return True
 
 
+def tagged(progress: Callable[[str], None], who: str) -> Callable[[str], None]:
+    """`progress` with each line prefixed by its lane, so side-by-side runs stay readable."""
+    return lambda text: progress("\n".join(f"[{who}] {line}" if line else line for line in text.split("\n")))
+
+
 def _cores() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
-def _lanes(runs: tuple[DemoRun, ...]) -> list[list[DemoRun]]:
+def lanes_of(runs: tuple[DemoRun, ...]) -> list[list[DemoRun]]:
     """The runs grouped by experiment, in order: what may run side by side."""
     lanes: dict[str, list[DemoRun]] = {}
     for r in runs:
