@@ -292,6 +292,26 @@ def test_cli_prepare_reports_errors_cleanly(tmp_path, monkeypatch):
     assert res.exit_code == 1 and "Error: 3 malformed row(s)" in res.output and "Traceback" not in res.output
     res = CliRunner().invoke(main, ["prepare", "nope"])
     assert res.exit_code == 1 and "unknown experiment 'nope'" in res.output
+    res = CliRunner().invoke(main, ["prepare", "classification", "--data", str(FIXTURES / "ag_news.jsonl"),
+                                    "--bench-data-dir", str(FIXTURES / "bench"), "--base-model", "./no-such-model"])
+    assert res.exit_code == 1 and "no config.json for base model './no-such-model'" in res.output
+    assert "Traceback" not in res.output
+
+
+def test_cli_prepare_without_counting_tokens_starts_no_axolotl(tmp_path, monkeypatch):
+    """--no-count-tokens: no train environment is needed (one that does not exist is never reached) and the
+    manifest records no token figures; without it, the same missing environment is reported."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FTSTUDY_TRAIN_ENV", str(tmp_path / "no-train-env"))
+    args = ["prepare", "classification", "--data", str(FIXTURES / "ag_news.jsonl"), "--bench-data-dir",
+            str(FIXTURES / "bench")]
+    res = CliRunner().invoke(main, [*args, "--no-count-tokens"])
+    assert res.exit_code == 0, res.output
+    assert "tokens not counted (--no-count-tokens, or no tokenizer: pass --base-model)" in res.output
+    (manifest,) = (tmp_path / "data" / "prepared" / "classification").glob("*.manifest.json")
+    assert json.loads(manifest.read_text())["tokens"] is None
+    counted = CliRunner().invoke(main, args)
+    assert counted.exit_code == 0 and "tokens not counted: " in counted.output and "no-train-env" in counted.output
 
 
 # --- with the train environment and the tiny model -------------------------------------------------------------

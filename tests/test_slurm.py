@@ -1,10 +1,12 @@
 """The study on a real Slurm cluster (munge + slurmctld + slurmd on this machine, started by the fixture).
 
-The demo's classification experiment by two methods (LoRA and full fine-tuning, sharing the prepared data
-and the base model's benchmark) on the tiny model, as Slurm jobs: the full run's training job is cancelled
-mid-train with scancel, its dependents are cancelled with `ftstudy cancel`, the study is resubmitted and runs to
-completion, training resuming from its checkpoint; a further rerun submits nothing. If Slurm cannot start,
-the tests fail: they never skip.
+The quick demo's classification study (tests/conftest.py) by two methods (its own LoRA run and a full
+fine-tuning, sharing the prepared data and the base model's benchmark), as Slurm jobs in a fresh folder: the
+full run's training job is cancelled mid-train with scancel, its dependents are cancelled with `ftstudy cancel`,
+the study is resubmitted and runs to completion, training resuming from its checkpoint; a further rerun submits
+nothing. The LoRA chain is the quick demo's study run a second time from nothing, so it is also the demo's
+determinism test: its results must equal the quick demo's, item by item. If Slurm cannot start, the tests
+fail: they never skip.
 """
 import json
 import time
@@ -18,8 +20,10 @@ from ftstudy.study.slurm import submit as slurm_exec
 from ftstudy.study import study
 from ftstudy.train import train
 from ftstudy.cli.main import main
-from ftstudy.study.demo import DATA
+from ftstudy.study import demo
+from ftstudy.train import tiny
 from tests import slurm_local
+from tests.test_demo import results_of
 
 pytestmark = pytest.mark.tools
 
@@ -41,13 +45,16 @@ def wait_for(what, check, timeout):
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
-def options(root: Path, model: Path) -> list[study.Options]:
-    common = dict(data=(str(DATA / "ag_news_train.jsonl"),), limit=40, bench_data_dir=str(DATA / "bench"),
-                  benchmarks=["ag_news"], root=root, bench_limit=8, count_tokens=False)
-    return [study.Options("classification", "lora", "cpu", str(model), sets=("learning_rate=0.003",), max_steps=3,
-                          **common),
+def options(root: Path, demo_out: Path) -> list[study.Options]:
+    """The quick demo's own study (demo.QUICK: data, limits, steps, its seeded LoRA start) and a full run."""
+    (quick,) = demo.QUICK
+    model = demo_out / "tiny-model"
+    common = dict(data=(str(demo.DATA / quick.data),), limit=quick.limit, bench_data_dir=str(demo.DATA / "bench"),
+                  benchmarks=quick.benchmarks, root=root, bench_limit=quick.bench_limit, count_tokens=quick.count_tokens)
+    return [study.Options(quick.experiment, quick.method, "cpu", str(model), sets=quick.sets + demo.lora_sets(demo_out, model),
+                          max_steps=quick.max_steps, **common),
             # long enough to be caught mid-train: a checkpoint every 3 steps
-            study.Options("classification", "full", "cpu", str(model), sets=("learning_rate=0.001",), max_steps=12,
+            study.Options(quick.experiment, "full", "cpu", str(model), sets=("learning_rate=0.001",), max_steps=12,
                           **common)]
 
 
@@ -55,12 +62,16 @@ def stage_states(root: Path) -> dict:
     return {(r["method"], r["stage"]): r["status"] for r in study.status(root)}
 
 
-def test_study_runs_as_slurm_jobs_survives_a_killed_job_and_resumes(cluster, tiny_model, tmp_path, monkeypatch):
+def test_demo_study_as_slurm_jobs_survives_a_killed_job_resumes_and_repeats_the_demo(cluster, quick_demo, tmp_path,
+                                                                                      monkeypatch):
     started = time.time()
     root = tmp_path / "study"
     root.mkdir()
     monkeypatch.chdir(root)
-    opts = options(root, tiny_model)
+    for name, value in tiny.THREAD_ENV.items():  # what `ftstudy demo` exports to its tools; the jobs inherit it
+        monkeypatch.setenv(name, value)
+    demo_out = quick_demo[0]
+    opts = options(root, demo_out)
 
     rows = slurm_exec.submit(opts, root, time_limit="0:30:00", echo=lambda m: None)
     names = [r["name"] for r in rows]
@@ -107,4 +118,14 @@ def test_study_runs_as_slurm_jobs_survives_a_killed_job_and_resumes(cluster, tin
     figures = json.loads((run_dir / "train.json").read_text())
     assert figures["status"] == "completed" and figures["attempts"] == 2 and figures["steps"] == 12
     assert slurm_exec.submit(opts, root, echo=lambda m: None) == []  # nothing left to do
+
+    # the LoRA chain ran the quick demo's study again from nothing: the same results, item by item, and the
+    # same training (seeds, the seeded LoRA start, greedy decoding, one thread per tool)
+    one, two = results_of(demo_out), results_of(root)
+    assert len(one) == 2 * len(demo.QUICK) and set(one) <= set(two)
+    for key in one:
+        assert one[key] == two[key], f"{key} differs between the quick demo and the same study as Slurm jobs"
+    lora_dir = train.run_dir(study.Study(opts[0], progress=lambda m: None).req, root / "runs")
+    (demo_run,) = (demo_out / "runs" / "classification").glob("lora-*/train.json")
+    assert json.loads(demo_run.read_text())["loss_curve"] == json.loads((lora_dir / "train.json").read_text())["loss_curve"]
     print(f"\nslurm study: {time.time() - started:.0f} s")

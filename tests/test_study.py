@@ -107,7 +107,8 @@ def test_dpo_study_with_a_judged_benchmark_writes_the_key_nowhere(tiny_model, tm
     root.mkdir()
     with JudgeServer(CANARY, fail=1, fail_status=429) as judge:
         args = ["run", "dpo", "--hardware", "cpu", "--base-model", tiny_model, "--data",
-                FIX / "ultrafeedback_binarized.jsonl", "--limit", 20, "--max-steps", 5, "--bench-data-dir", FIX / "bench",
+                FIX / "ultrafeedback_binarized.jsonl", "--limit", 20, "--max-steps", 5, "--no-count-tokens",
+                "--bench-data-dir", FIX / "bench",
                 "--benchmarks", "bbq,toxigen_generation", "--judge-url", judge.url, "--judge-model", "gpt-4",
                 "--judge-api-key-env", CANARY_ENV]
         run = subprocess.run(FTSTUDY + list(map(str, args)), cwd=root, env=env, capture_output=True, text=True,

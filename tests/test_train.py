@@ -83,7 +83,7 @@ def test_errors_before_any_work(tmp_path, monkeypatch):
 
 # SFT-LoRA trains in long_lora_run below; DPO in test_study's DPO study (its train.json checked the same way)
 METHODS = [
-    ("qlora", ["classification", "--method", "qlora", "--data", FIX / "ag_news.jsonl"]),
+    ("qlora", ["classification", "--method", "qlora", "--data", FIX / "ag_news.jsonl", "--no-count-tokens"]),
     ("full-packed", ["code", "--method", "full", "--set", f"datasets.0.path={FIX / 'magicoder.jsonl'}",
                      "--set", "sample_packing=true", "--set", "pad_to_sequence_len=true", "--set", "learning_rate=1e-3"]),
 ]

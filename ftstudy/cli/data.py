@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ftstudy.cli.main import HARDWARE, main
+from ftstudy.cli.main import COUNT_TOKENS, HARDWARE, main
 
 
 @main.command("prepare")
@@ -19,13 +19,15 @@ from ftstudy.cli.main import HARDWARE, main
 @click.option("--hardware", type=HARDWARE, default="dgx-spark", show_default=True,
               help="Profile whose config (sequence_len, packing) the token counts are measured against.")
 @click.option("--base-model", default="Qwen/Qwen2.5-7B", show_default=True, help="Model whose tokenizer counts tokens.")
+@COUNT_TOKENS
 @click.option("--bench-data-dir", type=click.Path(exists=True, file_okay=False),
               help="Staged benchmark items for the contamination check (as `bench --data-dir`); default: the hub.")
 @click.option("--ngram", type=click.IntRange(min=3), default=13, show_default=True,
               help="Words in the n-grams a training row must not share with a benchmark item.")
 @click.option("--keep-contaminated", is_flag=True,
               help="Keep rows that share an n-gram with a benchmark item (counted, recorded, and marked in verdicts).")
-def prepare_cmd(exp, sources, data, limit, skip_bad, hardware, base_model, bench_data_dir, ngram, keep_contaminated):
+def prepare_cmd(exp, sources, data, limit, skip_bad, hardware, base_model, count_tokens, bench_data_dir, ngram,
+                keep_contaminated):
     """Convert an experiment's training sources into data/prepared/<exp>/, with a manifest per file.
 
     Applies each source's row cap and the mixture with the experiment's seed (same command, same rows), then
@@ -39,11 +41,13 @@ def prepare_cmd(exp, sources, data, limit, skip_bad, hardware, base_model, bench
       ftstudy prepare chat --data my_chats.jsonl --limit 2000 --skip-bad
       ftstudy prepare chat --source sharegpt --source wildchat
       ftstudy prepare math --bench-data-dir staged/ --keep-contaminated
+      ftstudy prepare code --data my_code.jsonl --no-count-tokens      # no Axolotl start: seconds, not minutes
     """
     from ftstudy.data.prepare import PrepareError, prepare
 
     try:
-        prepare(exp, data=data, sources=sources, limit=limit, skip_bad=skip_bad, hardware=hardware, base_model=base_model,
+        prepare(exp, data=data, sources=sources, limit=limit, skip_bad=skip_bad, hardware=hardware,
+                base_model=base_model if count_tokens else None,
                 progress=lambda m: click.echo(m, err=True), bench_data_dir=bench_data_dir, ngram=ngram,
                 keep_contaminated=keep_contaminated)
     except PrepareError as exc:

@@ -13,7 +13,11 @@ METHOD = click.Choice(["lora", "qlora", "full", "dpo"])
 HARDWARE = click.Choice(["dgx-spark", "dgx-spark-x2", "h100", "h100x8", "cpu"])
 NODES = click.option("--nodes", type=click.IntRange(min=1),
                      help="Machines for one job: the profile's GPUs per node × N (default: the profile's own).")
-
+COUNT_TOKENS = click.option(
+    "--count-tokens/--no-count-tokens", default=True, show_default=True,
+    help="Prepare measures every row's tokens with Axolotl's own preprocess (one more Axolotl start, ~10-30 s on "
+         "a CPU) and stops when a source's rows are all longer than sequence_len; without it, the planner uses "
+         "the registry's mean tokens per row.")
 
 
 def judge_options(command):

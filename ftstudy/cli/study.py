@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from ftstudy.cli.main import HARDWARE, METHOD, NODES, hardware_name, judge_options, main
+from ftstudy.cli.main import COUNT_TOKENS, HARDWARE, METHOD, NODES, hardware_name, judge_options, main
 
 STAGE = click.Choice(["prepare", "train", "merge", "bench-base", "bench-ft", "compare"])
 
@@ -33,13 +33,14 @@ STAGE = click.Choice(["prepare", "train", "merge", "bench-base", "bench-ft", "co
               help="Training rows only (default: every row of the sources, the plan's size).")
 @click.option("--bench-limit", type=int, help="Benchmark items only (default: --limit).")
 @click.option("--max-steps", type=int, help="Stop training after N steps.")
+@COUNT_TOKENS
 @click.option("--bench-data-dir", type=click.Path(exists=True, file_okay=False), help="Local benchmark data.")
 @click.option("--benchmarks", help="Comma-separated subset of the experiment's benchmarks.")
 @judge_options
 @click.option("--from", "from_stage", type=STAGE, help="Redo this stage and every later one.")
 @click.option("--dry-run", is_flag=True, help="Print the plan (stages and commands); run nothing.")
 def run_cmd(exp, all_, executor, partition, account, time_limit, nodes, method, hardware, base_model, sources, data, sets,
-            limit, max_rows, bench_limit, max_steps, bench_data_dir, benchmarks, judge_url, judge_model,
+            limit, max_rows, bench_limit, max_steps, count_tokens, bench_data_dir, benchmarks, judge_url, judge_model,
             judge_api_key_env, judge_concurrency, from_stage, dry_run):
     """Run one experiment end to end: prepare → train → merge → bench base → bench fine-tuned → compare.
 
@@ -68,7 +69,8 @@ def run_cmd(exp, all_, executor, partition, account, time_limit, nodes, method, 
     many = [study.Options(e, m, hardware, base_model, tuple(data), tuple(sets), limit, max_steps, bench_data_dir,
                           benchmarks.split(",") if benchmarks else None, judge_url, judge_model, from_stage,
                           bench_limit=bench_limit, sources=tuple(sources), max_rows=max_rows,
-                          judge_api_key_env=judge_api_key_env, judge_concurrency=judge_concurrency) for e, m in every]
+                          judge_api_key_env=judge_api_key_env, judge_concurrency=judge_concurrency,
+                          count_tokens=count_tokens) for e, m in every]
     if executor == "slurm":
         from pathlib import Path
 

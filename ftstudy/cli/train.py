@@ -5,7 +5,7 @@ import json
 
 import click
 
-from ftstudy.cli.main import HARDWARE, METHOD, NODES, hardware_name, main
+from ftstudy.cli.main import COUNT_TOKENS, HARDWARE, METHOD, NODES, hardware_name, main
 
 
 @main.command("train")
@@ -18,6 +18,7 @@ from ftstudy.cli.main import HARDWARE, METHOD, NODES, hardware_name, main
 @click.option("--data", multiple=True, help="File or hub id replacing the experiment's sources, in order.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override any Axolotl key.")
 @click.option("--max-steps", type=int, help="Stop after N optimizer steps (smoke tests).")
+@COUNT_TOKENS
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its last checkpoint.")
 @click.option("--runs-dir", default="runs", show_default=True, type=click.Path())
 @NODES
@@ -25,7 +26,7 @@ from ftstudy.cli.main import HARDWARE, METHOD, NODES, hardware_name, main
 @click.option("--main-ip", help="Address of node 0 (default: first host of SLURM_JOB_NODELIST).")
 @click.option("--main-port", type=int, help="Port on node 0 (default: 29500 + Slurm job id mod 1000).")
 @click.option("--dry-run", is_flag=True, help="Print the run folder, config path and exact command; run nothing.")
-def train_cmd(target, method, hardware, base_model, sources, data, sets, max_steps, resume, runs_dir, nodes,
+def train_cmd(target, method, hardware, base_model, sources, data, sets, max_steps, count_tokens, resume, runs_dir, nodes,
               machine_rank, main_ip, main_port, dry_run):
     """Train an experiment (or a given Axolotl config) with `accelerate launch -m axolotl.cli.train`.
 
@@ -52,7 +53,7 @@ def train_cmd(target, method, hardware, base_model, sources, data, sets, max_ste
     if not dry_run and req.from_file is None:
         from ftstudy.train.ensure_prepared import ensure_prepared
 
-        ensure_prepared(req)
+        ensure_prepared(req, count_tokens=count_tokens)
     out = train.train(req, Path(runs_dir), resume=resume, dry_run=dry_run, cluster=cluster)
     if dry_run:
         click.echo(f"run folder: {out['run_dir']}\nconfig:     {out['config']}\ncommand:    {out['command']}")

@@ -20,10 +20,12 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ftstudy.core.errors import UserError
+
 BUNDLED = Path(__file__).with_name("model_configs")
 
 
-class PlanError(ValueError):
+class PlanError(UserError, ValueError):
     """A plan that cannot be made (no model config, a run folder without its files, ...); one clean line."""
 
 

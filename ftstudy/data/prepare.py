@@ -216,7 +216,7 @@ def prepare(exp_id: str, data: list[str] | tuple[str, ...] = (), limit: int | No
     if model:
         _count_tokens(exp, report, data, model, hardware, sequence_len, progress, sources)
     else:
-        report.tokens_note = "tokens not counted (no tokenizer given: pass --base-model)"
+        report.tokens_note = "tokens not counted (--no-count-tokens, or no tokenizer: pass --base-model)"
     for line in report.lines():
         progress(line)
     return report
