@@ -1,6 +1,7 @@
 """The study end to end on the tiny model with the real tools: two experiments (SFT and DPO), a rerun that
-does nothing, a changed hyperparameter that reruns only train onward, kills in each stage (training resumed
-from its checkpoint), the lock, and a judge key that is written nowhere.
+does nothing, changed options that rerun only the stages they touch, a kill in each of those stages (training
+resumed from its checkpoint), the lock, and a judge key that is written nowhere. (test_slurm kills a training
+job and cancels its dependents; the Slurm jobs' stage logic is the same.)
 
 The SFT study is the session's quick demo (tests/conftest.py), copied before it is changed."""
 import json
@@ -54,15 +55,50 @@ def demo_args(demo_out: Path, *extra) -> list:
             "--bench-data-dir", demo.DATA / "bench", "--benchmarks", ",".join(r.benchmarks), *sets, *extra]
 
 
-def test_sft_study_rerun_and_changed_hyperparameter(quick_demo, tmp_path):
-    """The session's quick demo is a finished classification-LoRA study (every stage ran: test_demo); here, in a
-    copy of it, `ftstudy run` with the same options skips every stage, and a changed hyperparameter reruns
-    only train onward."""
+def wait_for(predicate, proc, timeout=400):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        if proc.poll() is not None:
+            return False
+        time.sleep(0.05)  # polls a condition (no fixed wait): a stage of a second is still caught running
+    return False
+
+
+def running(root: Path, stage: str):
+    """True once the study's state says `stage` is running (train: and its first checkpoint is complete, so
+    that there is something to resume)."""
+    state = root / "state" / "classification" / "lora-cpu.json"
+
+    def check():
+        try:
+            s = json.loads(state.read_text())
+        except (OSError, ValueError):
+            return False
+        if s.get(stage, {}).get("status") != "running":
+            return False
+        if stage == "train":
+            return any(p for p in (root / "runs").glob("*/*/checkpoint-*/trainer_state.json")
+                       if p.parent.parent.name not in done_runs)
+        return True
+
+    done_runs = {p.name for p in (root / "runs" / "classification").iterdir()}
+    return check
+
+
+def test_sft_study_rerun_changed_options_and_a_kill_in_each_stage_they_rerun(quick_demo, tmp_path):
+    """The session's quick demo is a finished classification-LoRA study (every stage ran: test_demo). In a copy
+    of it: `ftstudy run` with the same options skips every stage and sweeps what killed writers left; then with
+    more training rows and steps, which must redo prepare, train, merge, bench-ft and compare but not
+    bench-base, killed in each of those stages in turn (SIGTERM in prepare, Ctrl-C in training after its first
+    checkpoint, SIGKILL in bench-ft), each rerun resuming, training from its checkpoint."""
     demo_out = quick_demo[0]
     root = copy_study(demo_out, tmp_path / "study")
     runs = sorted(p.name for p in (root / "runs" / "classification").iterdir())
     result = root / "results" / "classification" / "lora" / "ag_news.json"
-    stamp = result.stat().st_mtime_ns
+    base = root / "results" / "classification" / "base" / "ag_news.json"
+    stamp, base_stamp = result.stat().st_mtime_ns, base.stat().st_mtime_ns
 
     # what a writer killed mid-write leaves (SIGKILL, or SIGTERM between open and rename): swept by the rerun,
     # while a temporary whose writer is alive (this test's own pid) is kept
@@ -83,10 +119,40 @@ def test_sft_study_rerun_and_changed_hyperparameter(quick_demo, tmp_path):
     assert sorted(p.name for p in (root / "runs" / "classification").iterdir()) == runs
     assert result.stat().st_mtime_ns == stamp, "a rerun rewrote a result"
 
-    changed = ftstudy(demo_args(demo_out, "--set", "learning_rate=0.001"), root)
-    assert stages(changed.stderr, "skipped") == {"prepare", "bench-base"}
-    assert {"train", "merge", "bench-ft", "compare"} <= stages(changed.stderr, "ran")
-    assert len(list((root / "runs" / "classification").iterdir())) == len(runs) + 1
+    # more rows (prepare counts their tokens: an Axolotl start long enough to be killed in) and 8 steps with a
+    # checkpoint every 2, so that the kill in training lands after the first checkpoint and before the end
+    from ftstudy.study import demo
+
+    # (an option given twice: click keeps the later value, ours)
+    changed = demo_args(demo_out, "--limit", demo.QUICK[0].limit + 8, "--max-steps", 8, "--count-tokens")
+    errs = []
+    for stage, sig in (("prepare", signal.SIGTERM), ("train", signal.SIGINT), ("bench-ft", signal.SIGKILL)):
+        proc = subprocess.Popen(FTSTUDY + list(map(str, changed)), cwd=root, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+        hit = wait_for(running(root, stage), proc)
+        if hit:
+            os.killpg(proc.pid, sig)
+        _, err = proc.communicate(timeout=180)
+        errs.append(err)
+        assert hit, f"the run never reached {stage} (exit {proc.returncode}):\n{err[-3000:]}"
+        assert proc.returncode != 0, f"killed in {stage}, yet the run exited 0"
+        if stage == "train":  # Ctrl-C in training keeps the checkpoints and says how to continue
+            assert "--resume" in err, err[-3000:]
+    final = ftstudy(changed, root)
+    assert "ag_news" in final.stdout
+    assert stages(final.stderr, "ran") == {"bench-ft", "compare"}, "the stage killed last was not rerun"
+    assert "bench-base" in stages(errs[-1], "skipped"), "more training rows must not redo the base model's scores"
+    assert base.stat().st_mtime_ns == base_stamp
+    new = [p for p in (root / "runs" / "classification").iterdir() if p.name not in runs]
+    assert len(new) == 1, "the changed run must have one run folder: a killed run must not leave a second"
+    tj = json.loads((new[0] / "train.json").read_text())
+    assert tj["status"] == "completed" and tj["steps"] == 8
+    assert [step for step, _ in tj["loss_curve"]] == list(range(1, 9)), "a step trained twice or past max_steps"
+    assert tj["attempts"] == 2, "training was not resumed from its checkpoint"
+    assert json.loads((new[0] / "checkpoint-8" / "trainer_state.json").read_text())["global_step"] == 8
+    for res in (root / "results" / "classification").glob("*/*.json"):
+        json.loads(res.read_text())  # complete JSON, never half-written
+    assert not list(root.rglob("*.tmp")), "temporary files left behind"
 
     status = json.loads(ftstudy(["status", "classification", "--json"], root).stdout)
     assert {r["stage"]: r["status"] for r in status} == {s: "done" for s in
@@ -146,62 +212,6 @@ def test_dpo_study_with_a_judged_benchmark_writes_the_key_nowhere(tiny_model, tm
     leaked = [str(p) for p in files if CANARY.encode() in p.read_bytes()]
     assert leaked == [] and CANARY not in run.stdout + run.stderr + report.stdout + report.stderr
     assert len(files) > 20  # it checked a real run's files, not an empty folder
-
-
-def wait_for(predicate, proc, timeout=400):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        if proc.poll() is not None:
-            return False
-        time.sleep(0.05)  # polls a condition (no fixed wait): a stage of a second is still caught running
-    return False
-
-
-def test_kill_in_each_stage_then_rerun_completes(tiny_model, tmp_path):
-    # 8 steps, a checkpoint every 2: the kill in training lands after the first checkpoint and before the end
-    args = classification(tiny_model, "--set", "seed=3", steps=8)
-    state = tmp_path / "state" / "classification" / "lora-cpu.json"
-
-    def running(stage):
-        def check():
-            try:
-                s = json.loads(state.read_text())
-            except (OSError, ValueError):
-                return False
-            if s.get(stage, {}).get("status") != "running":
-                return False
-            if stage == "train":  # kill after the first checkpoint, so there is something to resume
-                return any((tmp_path / "runs").glob("*/*/checkpoint-*/trainer_state.json"))
-            return True
-        return check
-
-    for stage, sig in (("prepare", signal.SIGTERM), ("train", signal.SIGINT), ("bench-base", signal.SIGKILL),
-                       ("bench-ft", signal.SIGTERM)):
-        proc = subprocess.Popen(FTSTUDY + list(map(str, args)), cwd=tmp_path, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, start_new_session=True)
-        hit = wait_for(running(stage), proc)
-        if hit:
-            os.killpg(proc.pid, sig)
-        _, err = proc.communicate(timeout=180)
-        assert hit, f"the run never reached {stage} (exit {proc.returncode}):\n{err[-3000:]}"
-        assert proc.returncode != 0, f"killed in {stage}, yet the run exited 0"
-        if stage == "train":  # Ctrl-C in training keeps the checkpoints and says how to continue
-            assert "--resume" in err, err[-3000:]
-    final = ftstudy(args, tmp_path)
-    assert "ag_news" in final.stdout
-    assert "bench-ft" in stages(final.stderr, "ran"), "the stage killed last was not rerun"
-    runs = list((tmp_path / "runs" / "classification").iterdir())
-    assert len(runs) == 1, "a killed run must not leave a second run folder"
-    tj = json.loads((runs[0] / "train.json").read_text())
-    assert tj["status"] == "completed" and tj["steps"] == 8
-    assert [step for step, _ in tj["loss_curve"]] == list(range(1, 9)), "a step trained twice or past max_steps"
-    assert tj["attempts"] == 2, "training was not resumed from its checkpoint"
-    assert json.loads((runs[0] / "checkpoint-8" / "trainer_state.json").read_text())["global_step"] == 8
-    for res in (tmp_path / "results" / "classification").glob("*/*.json"):
-        json.loads(res.read_text())  # complete JSON, never half-written
-    assert not list(tmp_path.rglob("*.tmp")), "temporary files left behind"
 
 
 def test_second_run_at_once_refuses(tiny_model, tmp_path):
