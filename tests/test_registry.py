@@ -1,6 +1,10 @@
 """The experiment and benchmark registries: every entry is complete and every reference resolves."""
-import pytest
+import shutil
 
+import pytest
+from click.testing import CliRunner
+
+from ftstudy.cli.main import main
 from ftstudy.config import profiles
 from ftstudy.config import registry
 from ftstudy.config.row_formats import SHAPES
@@ -98,3 +102,23 @@ def test_a_malformed_row_format_is_refused_with_its_name(tmp_path):
     path.write_text("formats:\n  mine: {fields: [text], convert: keep, axolotl: {type: completion, field: text}}\n")
     assert row_formats.load(path) == {"mine": {"fields": ["text"], "convert": "keep",
                                                "axolotl": {"type": "completion", "field": "text"}}}
+
+
+def test_a_typo_or_a_missing_key_in_experiments_yaml_is_one_line_naming_the_entry(tmp_path, monkeypatch):
+    from ftstudy.core.bundled import evals_dir, registry_dir
+
+    text = (registry_dir() / "experiments.yaml").read_text()
+    shutil.copytree(evals_dir(), tmp_path / "evals")
+    monkeypatch.setenv("FTSTUDY_REGISTRY_DIR", str(tmp_path))
+    cases = [("    weight:", "    wieght:", r"experiment '\w+', source '\w+': unknown key 'wieght' \(did you mean 'weight'\?\)"),
+             ("  sequence_len:", "  sequence_lenght:", r"experiment '\w+': unknown key 'sequence_lenght' \(did you mean 'sequence_len'\?\)"),
+             ("    hub:", "    hubb:", r"experiment '\w+', source '\w+': unknown key 'hubb' \(did you mean 'hub'\?\)"),
+             ("    title:", "    # title:", r"experiment '\w+': missing 'title'")]
+    for old, new, message in cases:
+        assert old in text
+        (tmp_path / "experiments.yaml").write_text(text.replace(old, new, 1))
+        with pytest.raises(registry.RegistryError, match=str(tmp_path / "experiments.yaml") + ": " + message):
+            registry.experiments()
+    cli = CliRunner().invoke(main, ["list"])
+    assert cli.exit_code == 1 and "experiment 'classification': missing 'title' (the other" in cli.output
+    assert "Traceback" not in cli.output

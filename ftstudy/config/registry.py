@@ -10,6 +10,7 @@ Example:
 """
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import functools
 from dataclasses import dataclass, field, replace
@@ -138,13 +139,31 @@ def _load() -> tuple[dict[str, Experiment], dict[str, dict], dict[str, dict]]:
     return _read(str(_data_path()), str(evals_dir() / "benchmarks.yaml"))
 
 
+def _entry(cls, raw: dict, where: str) -> dict:
+    """`raw` when its keys are `cls`'s fields (an experiment's own `seed` aside) and none it needs is missing;
+    otherwise a RegistryError naming the file, the entry and the key, with the nearest field name."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in raw:
+        if key not in fields or key == "seed":
+            near = difflib.get_close_matches(key, list(fields), n=1, cutoff=0.6)
+            raise RegistryError(f"{where}: unknown key {key!r}" + (f" (did you mean {near[0]!r}?)" if near else ""))
+    missing = [n for n, f in fields.items() if n not in raw and n != "seed"
+               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise RegistryError(f"{where}: missing {', '.join(map(repr, missing))} (the other entries show its form)")
+    return raw
+
+
 @functools.cache  # by path: a test that points FTSTUDY_REGISTRY_DIR at a copy reads the copy
 def _read(exps_path: str, bench_path: str) -> tuple[dict[str, Experiment], dict[str, dict], dict[str, dict]]:
     raw = yaml.safe_load(Path(exps_path).read_text())
     seed = raw.get("seed", 42)
     exps = {}
     for e in raw["experiments"]:
-        sources = [Source(**s) for s in e.pop("sources")]
+        where = f"{exps_path}: experiment {e.get('id')!r}"
+        sources = [Source(**_entry(Source, s, f"{where}, source {s.get('id')!r}"))
+                   for s in _entry(Experiment, e, where)["sources"]]
+        e = {k: v for k, v in e.items() if k != "sources"}
         ids = [s.id for s in sources]
         if len(set(ids)) != len(ids):  # a shared id would make two sources write one prepared file
             raise RegistryError(f"experiments.yaml: experiment {e['id']!r} has duplicate source ids: {ids}")
