@@ -46,8 +46,8 @@ def prepare_cmd(exp, sources, data, limit, skip_bad, hardware, base_model, count
     from ftstudy.data.prepare import PrepareError, prepare
 
     try:
-        prepare(exp, data=data, sources=sources, limit=limit, skip_bad=skip_bad, hardware=hardware,
-                base_model=base_model if count_tokens else None,
+        prepare(exp, data=data, sources=sources, limit=limit, skip_bad=skip_bad, hardware=hardware, base_model=base_model,
+                count_tokens=count_tokens,
                 progress=lambda m: click.echo(m, err=True), bench_data_dir=bench_data_dir, ngram=ngram,
                 keep_contaminated=keep_contaminated)
     except PrepareError as exc:

@@ -166,13 +166,13 @@ def _read(exps_path: str, bench_path: str) -> tuple[dict[str, Experiment], dict[
         e = {k: v for k, v in e.items() if k != "sources"}
         ids = [s.id for s in sources]
         if len(set(ids)) != len(ids):  # a shared id would make two sources write one prepared file
-            raise RegistryError(f"experiments.yaml: experiment {e['id']!r} has duplicate source ids: {ids}")
+            raise RegistryError(f"{where} has duplicate source ids: {ids}")
         bad = [s.id for s in sources if not set(s.access) <= set(ACCESS)]
         if bad:
-            raise RegistryError(f"experiments.yaml: experiment {e['id']!r}: sources {bad} have an access not in {ACCESS}")
+            raise RegistryError(f"{where}: sources {bad} have an access not in {ACCESS}")
         bad = [f"{s.id} ({s.shape})" for s in sources if s.shape not in SHAPES]
         if bad:
-            raise RegistryError(f"experiments.yaml: experiment {e['id']!r}: sources {bad} have a row shape that "
+            raise RegistryError(f"{where}: sources {bad} have a row shape that "
                              f"config/row_formats.yaml does not define")
         exps[e["id"]] = Experiment(sources=sources, seed=seed, **e)
     raw_bench = yaml.safe_load(Path(bench_path).read_text())

@@ -165,11 +165,11 @@ def prepare(exp_id: str, data: list[str] | tuple[str, ...] = (), limit: int | No
             sequence_len: int | None = None, progress: Callable[[str], None] = print, *,
             base_model: str | None = None, hardware: str | None = None, workers: int | None = None,
             sources: list[str] | tuple[str, ...] = (), bench_data_dir: str | Path | None = None,
-            ngram: int | None = None, keep_contaminated: bool = False) -> PrepareReport:
+            ngram: int | None = None, keep_contaminated: bool = False, count_tokens: bool = True) -> PrepareReport:
     """Prepare one experiment's training data; see the module docstring. Returns the report it printed.
 
     `tokenizer` (or `base_model`, the same thing as `gen --base-model` names it) enables token counting with
-    that model's tokenizer through Axolotl; `hardware` picks the profile whose config is measured (default
+    that model's tokenizer through Axolotl, unless `count_tokens` is false (--no-count-tokens); `hardware` picks the profile whose config is measured (default
     dgx-spark) and `sequence_len` overrides the config's. Rows sharing an n-gram with a benchmark item (items
     from `bench_data_dir` or the hub) are dropped unless `keep_contaminated` (ftstudy/data/decontam/check.py).
     """
@@ -213,10 +213,12 @@ def prepare(exp_id: str, data: list[str] | tuple[str, ...] = (), limit: int | No
     report = PrepareReport(exp.id, exp.seed, out_dir, reports,
                            contamination=decontam_check.merge([r.contamination for r in reports]))
     model = tokenizer or base_model
-    if model:
+    if not count_tokens:
+        report.tokens_note = "tokens not counted (--no-count-tokens)"
+    elif model:
         _count_tokens(exp, report, data, model, hardware, sequence_len, progress, sources)
     else:
-        report.tokens_note = "tokens not counted (--no-count-tokens, or no tokenizer: pass --base-model)"
+        report.tokens_note = "tokens not counted (no tokenizer given: pass --base-model)"
     for line in report.lines():
         progress(line)
     return report

@@ -75,7 +75,7 @@ class Study:
 
         rep = prepare.prepare(self.o.experiment, data=self.o.data, sources=self.o.sources, limit=self.train_rows,
                               out_root=self.o.root / gen.PREPARED_DIR,  # under the study root, never the cwd
-                              base_model=self.o.base_model if self.o.count_tokens else None,
+                              base_model=self.o.base_model, count_tokens=self.o.count_tokens,
                               hardware=self.o.hardware, sequence_len=self.req.cfg.get("sequence_len"),
                               progress=self.progress, bench_data_dir=self.o.bench_data_dir)
         return {"out_dir": str(rep.out_dir), "contamination": rep.contamination}

@@ -17,7 +17,7 @@ def ensure_prepared(req, count_tokens: bool = True) -> None:
     from ftstudy.data import prepare
 
     prepare.prepare(req.experiment, data=req.data, sources=req.sources, sequence_len=req.cfg.get("sequence_len"),
-                    base_model=req.cfg.get("base_model") if count_tokens else None, hardware=req.hardware,
+                    base_model=req.cfg.get("base_model"), hardware=req.hardware, count_tokens=count_tokens,
                     progress=lambda m: print(m, file=sys.stderr, flush=True))
     still = missing_data(req.cfg)
     if still:
