@@ -8,6 +8,7 @@ Example:
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import signal
@@ -23,6 +24,48 @@ from ftstudy.core.errors import UserError
 
 class ToolError(UserError, RuntimeError):
     """An external tool failed; the message names the command, exit code and the log to read."""
+
+
+class Interrupted(UserError, KeyboardInterrupt):
+    """A tool was not started because ftstudy is stopping (Ctrl-C or SIGTERM while another thread's tool ran)."""
+
+
+# The children run() waits on, in every thread: pid -> whether a signal was passed on to it.
+_LIVE: dict[int, bool] = {}
+_LIVE_LOCK = threading.Lock()
+_STOPPING: list[int] = []  # the signal that asked ftstudy to stop, while forwarding_signals() is active
+
+
+def interrupt_children(signum: int) -> None:
+    """Pass `signum` to the process group of every child run() is waiting on, in any thread, and mark each of
+    those runs interrupted (Axolotl then keeps its checkpoints and the caller says how to continue)."""
+    with _LIVE_LOCK:
+        pids = list(_LIVE)
+        _LIVE.update(dict.fromkeys(pids, True))
+    for pid in pids:
+        try:
+            os.killpg(pid, signum)
+        except ProcessLookupError:
+            pass
+
+
+@contextlib.contextmanager
+def forwarding_signals():
+    """On the main thread: while inside, Ctrl-C and SIGTERM go to every running tool (interrupt_children), and
+    run() refuses to start a new one (Interrupted). run() does this itself when it runs on the main thread; a
+    caller whose tools run in worker threads (the demo's lanes) wraps the wait for them in it."""
+    def stop(signum, _frame):
+        _STOPPING.append(signum)
+        interrupt_children(signum)
+
+    mine = len(_STOPPING)
+    old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+        del _STOPPING[mine:]
 
 
 @dataclass
@@ -54,9 +97,13 @@ def run(
 
     `secret_env` (API keys) reaches the child like `env` but is logged as `NAME=<hidden>`, never by value.
     Ctrl-C (SIGINT) or SIGTERM is passed on to the child's whole process group, which is given time to stop
-    cleanly (Axolotl saves nothing half-written on a signal), and the result says it was interrupted.
+    cleanly (Axolotl saves nothing half-written on a signal), and the result says it was interrupted. From a
+    worker thread, that needs the main thread to wait inside forwarding_signals().
     """
     argv = [str(a) for a in argv]
+    if _STOPPING:
+        raise Interrupted(f"stopping (signal {_STOPPING[0]}): {argv[0]} not started; completed work is kept, "
+                          "and a rerun resumes")
     full_env = {**os.environ, **(env or {}), **(secret_env or {})}
     shown_env = {**(env or {}), **{k: "<hidden>" for k in (secret_env or {})}}
     tail: list[str] = []
@@ -70,34 +117,25 @@ def run(
         if log_fh:
             log_fh.close()
         raise ToolError(f"cannot start {argv[0]!r}: {exc.strerror}. Is its environment installed? Try `ftstudy doctor`.") from None
-    interrupted = False
-
-    def forward(signum, _frame):
-        nonlocal interrupted
-        interrupted = True
-        try:
-            os.killpg(proc.pid, signum)
-        except ProcessLookupError:
-            pass
-
+    with _LIVE_LOCK:
+        _LIVE[proc.pid] = False
     on_main = threading.current_thread() is threading.main_thread()  # only the main thread may set handlers
-    old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)} if on_main else {}
+    forwarding = forwarding_signals() if on_main else contextlib.nullcontext()
     try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            line = line.rstrip("\n")
-            tail.append(line)
-            del tail[:-tail_lines]
-            if log_fh:
-                log_fh.write(line + "\n")
-            if on_line:
-                on_line(line)
-            elif not quiet:
-                print(line, file=sys.stderr)
-        proc.wait()
+        with forwarding:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                line = line.rstrip("\n")
+                tail.append(line)
+                del tail[:-tail_lines]
+                if log_fh:
+                    log_fh.write(line + "\n")
+                if on_line:
+                    on_line(line)
+                elif not quiet:
+                    print(line, file=sys.stderr)
+            proc.wait()
     finally:
-        for s, h in old.items():
-            signal.signal(s, h)
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
             try:
@@ -107,6 +145,8 @@ def run(
                 proc.wait()
         if log_fh:
             log_fh.close()
+        with _LIVE_LOCK:
+            interrupted = _LIVE.pop(proc.pid)
     return Result(argv, proc.returncode, tail, interrupted)
 
 
@@ -142,11 +182,16 @@ def capture(argv: Sequence[str], *, env: Mapping[str, str] | None = None, timeou
         (0, '42')
     """
     try:
-        out = subprocess.run([str(a) for a in argv], capture_output=True, text=True, errors="replace", timeout=timeout,
-                             stdin=subprocess.DEVNULL, env=None if env is None else dict(env))
+        proc = start(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True, errors="replace")
     except (OSError, subprocess.SubprocessError):
         return -1, ""
-    return out.returncode, out.stdout.strip()
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the probe's whole group, not only its first process
+        proc.wait()
+        return -1, ""
+    return proc.returncode, out.strip()
 
 
 def check(result: Result, what: str, log: str | Path | None = None) -> Result:

@@ -119,6 +119,17 @@ def lora_sets(out: Path, model: Path) -> tuple[str, ...]:
             f"lora_alpha={LORA_ALPHA}")
 
 
+def options_of(r: DemoRun, out: Path, model: Path, root: Path | None = None):
+    """The study.Options of one demo run in `out` (its seeded LoRA start built there first), studied into
+    `root` (default: `out`)."""
+    from ftstudy.study import study
+
+    sets = r.sets + (lora_sets(out, model) if r.method == "lora" else ())
+    return study.Options(r.experiment, r.method, "cpu", str(model), (str(DATA / r.data),), sets, r.limit, r.max_steps,
+                         str(DATA / "bench"), r.benchmarks, root=root or out, bench_limit=r.bench_limit,
+                         count_tokens=r.count_tokens, merge=r.merge)
+
+
 def run(out: Path, quick: bool = False, progress: Callable[[str], None] = print, echo: Callable[[str], None] = print) -> bool:
     """Run the demo study into `out`; returns True when every stage ran (and, in full mode, reports verdicts)."""
     from ftstudy.train import tiny
@@ -132,6 +143,7 @@ def run(out: Path, quick: bool = False, progress: Callable[[str], None] = print,
 
 
 def _run(out: Path, quick: bool, progress: Callable[[str], None], echo: Callable[[str], None]) -> bool:
+    from ftstudy.core import runner
     from ftstudy.study import eta
     from ftstudy.study import report
     from ftstudy.study import study
@@ -140,28 +152,27 @@ def _run(out: Path, quick: bool, progress: Callable[[str], None], echo: Callable
     started = time.time()
     runs = QUICK if quick else FULL
     clock = eta.Clock(expected_seconds(out, runs))
+    lanes = lanes_of(runs)
+    clock.lanes = min(len(lanes), _cores())
     progress(f"demo study in {out.resolve()} ({'quick' if quick else 'full'} mode; about {eta.fmt(clock.left())} "
              f"expected before measuring this machine)")
     model = tiny.build(out / "tiny-model", seed=0, log=progress)
+    # before the lanes start: the seeded LoRA start is built once, never by two lanes at a time
+    options = {(r.experiment, r.method): options_of(r, out, model) for r in runs}
     timings: dict[str, float] = {"tiny model": round(time.time() - started, 1)}
-    lanes = lanes_of(runs)
-    clock.lanes = min(len(lanes), _cores())
 
     def lane(todo: list[DemoRun]) -> None:
         for r in todo:
             t0 = time.time()
             say = tagged(progress, f"{r.experiment}·{r.method}") if clock.lanes > 1 else progress
             say(f"=== {r.experiment} · {r.method} === (study: {eta.fmt(clock.left())} left)")
-            sets = r.sets + (lora_sets(out, model) if r.method == "lora" else ())
-            opts = study.Options(r.experiment, r.method, "cpu", str(model), (str(DATA / r.data),), sets, r.limit,
-                                 r.max_steps, str(DATA / "bench"), r.benchmarks, root=out, bench_limit=r.bench_limit,
-                                 count_tokens=r.count_tokens, merge=r.merge)
-            study.Study(opts, progress=say, clock=clock).run()
+            study.Study(options[r.experiment, r.method], progress=say, clock=clock).run()
             timings[f"{r.experiment}/{r.method}"] = round(time.time() - t0, 1)
 
     # Each experiment's runs in order (its base scores are reused by its later methods), experiments side by side,
     # one per core: every tool runs on one thread (tiny.THREADS), so the numbers do not depend on the overlap.
-    with concurrent.futures.ThreadPoolExecutor(max_workers=clock.lanes) as pool:
+    # Ctrl-C or SIGTERM reaches the lanes' tools (and starts no new one) while the main thread waits for them.
+    with runner.forwarding_signals(), concurrent.futures.ThreadPoolExecutor(max_workers=clock.lanes) as pool:
         futures = [pool.submit(lane, todo) for todo in lanes]
     failed = [exc for exc in (f.exception() for f in futures) if exc]
     if failed:

@@ -15,6 +15,7 @@ Example:
 """
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Hashable
 
@@ -45,17 +46,24 @@ class Clock:
         self.expected = {k: max(0.0, float(v)) for k, v in expected.items()}
         self.done: dict[Hashable, float] = {}
         self.lanes = 1  # steps that run side by side (the demo's experiments, one per core)
+        self._lock = threading.Lock()  # the demo's lanes finish steps from their own threads
+
+    def _snapshot(self) -> tuple[dict[Hashable, float], dict[Hashable, float]]:
+        with self._lock:
+            return dict(self.expected), dict(self.done)
 
     def ratio(self) -> float:
         """How much slower (>1) or faster (<1) than expected this machine has been; 1 until stages expected to
         take TRUST seconds have finished (a few seconds of bookkeeping say nothing about training speed)."""
-        exp = sum(self.expected.get(k, 0.0) for k in self.done)
-        got = sum(self.done.values())
+        expected, done = self._snapshot()
+        exp = sum(expected.get(k, 0.0) for k in done)
+        got = sum(done.values())
         return got / exp if exp >= TRUST and got > 0 else 1.0
 
     def left(self) -> float:
         """Seconds expected for the steps not finished yet."""
-        return self.ratio() * sum(v for k, v in self.expected.items() if k not in self.done) / self.lanes
+        expected, done = self._snapshot()
+        return self.ratio() * sum(v for k, v in expected.items() if k not in done) / self.lanes
 
     def start(self, *key: Hashable) -> str:
         """The suffix of a stage's progress line: this stage's ETA and the whole study's time left."""
@@ -63,12 +71,14 @@ class Clock:
         return f"ETA {fmt(this)} · study {fmt(self.left())} left"
 
     def finish(self, *key: Hashable, seconds: float) -> None:
-        self.done[key] = max(0.0, float(seconds))
+        with self._lock:
+            self.done[key] = max(0.0, float(seconds))
 
     def skip(self, *key: Hashable) -> None:
         """A cached stage: nothing left to do for it, and it says nothing about this machine's speed."""
-        self.expected[key] = 0.0
-        self.done[key] = 0.0
+        with self._lock:
+            self.expected[key] = 0.0
+            self.done[key] = 0.0
 
 
 # Seconds of the stages around training when nothing better is known (bench stages depend on the benchmark;

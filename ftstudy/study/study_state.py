@@ -7,6 +7,7 @@ Example:
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,16 +58,22 @@ def load_state(o: Options) -> dict:
     return read_json(p) if p.exists() else {}
 
 
+# Options a state file does not record: the state's own identity (its path), where and how this run was asked
+# to start, and the judge's settings (which decide no stage key; the key's variable is never stored anywhere).
+NOT_SAVED = ("experiment", "method", "hardware", "root", "from_stage", "judge_url", "judge_model",
+             "judge_api_key_env", "judge_concurrency")
+TUPLES = tuple(f.name for f in dataclasses.fields(Options) if f.type.startswith("tuple"))
+
+
 def saved_options(o: Options) -> dict:
-    """The options a state file records (what decides the stage keys, besides experiment, method, hardware)."""
-    return {"base_model": o.base_model, "data": list(o.data), "sets": list(o.sets), "limit": o.limit,
-            "max_steps": o.max_steps, "bench_data_dir": o.bench_data_dir, "benchmarks": o.benchmarks,
-            "bench_limit": o.bench_limit, "max_rows": o.max_rows, "count_tokens": o.count_tokens, "merge": o.merge}
+    """The options a state file records: every one that decides a stage key (`ftstudy status` rebuilds them)."""
+    return {f.name: list(v) if isinstance(v := getattr(o, f.name), tuple) else v
+            for f in dataclasses.fields(Options) if f.name not in NOT_SAVED}
 
 
 def options_from_state(state: dict) -> dict:
     """saved_options() read back from a state file, as Options' keyword arguments."""
     opts = dict(state.get("_options", {}))
-    for key in ("data", "sets"):
+    for key in TUPLES:
         opts[key] = tuple(opts.get(key) or ())
     return opts
