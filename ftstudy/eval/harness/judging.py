@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ftstudy.eval import client
-from ftstudy.eval.harness import BenchContext, HarnessOutput, HarnessUnavailable
+from ftstudy.eval.harness import BenchContext, HarnessOutput, HarnessUnavailable, capped
 from ftstudy.eval.harness.judge import Judge, from_context, graded_turns
 from ftstudy.data import benchmark_items as itemsets
 from ftstudy.eval.harness.generative import converse, evals_items, gen_settings, output, placeholder, serving, subset
@@ -162,8 +162,6 @@ def bench_items(ctx: BenchContext, bench: dict) -> list[dict]:
     cut to a seeded `max_items` subset when it declares one, or its probe file under evals/ (`questions:`)."""
     if not bench.get("items"):
         return evals_items(bench)
-    from ftstudy.eval.harness import capped
-
     return capped(itemsets.prompt_items(itemsets.rows(ctx, bench["items"])), bench)
 
 
