@@ -54,7 +54,7 @@ def engine(ctx: BenchContext) -> str:
 def server_argv(ctx: BenchContext) -> list[str]:
     """The launch argv a run would use (port unknown until start); a missing environment shows the bare name."""
     try:
-        return serve.launch_argv(ctx.model, ctx.adapter, engine=engine(ctx), port="PORT")
+        return serve_argv.launch_argv(ctx.model, ctx.adapter, engine=engine(ctx), port="PORT")
     except envs.EnvMissing:
         exe = engine(ctx)
         if exe == "vllm":
@@ -79,7 +79,7 @@ def serving(ctx: BenchContext) -> Iterator[tuple[str, str]]:
         argv = getattr(ctx.server_url, "argv", None)
         if argv and argv not in ctx.commands:
             ctx.commands.append(list(argv))
-        yield url, getattr(ctx.server_url, "model_name", None) or serve.request_name(ctx.model, ctx.adapter)
+        yield url, getattr(ctx.server_url, "model_name", None) or serve_argv.request_name(ctx.model, ctx.adapter)
         return
     with serve.LazyServer(ctx.model, ctx.adapter, commands=ctx.commands, engine=engine(ctx)) as lazy:
         yield lazy(), lazy.model_name
