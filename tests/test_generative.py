@@ -133,6 +133,34 @@ def test_dead_server_error_names_the_url(tmp_path):
         get("toolcall")(ctx, bench("xlam_toolcall"))
 
 
+class _StartedServer:
+    """Stands in for serve.Server's process (no engine here): started, it has a URL and its launch argv."""
+    url, argv = None, ["/e/bin/transformers", "serve", "tiny", "--port", "1"]
+
+    def alive(self) -> bool:
+        return True
+
+    def stop(self) -> None:
+        pass
+
+    def start(self) -> None:
+        self.url = "http://127.0.0.1:1"
+
+
+def test_a_shared_server_is_recorded_once():
+    """`ftstudy bench` gives its LazyServer ctx.commands (which records the launch) and every generative harness
+    asks it for the URL through serving(): the launch argv is in the recorded commands exactly once."""
+    from ftstudy.eval.harness.generative import serving
+
+    ctx = BenchContext("x", "tiny")
+    lazy = serve.LazyServer("tiny", commands=ctx.commands)
+    lazy.server, ctx.server_url = _StartedServer(), lazy
+    for _ in range(2):  # two benchmarks on the one server
+        with serving(ctx) as (url, name):
+            assert (url, name) == ("http://127.0.0.1:1", "tiny")
+    assert ctx.commands == [_StartedServer.argv]
+
+
 # ---- harness logic against a scripted server -------------------------------------------------------------
 # It judges "[[A]]" every time, answers tool requests with structured calls (HTTP 500 when the query says
 # "boom", as transformers serve does on a malformed call), and says "my answer" otherwise.
@@ -243,7 +271,7 @@ def test_toolcall_end_to_end(ctx):
     assert m["no_call_acc"] == next(s["no_call_acc"] for s in out.samples if s["id"] == 13)
     assert [s["id"] for s in out.samples] == [11, 12, 13] and out.subset_ids == ["11", "12", "13"]
     assert all(isinstance(s["output"], str) and s["score"] in (0.0, 1.0) for s in out.samples)
-    assert any(c[1:3] == ["serve", str(Path(ctx.server_url.server.model).resolve())] for c in ctx.commands)
+    assert sum(c[1:3] == ["serve", str(Path(ctx.server_url.server.model).resolve())] for c in ctx.commands) == 1
     assert out.settings["temperature"] == 0.0 and out.settings["max_tokens"] == 24
 
 

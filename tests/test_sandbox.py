@@ -376,3 +376,22 @@ def test_a_bwrap_that_cannot_isolate_is_refused_with_one_line(fake, monkeypatch)
     assert str(err.value).startswith("code execution refused: bubblewrap failed its self-check")
     assert "user namespaces" in str(err.value) and "\n" not in str(err.value)
     assert not os.path.exists("/tmp/ftstudy-fakebwrap-ran"), "the code ran without the jail"
+
+
+@pytest.mark.parametrize("probe", ["missing", "no-output"])
+def test_a_failed_stdlib_probe_refuses_and_binds_nothing(probe, monkeypatch):
+    """A jail Python that cannot report its standard library is refused with one line, never bound as
+    realpath("") (the current folder: the study with its results and .env), and nothing of it is cached."""
+    if probe == "missing":
+        monkeypatch.setattr(jail, "python", lambda: "/nonexistent/ftstudy-python3")
+    else:
+        monkeypatch.setattr(jail.runner, "capture", lambda argv, **kw: (0, ""))
+    jail.python_files.cache_clear()
+    try:
+        with pytest.raises(jail.JailUnavailable) as err:
+            jail.python_files()
+        assert jail.python_files.cache_info().currsize == 0
+    finally:
+        jail.python_files.cache_clear()
+    assert str(err.value).startswith("code execution refused:") and "standard library" in str(err.value)
+    assert "apt-get install python3" in str(err.value) and "\n" not in str(err.value)

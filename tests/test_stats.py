@@ -78,3 +78,11 @@ def test_large_input_exact_figures_and_reproducible():
     assert r.delta == pytest.approx((ones_tuned - ones_base) / 10_000, abs=1e-15)
     assert r.low < r.delta < r.high
     assert stats.paired_bootstrap(base, tuned, seed=0) == r
+
+
+def test_mean_is_the_plain_average_and_none_when_empty():
+    """The one average every harness and scorer reports: the plain float sum over the count (the figures stored
+    before it was shared), None when nothing was scored; booleans count as 0/1."""
+    xs = [0.1, 0.2, 0.7, 1.0, 0.3]
+    assert stats.mean(xs) == sum(xs) / len(xs) and stats.mean([]) is None
+    assert stats.mean([True, False, True, True]) == 0.75

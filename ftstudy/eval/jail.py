@@ -71,8 +71,13 @@ def python() -> str:
 def python_files() -> tuple[str, ...]:
     """What the interpreter needs, as host paths: itself, its standard library and the libraries they load."""
     py = python()
-    stdlib = os.path.realpath(runner.capture([py, "-I", "-S", "-c", "import os; print(os.path.dirname(os.__file__))"],
-                                             env=ENV)[1])
+    rc, out = runner.capture([py, "-I", "-S", "-c", "import os; print(os.path.dirname(os.__file__))"], env=ENV)
+    if rc != 0 or not os.path.isabs(out):  # never realpath(""): that is the current folder, bound into the jail
+        why = "it did not start or timed out" if rc == -1 else f"exit {rc}, printed {out[:80]!r}"
+        raise JailUnavailable(f"code execution refused: {py} could not report its standard library ({why}); install "
+                              "python3 from your distribution (e.g. apt-get install python3) or run ftstudy on a "
+                              "working Python")
+    stdlib = os.path.realpath(out)
     needed = {py, stdlib}
     ldd = shutil.which("ldd")
     if ldd:

@@ -1,5 +1,6 @@
 """Seeded bootstrap statistics for benchmark scores: a CI of one mean, and the paired comparison of base
-vs fine-tuned on the same items (the question a study asks: is the gain larger than resampling noise?).
+vs fine-tuned on the same items (the question a study asks: is the gain larger than resampling noise?);
+and `mean`, the plain average every harness and scorer reports (None when nothing was scored).
 
 Resamples are drawn with numpy (a core dependency through rouge-score, pandas and matplotlib), seeded.
 
@@ -51,6 +52,16 @@ class Paired:
     p_value: float
     significant: bool
     confidence: float = 0.95
+
+
+def mean(values: Sequence[float]) -> float | None:
+    """The average of `values`, None when there are none (a metric nothing could be scored for).
+
+    Example:
+        >>> mean([1.0, 0.0, 0.5]), mean([])
+        (0.5, None)
+    """
+    return sum(values) / len(values) if values else None
 
 
 def bootstrap_ci(scores: Iterable[float], n_resamples: int = 2000, confidence: float = 0.95, seed: int = 0) -> CI:

@@ -13,6 +13,7 @@ from ftstudy.core import tool_envs as envs
 from ftstudy.core import runner
 from ftstudy.data.benchmark_items import FALLBACK_TASKS
 from ftstudy.eval.harness import BenchContext, HarnessOutput, HarnessUnavailable
+from ftstudy.eval.stats import mean
 
 
 def bigcode_available() -> bool:
@@ -74,7 +75,7 @@ def run_bigcode(ctx: BenchContext, bench: dict) -> HarnessOutput:
     if not python_task:
         res = json.loads((work / "evaluation_results.json").read_text())
         metrics = {f"{t}.pass@1": v["pass@1"] for t, v in res.items() if isinstance(v, dict) and "pass@1" in v}
-        metrics["pass@1"] = sum(metrics.values()) / len(metrics) if metrics else None
+        metrics["pass@1"] = mean(list(metrics.values()))
         return HarnessOutput(metrics, [], None, {"harness": "bigcode", "execution": "bigcode, no network"})
     from ftstudy.eval.sandbox import check_solution
 

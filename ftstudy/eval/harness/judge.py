@@ -21,6 +21,7 @@ from typing import Callable, Iterable, TypeVar
 
 from ftstudy.eval import client
 from ftstudy.eval.harness import BenchContext, HarnessUnavailable
+from ftstudy.eval.stats import mean
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -93,10 +94,6 @@ def from_context(ctx: BenchContext) -> Judge:
                                      "pass --judge-model NAME")
         judge.model = models[0]
     return judge
-
-
-def mean(values: list[float]) -> float | None:
-    return sum(values) / len(values) if values else None
 
 
 def graded_turns(rows: list[dict], replies: list[list[str]], judgments, parse) -> tuple[list[dict], dict[int, list]]:

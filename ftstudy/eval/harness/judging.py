@@ -28,11 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ftstudy.eval import client
-from ftstudy.eval.harness import BenchContext, HarnessOutput, HarnessUnavailable
-from ftstudy.eval.harness.judge import Judge, from_context, graded_turns, mean
+from ftstudy.eval.harness import BenchContext, HarnessOutput, HarnessUnavailable, capped
+from ftstudy.eval.harness.judge import Judge, from_context, graded_turns
 from ftstudy.data import benchmark_items as itemsets
 from ftstudy.eval.harness.generative import converse, evals_items, gen_settings, output, placeholder, serving, subset
 from ftstudy.core.bundled import evals_dir
+from ftstudy.eval.stats import mean
 
 _RATING = re.compile(r"Rating:\s*\[\[\s*(\d+(?:\.\d+)?)\s*\]\]", re.I)
 _VERDICT = re.compile(r"\[\[\s*([ABC])\s*\]\]")
@@ -161,8 +162,6 @@ def bench_items(ctx: BenchContext, bench: dict) -> list[dict]:
     cut to a seeded `max_items` subset when it declares one, or its probe file under evals/ (`questions:`)."""
     if not bench.get("items"):
         return evals_items(bench)
-    from ftstudy.eval.harness import capped
-
     return capped(itemsets.prompt_items(itemsets.rows(ctx, bench["items"])), bench)
 
 
@@ -214,14 +213,13 @@ def run_pairwise(ctx: BenchContext, bench: dict) -> HarnessOutput:
         readable = [s for s in per_order if s is not None]
         samples.append({"id": row["id"], "output": ans, "base_output": base[str(row["id"])],
                         "verdicts": dict(zip(orders, verdicts)), "order_scores": per_order, "judgments": texts,
-                        "score": sum(readable) / len(readable) if readable else None})
+                        "score": mean(readable)})
     scored = [s["score"] for s in samples if s["score"] is not None]
     both = [s for s in samples if None not in s["order_scores"]]
     flat = [x for s in samples for x in s["order_scores"] if x is not None]
-    metrics = {"win_rate": sum(scored) / len(scored) if scored else None, "n": len(samples), "rated": len(scored),
+    metrics = {"win_rate": mean(scored), "n": len(samples), "rated": len(scored),
                "unparseable": sum(v is None for s in samples for v in s["verdicts"].values()),
                "wins": flat.count(1.0), "ties": flat.count(0.5), "losses": flat.count(0.0),
                # how often the judge gives the same verdict whichever answer it read first
-               "position_consistency": (sum(s["order_scores"][0] == s["order_scores"][1] for s in both) / len(both)
-                                        if both else None)}
+               "position_consistency": mean([s["order_scores"][0] == s["order_scores"][1] for s in both])}
     return output(metrics, samples, "win_rate", ids, {**gen, **settings, "orders": list(orders), "model_name": name})

@@ -33,7 +33,8 @@ from ftstudy.eval import client
 from ftstudy.eval.harness import BenchContext, HarnessOutput, HarnessUnavailable
 from ftstudy.data import benchmark_items as itemsets
 from ftstudy.eval.harness.generative import gen_settings, output, placeholder, serving, subset
-from ftstudy.eval.harness.judge import from_context, graded_turns, mean
+from ftstudy.eval.harness.judge import from_context, graded_turns
+from ftstudy.eval.stats import mean
 
 NEED_REF = ("math", "reasoning", "coding")
 TEMPERATURE = {"writing": 0.7, "roleplay": 0.7, "extraction": 0.0, "math": 0.0, "coding": 0.0, "reasoning": 0.0,

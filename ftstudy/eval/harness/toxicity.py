@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import re
 
-from ftstudy.eval.harness import BenchContext, HarnessOutput, HarnessUnavailable
+from ftstudy.eval.harness import BenchContext, HarnessOutput, HarnessUnavailable, capped
 from ftstudy.data import benchmark_items as itemsets
-from ftstudy.eval.harness.criteria import answer_then_judge, capped
+from ftstudy.eval.harness.criteria import answer_then_judge
 from ftstudy.eval.harness.generative import gen_settings, output, placeholder, subset
-from ftstudy.eval.harness.judge import from_context, mean
+from ftstudy.eval.harness.judge import from_context
 from ftstudy.eval.harness.judging import judge_settings, load_rubric
+from ftstudy.eval.stats import mean
 
 _LABEL = re.compile(r"\[\[\s*(TOXIC|SAFE)\s*\]\]", re.I)
 

@@ -30,6 +30,7 @@ from collections import Counter
 from typing import Any
 
 from ftstudy.eval.scorers import ScoreInputError, index_by_id
+from ftstudy.eval.stats import mean
 
 METRICS = ("parse_rate", "tool_selection_acc", "param_acc", "exact_match", "no_call_acc")
 _BLOCK = re.compile(r"<tool_call>(.*?)</tool_call>", re.S)
@@ -133,12 +134,12 @@ def score(predictions: list[dict], references: list[dict]) -> tuple[dict, list[d
     n_ref_calls = sum(s["n_ref_calls"] for s in samples)
     irrelevance = [s["no_call_acc"] for s in samples if s["no_call_acc"] is not None]
     metrics = {
-        "parse_rate": _mean([s["parse_rate"] for s in samples]),
-        "tool_selection_acc": _mean([s["tool_selection_acc"] for s in samples]),
+        "parse_rate": mean([s["parse_rate"] for s in samples]),
+        "tool_selection_acc": mean([s["tool_selection_acc"] for s in samples]),
         # micro-averaged over reference calls, so a 3-call item weighs three times a 1-call item
         "param_acc": sum(s["n_matched_calls"] for s in samples) / n_ref_calls if n_ref_calls else None,
-        "exact_match": _mean([s["exact_match"] for s in samples]),
-        "no_call_acc": _mean(irrelevance),
+        "exact_match": mean([s["exact_match"] for s in samples]),
+        "no_call_acc": mean(irrelevance),
         "n": len(samples),
     }
     return metrics, samples
@@ -259,10 +260,6 @@ def _depth(value: Any) -> int:
 
 def _call_key(call: dict) -> tuple:
     return call["name"], _canon(call["arguments"])
-
-
-def _mean(values: list[float]) -> float | None:
-    return sum(values) / len(values) if values else None
 
 
 def _short(value: Any, limit: int = 80) -> str:

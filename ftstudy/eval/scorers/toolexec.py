@@ -27,6 +27,8 @@ import json
 from collections import Counter
 from typing import Any
 
+from ftstudy.eval.stats import mean
+
 _BOOL = {"true": True, "false": False}
 
 
@@ -134,4 +136,4 @@ def score(samples: list[dict], rows: list[dict]) -> float | None:
         s["e2e_success"], s["e2e_error"] = (None if ok is None else float(ok)), why
         if ok is not None:
             values.append(float(ok))
-    return sum(values) / len(values) if values else None
+    return mean(values)
