@@ -258,3 +258,18 @@ def test_the_bundled_calibration_file_is_the_one_read(monkeypatch):
     monkeypatch.delenv("FTSTUDY_CALIBRATION", raising=False)
     assert data_stats.calibration_path().is_file(), data_stats.calibration_path()
     assert "measured" in data_stats.load_calibration()
+
+
+def test_check_view_lines_up_predicted_measured_and_error():
+    from ftstudy.plan.views import render_check
+
+    c = {"run": "runs/code/lora-cpu-1", "experiment": "code", "method": "lora", "hardware": "cpu", "rows": [
+        {"quantity": "peak_memory_gb", "predicted": 12.345, "measured": 13.0, "kind": "rss", "error_pct": -5.0},
+        {"quantity": "tokens_per_second", "predicted": 1234567.891, "measured": None, "error_pct": None},
+        {"quantity": "tokens_per_epoch", "predicted": 0.0, "measured": 98765.4, "error_pct": -100.0}]}
+    assert render_check(c) == (
+        "check: runs/code/lora-cpu-1 (code × lora on cpu)\n"
+        "                         predicted    measured    error\n"
+        "  peak_memory_gb             12.35       13.00    -5.0%  (rss)\n"
+        "  tokens_per_second   1,234,567.89           -        -\n"
+        "  tokens_per_epoch            0.00   98,765.40  -100.0%")

@@ -112,3 +112,38 @@ pq.write_table(pa.table({{"prompt": [["t1", "t2"]], "prompt_id": [7], "category"
     assert len(rows) == 3 and {r["group"] for r in items(ctx, {})} == {"women", "asian"}
     q = question(itemsets.rows(ctx, "mt_bench")[0], 0)
     assert q == {"id": "7", "category": "math", "turns": ["t1", "t2"], "reference": ["r1", "r2"]}
+
+
+# a hub export's stand-in: writes 60 xLAM-like rows to its last argument; with "fail", half of them and exit 1
+EXPORT = ("import json, sys\nrows = 30 if sys.argv[1] == 'fail' else 60\nwith open(sys.argv[-1], 'w') as fh:\n"
+          "    fh.writelines(json.dumps({'id': i}) + '\\n' for i in range(rows))\nsys.exit(sys.argv[1] == 'fail')\n")
+
+
+def _export(out: str, how: str = "ok") -> stage.Step:
+    return stage.Step(out, out, ["<eval-env>/bin/python", "-c", EXPORT, how, out])
+
+
+def test_hub_exports_replace_their_file_only_when_finished(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setattr(stage.envs, "bin_path", lambda name: Path(sys.executable))
+    dest = tmp_path / "staged"
+    stage.run_plan([_export("xlam_heldout.jsonl"), _export("mt_bench.jsonl")], dest, progress=lambda m: None)
+    held = itemsets.load_jsonl(dest / "xlam_heldout.jsonl")
+    assert [r["id"] for r in held] == itemsets.heldout_ids(60) and len(held) == 2  # the held-out rows only
+    assert len(itemsets.load_jsonl(dest / "mt_bench.jsonl")) == 60
+    assert sorted(p.name for p in dest.iterdir()) == ["mt_bench.jsonl", "xlam_heldout.jsonl"]  # no temporary left
+
+    # a failed export, or a stop between the export and the held-out rows: the older file stays, no temporary
+    with pytest.raises(Exception, match="mt_bench.jsonl failed"):
+        stage.run_plan([_export("mt_bench.jsonl", "fail")], dest, progress=lambda m: None)
+    assert len(itemsets.load_jsonl(dest / "mt_bench.jsonl")) == 60
+
+    def stopped(path):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(itemsets, "load_jsonl", stopped)
+    (dest / "xlam_heldout.jsonl").write_text('{"id": "old"}\n')
+    with pytest.raises(KeyboardInterrupt):
+        stage.run_plan([_export("xlam_heldout.jsonl")], dest, progress=lambda m: None)
+    assert (dest / "xlam_heldout.jsonl").read_text() == '{"id": "old"}\n'
+    assert sorted(p.name for p in dest.iterdir()) == ["mt_bench.jsonl", "xlam_heldout.jsonl"]

@@ -3,16 +3,32 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from pathlib import Path
 from typing import Any
+
+# `.{name}.{pid}.{thread id}.tmp`: the one name every writer of a file beside its final one uses (temporary_for)
+_TEMPORARY = re.compile(r"^\..+\.(\d+)\.(\d+)\.tmp$")
+
+
+def temporary_for(path: str | Path) -> Path:
+    """The temporary file beside `path` that this process and thread write before renaming it over `path`.
+    Its name carries the writer's pid, so `remove_stale_temporaries` can tell a killed writer's from a live one's.
+
+    Example:
+        >>> temporary_for("/d/a.json") == Path(f"/d/.a.json.{os.getpid()}.{threading.get_ident()}.tmp")
+        True
+    """
+    path = Path(path)
+    return path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
 
 
 def atomic_write(path: str | Path, text: str) -> Path:
     """Write `text` to a temporary file beside `path`, fsync it, then rename it over `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")  # per writer thread too
+    tmp = temporary_for(path)  # per writer thread too
     try:
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(text)
@@ -25,8 +41,9 @@ def atomic_write(path: str | Path, text: str) -> Path:
 
 
 def remove_stale_temporaries(folder: str | Path) -> list[Path]:
-    """Delete the temporaries `atomic_write` left under `folder` when its process was killed mid-write (SIGKILL,
-    or SIGTERM without a handler); a temporary whose writer is still alive here is kept.
+    """Delete the temporaries (`temporary_for`) left under `folder` by writers killed mid-write (SIGKILL, or
+    SIGTERM without a handler); a temporary whose writer is still alive here is kept, and so is any file not
+    named by `temporary_for`.
 
     Example:
         >>> import tempfile; d = Path(tempfile.mkdtemp()); _ = (d / ".a.json.999999999.1.tmp").write_text("{")
@@ -35,8 +52,8 @@ def remove_stale_temporaries(folder: str | Path) -> list[Path]:
     """
     gone = []
     for tmp in Path(folder).rglob(".*.tmp") if Path(folder).is_dir() else ():
-        parts = tmp.name.split(".")
-        if len(parts) >= 5 and parts[-3].isdigit() and not _alive(int(parts[-3])):
+        m = _TEMPORARY.match(tmp.name)
+        if m and tmp.is_file() and not _alive(int(m.group(1))):
             tmp.unlink(missing_ok=True)
             gone.append(tmp)
     return gone
@@ -45,10 +62,10 @@ def remove_stale_temporaries(folder: str | Path) -> list[Path]:
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError, ValueError):  # no such process, or a number no pid can be
         return False
-    except (PermissionError, OverflowError):
-        return pid < 2**22  # another user's process (or a number no pid can be)
+    except PermissionError:  # another user's process
+        return True
     return True
 
 

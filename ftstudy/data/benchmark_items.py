@@ -226,6 +226,11 @@ def heldout_ids(n_total: int, seed: int = HELDOUT_SEED) -> list[int]:
     return sorted(smallest(range(n_total), min(HELDOUT_MAX, max(1, n_total // 30)), f"xlam-heldout:{seed}:"))
 
 
+def heldout_rows(train_rows: list, seed: int = HELDOUT_SEED) -> list:
+    """The held-out benchmark rows of the whole xLAM train split (`heldout_ids`, in file order)."""
+    return [train_rows[i] for i in heldout_ids(len(train_rows), seed)]
+
+
 def data_rows(task: str, data_dir: Path | None, commands: list) -> list[dict]:
     """A generative benchmark's rows: `<data_dir>/<task>.jsonl`, else its HUB split (the held-out rows only
     for xlam_heldout), loaded through the eval environment; the command is recorded in `commands`."""
@@ -242,9 +247,7 @@ def data_rows(task: str, data_dir: Path | None, commands: list) -> list[dict]:
         commands.append(argv)
         runner.check(runner.run(argv, quiet=True), f"loading {HUB[task][0]} from the hub")
         rows = load_jsonl(Path(tmp) / "rows.jsonl")
-    if task == "xlam_heldout":
-        rows = [rows[i] for i in heldout_ids(len(rows))]
-    return rows
+    return heldout_rows(rows) if task == "xlam_heldout" else rows
 
 
 def evals_items(bench: dict, key: str = "questions") -> list[dict]:

@@ -27,7 +27,7 @@ import yaml
 
 from ftstudy.core import tool_envs as envs
 from ftstudy.config import registry
-from ftstudy.core import runner
+from ftstudy.core import fsio, runner
 from ftstudy.data import benchmark_items as itemsets
 from ftstudy.core.bundled import evals_dir
 
@@ -116,10 +116,20 @@ def run_plan(steps: list[Step], folder: Path, progress=print) -> None:
             itemsets.download(step.url, folder / step.out)
             continue
         argv = [str(envs.bin_path(step.env_name))] + list(step.argv or [])[1:]
-        if argv[-1] == step.out:  # a hub export: its output file, inside the folder
-            argv[-1] = str(folder / step.out)
         env = {k: v.replace("<DIR>", str(folder)) for k, v in step.env.items()}
-        runner.check(runner.run(argv, env=env, quiet=True), step.what)
-        if step.out == "xlam_heldout.jsonl":  # the harness reads the held-out rows only
-            rows = itemsets.load_jsonl(folder / step.out)
-            (folder / step.out).write_text("".join(json.dumps(rows[i]) + "\n" for i in itemsets.heldout_ids(len(rows))))
+        if argv[-1] != step.out:
+            runner.check(runner.run(argv, env=env, quiet=True), step.what)
+            continue
+        # a hub export: into a temporary beside its file, which only a finished export replaces (a kill
+        # in between leaves the older file, or none, never a partial or the whole xLAM split as held-out rows)
+        out = folder / step.out
+        tmp = fsio.temporary_for(out)
+        try:
+            runner.check(runner.run(argv[:-1] + [str(tmp)], env=env, quiet=True), step.what)
+            if step.out == "xlam_heldout.jsonl":  # the harness reads the held-out rows only
+                rows = itemsets.heldout_rows(itemsets.load_jsonl(tmp))
+                fsio.atomic_write(out, "".join(json.dumps(r) + "\n" for r in rows))
+            else:
+                tmp.replace(out)
+        finally:
+            tmp.unlink(missing_ok=True)

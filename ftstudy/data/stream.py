@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
+from ftstudy.core.fsio import temporary_for
 from ftstudy.data.converters.common import convert
 from ftstudy.data.row_errors import RowError, RowSkip
 from ftstudy.data.selection import smallest
@@ -152,7 +153,7 @@ def convert_file(src: Path, dst: Path, shape: str, k: int | None = None, salt: s
     res = StreamResult()
     keep = select(src, k, salt) if k is not None else None
     dst.parent.mkdir(parents=True, exist_ok=True)
-    res.tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+    res.tmp = temporary_for(dst)
     in_digest, out_digest = hashlib.sha256(), hashlib.sha256()
     try:
         with open(res.tmp, "wb") as out:

@@ -12,7 +12,6 @@ Example:
 from __future__ import annotations
 
 import json
-import re
 import statistics
 from pathlib import Path
 from typing import Any
@@ -24,8 +23,7 @@ from ftstudy.core.fsio import atomic_write
 from ftstudy.plan.estimate import estimate
 from ftstudy.config.calibration import calibration_path, forget_calibration
 from ftstudy.config.model_shape import PlanError
-
-HEADER = re.compile(r"^# experiment: (\S+)\s+method: (\S+)\s+hardware: (\S+)", re.M)
+from ftstudy.config.validate import header_meta
 
 
 def _read_run(run_dir: str | Path) -> tuple[dict, dict, dict]:
@@ -33,8 +31,7 @@ def _read_run(run_dir: str | Path) -> tuple[dict, dict, dict]:
     if not (run / "config.yaml").is_file():
         raise PlanError(f"{run}: no config.yaml here; give a run folder written by `ftstudy train`")
     text = (run / "config.yaml").read_text()
-    header = HEADER.search(text)
-    meta = dict(zip(("experiment", "method", "hardware"), header.groups())) if header else {}
+    meta = header_meta(text)
     train = json.loads((run / "train.json").read_text()) if (run / "train.json").is_file() else {}
     for key in ("experiment", "method", "hardware"):
         meta[key] = train.get(key) or meta.get(key)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ftstudy.core import tables
+
 LABELS = {
     "weights": "weights", "trainable": "trainable (adapters)", "gradients": "gradients", "optimizer": "optimizer states",
     "reference_model": "DPO reference model", "activations": "activations", "logits": "logits + loss",
@@ -92,14 +94,14 @@ def render_plan(p: dict[str, Any]) -> str:
 
 
 def render_check(c: dict[str, Any]) -> str:
-    lines = [f"check: {c['run']} ({c.get('experiment')} × {c.get('method')} on {c.get('hardware')})",
-             f"  {'':<20}{'predicted':>12}{'measured':>12}{'error':>9}"]
-    for r in c["rows"]:
-        meas = f"{r['measured']:,.2f}" if r["measured"] is not None else "-"
-        err = f"{r['error_pct']:+.1f}%" if r["error_pct"] is not None else "-"
-        kind = f"  ({r['kind']})" if r.get("kind") else ""
-        lines.append(f"  {r['quantity']:<20}{r['predicted']:>12,.2f}{meas:>12}{err:>9}{kind}")
-    return "\n".join(lines)
+    rows = [[r["quantity"], f"{r['predicted']:,.2f}",
+             f"{r['measured']:,.2f}" if r["measured"] is not None else "-",
+             f"{r['error_pct']:+.1f}%" if r["error_pct"] is not None else "-",
+             f"({r['kind']})" if r.get("kind") else ""] for r in c["rows"]]
+    table = tables.text(["", "predicted", "measured", "error", ""], rows, widths=[20, 12, 12, 9], right=[1, 2, 3],
+                        sep=["", "", "", "  "], rule=False)
+    return "\n".join([f"check: {c['run']} ({c.get('experiment')} × {c.get('method')} on {c.get('hardware')})"]
+                     + ["  " + line for line in table.splitlines()])
 
 
 def render_calibration(profiles: dict[str, Any], path: str) -> str:

@@ -31,7 +31,7 @@ import yaml
 
 from ftstudy.config import registry
 from ftstudy.core.bundled import evals_dir
-from ftstudy.data.benchmark_items import (FALLBACK_TASKS, HUB, HarnessUnavailable, Source, evals_items, heldout_ids,
+from ftstudy.data.benchmark_items import (FALLBACK_TASKS, HUB, HarnessUnavailable, Source, evals_items, heldout_rows,
                                           hub_argv, load_jsonl)
 
 # lm-eval 0.4.13's datasets for the built-in tasks of evals/benchmarks.yaml, used when no eval environment is
@@ -248,7 +248,7 @@ def _generative(bench: dict, data_dir: Path | None) -> Items:
     hub, config, split = HUB.get(task, (None, None, "test"))
     rows, where = _rows(task, hub, config, split, data_dir)
     if task == "xlam_heldout" and not where.endswith(f"{task}.jsonl"):  # the whole train split: keep the held-out rows
-        rows = [rows[i] for i in heldout_ids(len(rows))]
+        rows = heldout_rows(rows)
     return Items(bench["id"], rows, where, skip=SKIP.get(task, ()), parts=[where])
 
 

@@ -33,6 +33,8 @@ from pathlib import Path
 from itertools import repeat
 from typing import Any, Iterable, Iterator
 
+from ftstudy.core.fsio import temporary_for
+
 DEFAULT_NGRAM = 13
 MIN_WORDS = 8          # a field shorter than this (and than N) is not indexed: too common to be evidence
 # Keys that hold an item's prompt: only these are indexed whole when shorter than N words (a short question is
@@ -215,16 +217,19 @@ def drop_lines(path: Path, lines: set[int]) -> tuple[int, str]:
     import hashlib
 
     digest, kept = hashlib.sha256(), 0
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.decontam")
-    with open(path, "rb") as src, open(tmp, "wb") as dst:
-        for lineno, line in enumerate(src, 1):
-            if lineno not in lines:
-                dst.write(line)
-                digest.update(line)
-                kept += bool(line.strip())
-        dst.flush()
-        os.fsync(dst.fileno())
-    tmp.replace(path)
+    tmp = temporary_for(path)
+    try:
+        with open(path, "rb") as src, open(tmp, "wb") as dst:
+            for lineno, line in enumerate(src, 1):
+                if lineno not in lines:
+                    dst.write(line)
+                    digest.update(line)
+                    kept += bool(line.strip())
+            dst.flush()
+            os.fsync(dst.fileno())
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return kept, digest.hexdigest()
 
 
