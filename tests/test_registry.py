@@ -80,8 +80,6 @@ def test_show_names_the_real_item_sets_and_what_is_not_run():
 
 
 def test_a_source_on_an_undefined_row_shape_is_one_clear_refusal(tmp_path, monkeypatch):
-    import shutil
-
     from ftstudy.core.bundled import evals_dir, registry_dir
 
     (tmp_path / "experiments.yaml").write_text(
@@ -113,12 +111,13 @@ def test_a_typo_or_a_missing_key_in_experiments_yaml_is_one_line_naming_the_entr
     cases = [("    weight:", "    wieght:", r"experiment '\w+', source '\w+': unknown key 'wieght' \(did you mean 'weight'\?\)"),
              ("  sequence_len:", "  sequence_lenght:", r"experiment '\w+': unknown key 'sequence_lenght' \(did you mean 'sequence_len'\?\)"),
              ("    hub:", "    hubb:", r"experiment '\w+', source '\w+': unknown key 'hubb' \(did you mean 'hub'\?\)"),
-             ("    title:", "    # title:", r"experiment '\w+': missing 'title'")]
+             ("    title:", "    # title:", r"experiment '\w+': missing 'title'"),
+             ("    sequence_len:", "    seed: 7\n    sequence_len:", r"experiment '\w+': the seed is the study's")]
     for old, new, message in cases:
         assert old in text
         (tmp_path / "experiments.yaml").write_text(text.replace(old, new, 1))
         with pytest.raises(registry.RegistryError, match=str(tmp_path / "experiments.yaml") + ": " + message):
             registry.experiments()
     cli = CliRunner().invoke(main, ["list"])
-    assert cli.exit_code == 1 and "experiment 'classification': missing 'title' (the other" in cli.output
+    assert cli.exit_code == 1 and "experiment 'classification': the seed is the study's" in cli.output
     assert "Traceback" not in cli.output

@@ -24,9 +24,10 @@ SPARK_LINK = {"intra_node_gbs": 0.0, "inter_node_gbs": 25.0, "intra_link": "none
               "inter_link": "ConnectX-7, 200 Gb/s", "shard_engine": "fsdp2"}
 H100_LINK = {"intra_node_gbs": 450.0, "inter_node_gbs": 50.0, "intra_link": "NVLink 4, 900 GB/s both ways",
              "inter_link": "InfiniBand NDR, one 400 Gb/s NIC per GPU", "shard_engine": "deepspeed"}
-# What every H100 profile turns on in Axolotl (bf16 + TF32 tensor cores, FlashAttention-2, packing, checkpointing)
-H100_AXOLOTL = {"bf16": "auto", "tf32": True, "attn_implementation": "flash_attention_2", "sample_packing": True,
-                "pad_to_sequence_len": True, "gradient_checkpointing": True, **LIGER}
+# What every GPU profile (the Sparks and the H100s) turns on in Axolotl: bf16 + TF32 tensor cores,
+# FlashAttention-2, packing, checkpointing. A setting for one profile only goes in that profile's own dict.
+GPU_AXOLOTL = {"bf16": "auto", "tf32": True, "attn_implementation": "flash_attention_2", "sample_packing": True,
+               "pad_to_sequence_len": True, "gradient_checkpointing": True, **LIGER}
 
 # Per-profile Axolotl settings. `global_batch` (sequences per optimizer step) and `micro_batch` (per GPU, by
 # method) give gradient_accumulation_steps = global_batch / (micro_batch × gpus).
@@ -42,7 +43,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "global_batch": 32,
         "micro_batch": {"lora": 4, "qlora": 4, "full": 2, "dpo": 2},
         "max_sequence_len": 8192,
-        "axolotl": {**H100_AXOLOTL},
+        "axolotl": {**GPU_AXOLOTL},
     },
     "h100": {
         "title": "1x NVIDIA H100 80 GB",
@@ -55,7 +56,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "global_batch": 32,
         "micro_batch": {"lora": 8, "qlora": 8, "full": 4, "dpo": 4},
         "max_sequence_len": 8192,
-        "axolotl": {**H100_AXOLOTL},
+        "axolotl": {**GPU_AXOLOTL},
     },
     "h100x8": {
         "title": "8x NVIDIA H100 80 GB (one node) with DeepSpeed ZeRO",
@@ -68,7 +69,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "global_batch": 64,
         "micro_batch": {"lora": 8, "qlora": 8, "full": 4, "dpo": 4},
         "max_sequence_len": 8192,
-        "axolotl": {**H100_AXOLOTL},
+        "axolotl": {**GPU_AXOLOTL},
     },
     "cpu": {
         "title": "CPU only (tiny model smoke tests; fp32, SDPA, no packing, no CUDA kernels)",

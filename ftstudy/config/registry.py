@@ -144,7 +144,9 @@ def _entry(cls, raw: dict, where: str) -> dict:
     otherwise a RegistryError naming the file, the entry and the key, with the nearest field name."""
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for key in raw:
-        if key not in fields or key == "seed":
+        if key == "seed":
+            raise RegistryError(f"{where}: the seed is the study's: set `seed:` once at the top of experiments.yaml")
+        if key not in fields:
             near = difflib.get_close_matches(key, list(fields), n=1, cutoff=0.6)
             raise RegistryError(f"{where}: unknown key {key!r}" + (f" (did you mean {near[0]!r}?)" if near else ""))
     missing = [n for n, f in fields.items() if n not in raw and n != "seed"

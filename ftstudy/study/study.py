@@ -160,9 +160,11 @@ class Study:
         lock = RunLock(self.o.root / "state" / f".{self.o.experiment}.lock", what=f"the {self.o.experiment} study")
         with contextlib.nullcontext() if only else lock:
             if not only:  # this experiment's study lock is held: a temporary here is a killed writer's
-                for folder in ("results", "runs", "state", gen.PREPARED_DIR):
-                    remove_stale_temporaries(self.o.root / folder / self.o.experiment)
-                remove_stale_temporaries(self.o.root / "results" / ".work" / self.o.experiment)
+                from ftstudy.eval.harness import work_root
+
+                for folder in (self.results, self.runs, self.o.root / "state", self.o.root / gen.PREPARED_DIR):
+                    remove_stale_temporaries(folder / self.o.experiment)
+                remove_stale_temporaries(work_root(self.results, self.o.experiment))
             self.state["_options"] = saved_options(self.o)
             for stage, action in plan:
                 if only and stage != only:

@@ -62,7 +62,12 @@ class BenchContext:
     def work_dir(self, name: str) -> Path:
         """A harness's scratch folder for one benchmark: per experiment and tag, so bench jobs of two experiments
         that share a benchmark (side by side, or as Slurm jobs) never write the same files."""
-        return self.out_dir / ".work" / self.experiment / f"{self.tag}-{name}"
+        return work_root(self.out_dir, self.experiment) / f"{self.tag}-{name}"
+
+
+def work_root(results: Path, experiment: str) -> Path:
+    """Where the harnesses of one experiment keep their scratch folders, under the results folder."""
+    return results / ".work" / experiment
 
 
 @dataclass
