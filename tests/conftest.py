@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from ftstudy.train import tiny
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
 CANARY_ENV = "FTSTUDY_TEST_JUDGE_KEY"
@@ -31,11 +33,11 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("HF_EVALUATE_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("AXOLOTL_DO_NOT_TRACK", "1")
-# One math thread per tool process (Axolotl, lm-eval, the server), as the demo runs them (ftstudy.train.tiny):
+# One math thread per tool process (Axolotl, lm-eval, the server), as the demo runs them (tiny.THREAD_ENV):
 # the tiny model gains nothing from a second thread, and two threads on a busy 2-core machine (a CPU hog, the
 # other xdist worker) spin-wait on each other, each step many times slower.
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("MKL_NUM_THREADS", "1")
+for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, tiny.THREAD_ENV[_name])
 
 
 def pytest_configure(config):
@@ -77,8 +79,6 @@ def cache_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_model(cache_dir) -> Path:
     """The tiny Qwen2-shaped model with its locally trained tokenizer, built once for the whole session."""
-    from ftstudy.train import tiny
-
     return tiny.build(cache_dir / "tiny-model", seed=0)
 
 
@@ -127,15 +127,29 @@ def quick_demo(tmp_path_factory, tiny_model):
     out, cwd = base / "demo", base / "cwd"
     cwd.mkdir()
     argv = [sys.executable, "-m", "ftstudy", "demo", "--quick", "--out", str(out)]
-    env = {**os.environ, CANARY_ENV: CANARY}
+    env = {**os.environ, CANARY_ENV: CANARY, "OPENAI_API_KEY": CANARY}  # the judge key's default variable too
     first = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lock = out / "state" / ".demo.lock"
-    wait_until(lambda: lock.exists() and "pid" in lock.read_text(), first, timeout=600)
+    assert wait_until(lambda: lock.exists() and "pid" in lock.read_text(), first, timeout=600), \
+        f"the first demo never took its lock (exit {first.poll()})"
     second = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
     stdout, stderr = first.communicate(timeout=1800)
     res = subprocess.CompletedProcess(argv, first.returncode, stdout, stderr)
     assert res.returncode == 0, res.stderr[-4000:]
     return out, res, second, first.pid, cwd
+
+
+@pytest.fixture
+def registry_copy(tmp_path, monkeypatch) -> Path:
+    """A copy of the registry (experiments.yaml and evals/) that ftstudy reads instead of its own
+    ($FTSTUDY_REGISTRY_DIR; the registry is cached by path, so no reset is needed): edit it freely."""
+    from ftstudy.core import bundled
+
+    reg = tmp_path / "registry"
+    shutil.copytree(bundled.evals_dir(), reg / "evals")
+    shutil.copy(bundled.registry_dir() / "experiments.yaml", reg / "experiments.yaml")
+    monkeypatch.setenv("FTSTUDY_REGISTRY_DIR", str(reg))
+    return reg
 
 
 def copy_study(src: Path, dest: Path) -> Path:

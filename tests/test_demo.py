@@ -23,12 +23,6 @@ def test_demo_data_splits_never_overlap():
     assert not rows("xlam_train.jsonl", ["query", "tools"]) & rows("bench/xlam_heldout.jsonl", ["query", "tools"])
 
 
-@pytest.fixture
-def first_demo(quick_demo):
-    """The session's quick demo (tests/conftest.py): from an empty folder, a second demo refused meanwhile."""
-    return quick_demo
-
-
 def results_of(out):
     """Every result's value and every item's output and score, by (experiment, tag, benchmark)."""
     found = {}
@@ -43,8 +37,8 @@ def results_of(out):
     return found
 
 
-def test_quick_demo_runs_every_stage(first_demo):
-    out, res, second, pid, cwd = first_demo
+def test_quick_demo_runs_every_stage(quick_demo):
+    out, res, second, pid, cwd = quick_demo
     refusal = [line for line in (second.stdout + second.stderr).splitlines() if line.strip()]
     assert second.returncode != 0 and len(refusal) == 1 and f"in use by pid {pid}" in refusal[0], refusal
     assert list(cwd.iterdir()) == []  # data/prepared and Axolotl's last_run_prepared stay under --out
@@ -74,18 +68,18 @@ def test_quick_demo_runs_every_stage(first_demo):
     assert "ETA" in res.stderr and "study" in res.stderr  # per-stage progress with the study's time left
 
 
-def test_the_judge_key_in_its_environment_is_written_nowhere(first_demo):
-    """The session's quick demo ran with a canary key in the judge key's variable (tests/conftest.py): no file
-    it wrote (tiny model, prepared data, runs, results, report, lock) and nothing it printed holds the key."""
-    out, res = first_demo[:2]
+def test_the_judge_key_in_its_environment_is_written_nowhere(quick_demo):
+    """The session's quick demo ran with a canary key in the judge key's default variable, OPENAI_API_KEY, and in
+    the tests' own (tests/conftest.py; test_study's DPO study sends it to a judge for real): no file it wrote (tiny model, prepared data, runs, results, report, lock) and nothing it printed holds the key."""
+    out, res = quick_demo[:2]
     files = [p for p in out.rglob("*") if p.is_file()]
     assert len(files) > 20 and {"runs", "results", "report", "tiny-model"} <= {p.relative_to(out).parts[0] for p in files}
     assert [str(p) for p in files if CANARY.encode() in p.read_bytes()] == []
     assert CANARY not in res.stdout + res.stderr
 
 
-def test_demo_report_is_short_and_its_chart_labels_never_overlap(first_demo, tmp_path):
-    out = first_demo[0]
+def test_demo_report_is_short_and_its_chart_labels_never_overlap(quick_demo, tmp_path):
+    out = quick_demo[0]
     page = (out / "report" / "report.html").read_text()
     assert page.index("Base vs fine-tuned") < page.index("<svg") and "<details" in page  # verdicts first, lock folded
     seen = layout(out / "report" / "report.html", tmp_path)

@@ -10,7 +10,6 @@ counted), so this is not a `tools` test.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,6 @@ import yaml
 from click.testing import CliRunner
 
 from ftstudy.cli.main import main
-from ftstudy.core import bundled
 from ftstudy.core import tool_envs as envs
 
 # What a user writes: one experiment entry (row shape `alpaca` exists) ...
@@ -81,11 +79,10 @@ ITEMS = [{"text": LEAKED, "label": 0}, {"text": "Chipmaker beats estimates and r
 
 
 @pytest.fixture
-def added(tmp_path, monkeypatch):
+def added(tmp_path, monkeypatch, registry_copy):
     """The registry copy with the new entries; cwd is an empty work folder. Returns (bundled count, folder)."""
-    reg = tmp_path / "registry"
-    shutil.copytree(bundled.evals_dir(), reg / "evals")
-    exps = yaml.safe_load((bundled.registry_dir() / "experiments.yaml").read_text())
+    reg = registry_copy
+    exps = yaml.safe_load((reg / "experiments.yaml").read_text())
     bundled_count = len(exps["experiments"])
     exps["experiments"].append(EXPERIMENT)
     (reg / "experiments.yaml").write_text(yaml.safe_dump(exps, sort_keys=False))
@@ -99,7 +96,6 @@ def added(tmp_path, monkeypatch):
     staged = tmp_path / "staged" / "zeroshot" / "twitter-financial-news-sentiment" / "default"
     staged.mkdir(parents=True)
     (staged / "validation.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ITEMS))
-    monkeypatch.setenv("FTSTUDY_REGISTRY_DIR", str(reg))
     monkeypatch.setenv("FTSTUDY_ENVS_DIR", str(tmp_path / "no-envs"))  # no tool environment: nothing heavy runs
     for name in envs.ENVS:
         monkeypatch.delenv(f"FTSTUDY_{name.upper()}_ENV", raising=False)

@@ -1,6 +1,4 @@
 """The experiment and benchmark registries: every entry is complete and every reference resolves."""
-import shutil
-
 import pytest
 from click.testing import CliRunner
 
@@ -79,13 +77,9 @@ def test_show_names_the_real_item_sets_and_what_is_not_run():
     assert "lm-eval task legalbench: legalbench_abercrombie" in show.show_text("legal")
 
 
-def test_a_source_on_an_undefined_row_shape_is_one_clear_refusal(tmp_path, monkeypatch):
-    from ftstudy.core.bundled import evals_dir, registry_dir
-
-    (tmp_path / "experiments.yaml").write_text(
-        (registry_dir() / "experiments.yaml").read_text().replace("shape: ag_news", "shape: ag_newz", 1))
-    shutil.copytree(evals_dir(), tmp_path / "evals")
-    monkeypatch.setenv("FTSTUDY_REGISTRY_DIR", str(tmp_path))  # the registry is cached by path: no reset needed
+def test_a_source_on_an_undefined_row_shape_is_one_clear_refusal(registry_copy):
+    exps = registry_copy / "experiments.yaml"
+    exps.write_text(exps.read_text().replace("shape: ag_news", "shape: ag_newz", 1))
     with pytest.raises(registry.RegistryError, match=r"'classification'.*ag_news \(ag_newz\).*row_formats.yaml"):
         registry.experiments()
 
@@ -102,12 +96,8 @@ def test_a_malformed_row_format_is_refused_with_its_name(tmp_path):
                                                "axolotl": {"type": "completion", "field": "text"}}}
 
 
-def test_a_typo_or_a_missing_key_in_experiments_yaml_is_one_line_naming_the_entry(tmp_path, monkeypatch):
-    from ftstudy.core.bundled import evals_dir, registry_dir
-
-    text = (registry_dir() / "experiments.yaml").read_text()
-    shutil.copytree(evals_dir(), tmp_path / "evals")
-    monkeypatch.setenv("FTSTUDY_REGISTRY_DIR", str(tmp_path))
+def test_a_typo_or_a_missing_key_in_experiments_yaml_is_one_line_naming_the_entry(registry_copy):
+    text = (registry_copy / "experiments.yaml").read_text()
     cases = [("    weight:", "    wieght:", r"experiment '\w+', source '\w+': unknown key 'wieght' \(did you mean 'weight'\?\)"),
              ("  sequence_len:", "  sequence_lenght:", r"experiment '\w+': unknown key 'sequence_lenght' \(did you mean 'sequence_len'\?\)"),
              ("    hub:", "    hubb:", r"experiment '\w+', source '\w+': unknown key 'hubb' \(did you mean 'hub'\?\)"),
@@ -115,8 +105,8 @@ def test_a_typo_or_a_missing_key_in_experiments_yaml_is_one_line_naming_the_entr
              ("    sequence_len:", "    seed: 7\n    sequence_len:", r"experiment '\w+': the seed is the study's")]
     for old, new, message in cases:
         assert old in text
-        (tmp_path / "experiments.yaml").write_text(text.replace(old, new, 1))
-        with pytest.raises(registry.RegistryError, match=str(tmp_path / "experiments.yaml") + ": " + message):
+        (registry_copy / "experiments.yaml").write_text(text.replace(old, new, 1))
+        with pytest.raises(registry.RegistryError, match=str(registry_copy / "experiments.yaml") + ": " + message):
             registry.experiments()
     cli = CliRunner().invoke(main, ["list"])
     assert cli.exit_code == 1 and "experiment 'classification': the seed is the study's" in cli.output

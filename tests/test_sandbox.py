@@ -5,7 +5,6 @@ Every attack here ran successfully against the sandbox before the jail (issue 11
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys

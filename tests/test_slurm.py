@@ -8,7 +8,9 @@ nothing. The LoRA chain is the quick demo's study run a second time from nothing
 determinism test: its results must equal the quick demo's, item by item. If Slurm cannot start, the tests
 fail: they never skip.
 """
+import dataclasses
 import json
+import subprocess
 import time
 from pathlib import Path
 
@@ -48,14 +50,9 @@ def wait_for(what, check, timeout):
 def options(root: Path, demo_out: Path) -> list[study.Options]:
     """The quick demo's own study (demo.QUICK: data, limits, steps, its seeded LoRA start) and a full run."""
     (quick,) = demo.QUICK
-    model = demo_out / "tiny-model"
-    common = dict(data=(str(demo.DATA / quick.data),), limit=quick.limit, bench_data_dir=str(demo.DATA / "bench"),
-                  benchmarks=quick.benchmarks, root=root, bench_limit=quick.bench_limit, count_tokens=quick.count_tokens)
-    return [study.Options(quick.experiment, quick.method, "cpu", str(model), sets=quick.sets + demo.lora_sets(demo_out, model),
-                          max_steps=quick.max_steps, **common),
-            # long enough to be caught mid-train: a checkpoint every 3 steps
-            study.Options(quick.experiment, "full", "cpu", str(model), sets=("learning_rate=0.001",), max_steps=12,
-                          **common)]
+    lora = demo.options_of(quick, demo_out, demo_out / "tiny-model", root=root)
+    # long enough to be caught mid-train: a checkpoint every 3 steps
+    return [lora, dataclasses.replace(lora, method="full", sets=("learning_rate=0.001",), max_steps=12)]
 
 
 def stage_states(root: Path) -> dict:
@@ -89,7 +86,7 @@ def test_demo_study_as_slurm_jobs_survives_a_killed_job_resumes_and_repeats_the_
     train_id = jobs["classification.full-cpu.train"]["job_id"]
     wait_for("a checkpoint of the full run", lambda: train.checkpoints(run_dir), 600)
     assert slurm_exec.states([train_id])[train_id][0] == "RUNNING"
-    assert slurm_exec._call(slurm.scancel_argv([train_id]))[0] == 0
+    assert subprocess.run(slurm.scancel_argv([train_id]), capture_output=True).returncode == 0
     wait_for("the cancelled job to end", lambda: slurm_exec.states([train_id])[train_id][0] == "CANCELLED", 120)
     merge_id = jobs["classification.full-cpu.merge"]["job_id"]
     wait_for("the dependents to be held", lambda: slurm_exec.states([merge_id]).get(merge_id, ("", ""))[1]

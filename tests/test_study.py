@@ -10,12 +10,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import CANARY, CANARY_ENV, copy_study
+from tests.conftest import CANARY, CANARY_ENV, copy_study, wait_until
 
 pytestmark = pytest.mark.tools
 
@@ -44,26 +43,16 @@ def stages(stderr: str, action: str) -> set[str]:
 
 
 def demo_args(demo_out: Path, *extra) -> list:
-    """`ftstudy run` options naming exactly the quick demo's study (demo.QUICK with its seeded LoRA start)."""
+    """`ftstudy run` options naming exactly the quick demo's study (demo.options_of its one run)."""
     from ftstudy.study import demo
 
-    r = demo.QUICK[0]
-    model = demo_out / "tiny-model"
-    sets = [x for s in r.sets + demo.lora_sets(demo_out, model) for x in ("--set", s)]
-    return ["run", r.experiment, "--method", r.method, "--hardware", "cpu", "--base-model", model,
-            "--data", demo.DATA / r.data, "--limit", r.limit, "--bench-limit", r.bench_limit, "--max-steps", r.max_steps,
-            "--bench-data-dir", demo.DATA / "bench", "--benchmarks", ",".join(r.benchmarks), *sets, *extra]
-
-
-def wait_for(predicate, proc, timeout=400):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        if proc.poll() is not None:
-            return False
-        time.sleep(0.05)  # polls a condition (no fixed wait): a stage of a second is still caught running
-    return False
+    (quick,) = demo.QUICK
+    o = demo.options_of(quick, demo_out, demo_out / "tiny-model")
+    return ["run", o.experiment, "--method", o.method, "--hardware", o.hardware, "--base-model", o.base_model,
+            *[x for d in o.data for x in ("--data", d)], "--limit", o.limit, "--bench-limit", o.bench_limit,
+            "--max-steps", o.max_steps, "--bench-data-dir", o.bench_data_dir, "--benchmarks", ",".join(o.benchmarks),
+            *[x for s in o.sets for x in ("--set", s)], "--count-tokens" if o.count_tokens else "--no-count-tokens",
+            *extra]
 
 
 def running(root: Path, stage: str):
@@ -129,7 +118,7 @@ def test_sft_study_rerun_changed_options_and_a_kill_in_each_stage_they_rerun(qui
     for stage, sig in (("prepare", signal.SIGTERM), ("train", signal.SIGINT), ("bench-ft", signal.SIGKILL)):
         proc = subprocess.Popen(FTSTUDY + list(map(str, changed)), cwd=root, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, start_new_session=True)
-        hit = wait_for(running(root, stage), proc)
+        hit = wait_until(running(root, stage), proc, timeout=400)
         if hit:
             os.killpg(proc.pid, sig)
         _, err = proc.communicate(timeout=180)

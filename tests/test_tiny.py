@@ -104,18 +104,30 @@ SMALL = dict(layers=1, hidden=32, vocab=400, pretrain_steps=5)  # the same recip
 
 @pytest.mark.tools
 def test_same_seed_same_bytes_other_seed_other_weights_and_a_cached_build_is_copied_whole(tmp_path):
-    """A small shape (honoured), built twice without the cache, pretraining included: the same bytes; a cached
-    build is copied whole; other parameters rebuild in place. (The default shape runs the same script with
-    more steps: the session's tiny model is built, or copied, once.)"""
+    """A small shape (honoured), built twice without the cache, pretraining included: the same bytes; two builds
+    into one cold cache at once (two pytest workers, two demos): one builds, the other waits and copies it whole;
+    other parameters rebuild in place. (The default shape runs the same script with more steps: the session's
+    tiny model is built, or copied, once.)"""
+    import threading
+
     cache = tmp_path / "cache"
-    first = tiny.build(tmp_path / "one", seed=0, cache=cache, **SMALL)
+    logs: dict[str, list[str]] = {"one": [], "two": []}
+    both = [threading.Thread(target=tiny.build, args=(tmp_path / name,), daemon=True,
+                             kwargs=dict(seed=0, cache=cache, log=logs[name].append, **SMALL)) for name in logs]
+    for t in both:
+        t.start()
+    for t in both:
+        t.join(timeout=600)
+    first, second = tmp_path / "one", tmp_path / "two"
     cfg = config(first)
     assert (cfg["num_hidden_layers"], cfg["hidden_size"], cfg["vocab_size"]) == (1, 32, 400)
+    (entry,) = [p for p in cache.iterdir() if not p.name.startswith(".")]
+    kinds = sorted(log[0].split()[0] for log in logs.values())
+    assert kinds == ["building", "copying"], logs
+    assert f"copying the tiny model from {entry} to " in "".join(logs["one"] + logs["two"])
+    assert hashes(first) == hashes(second)
     again = tiny.build(tmp_path / "again", seed=0, cache=None, **SMALL)  # built again, not copied
     assert hashes(again) == hashes(first)
-    messages = []
-    second = tiny.build(tmp_path / "two", seed=0, cache=cache, log=messages.append, **SMALL)
-    assert hashes(first) == hashes(second) and messages == [f"copying the tiny model from {next(cache.iterdir())} to {second}"]
     stamp = (again / "model.safetensors").stat().st_mtime_ns
     assert tiny.build(again, seed=0, cache=None, **SMALL) == again and (again / "model.safetensors").stat().st_mtime_ns == stamp
     before = hashes(again)

@@ -80,13 +80,16 @@ class Study:
                               progress=self.progress, bench_data_dir=self.o.bench_data_dir)
         return {"out_dir": str(rep.out_dir), "contamination": rep.contamination}
 
+    def prepared_paths(self) -> list[Path]:
+        """This run's prepared files (under the study root, else as the config names them)."""
+        return [self.o.root / ds["path"] if (self.o.root / ds["path"]).exists() else Path(ds["path"])
+                for ds in self.req.cfg["datasets"]]
+
     def contamination(self) -> dict | None:
         """The decontamination figures of this run's prepared files (from their manifests)."""
         from ftstudy.data.decontam import check as decontam_check
 
-        paths = [self.o.root / ds["path"] if (self.o.root / ds["path"]).exists() else Path(ds["path"])
-                 for ds in self.req.cfg["datasets"]]
-        return decontam_check.from_manifests(paths)
+        return decontam_check.from_manifests(self.prepared_paths())
 
     def do_train(self) -> dict:
         folder = train.run_dir(self.req, self.runs)
@@ -214,9 +217,11 @@ class Study:
     def outputs_exist(self, stage: str) -> bool:
         """A stage recorded as done still has its outputs (nobody deleted them since)."""
         folder = train.run_dir(self.req, self.runs)
-        if stage == "prepare":
-            return all(Path(self.o.root / ds["path"]).exists() or Path(ds["path"]).exists()
-                       for ds in self.req.cfg["datasets"])
+        if stage == "prepare":  # and, when this run asks for token counts, the manifests hold them
+            paths = self.prepared_paths()
+            manifests = [p.with_suffix(".manifest.json") for p in paths]
+            return all(p.exists() for p in paths) and (not self.o.count_tokens or all(
+                m.exists() and read_json(m).get("tokens") for m in manifests))
         if stage == "train":
             return (folder / "train.json").exists() and read_json(folder / "train.json").get("status") == "completed"
         if stage == "merge":

@@ -15,6 +15,7 @@ Example:
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -25,6 +26,7 @@ from typing import Callable
 
 from ftstudy.core import tool_envs as envs
 from ftstudy.core import runner
+from ftstudy.core.file_locks import RunLock
 from ftstudy.core.fsio import write_json
 from ftstudy.core.bundled import TOOL_SCRIPTS
 
@@ -116,27 +118,44 @@ def build(path: str | Path, layers: int = 4, hidden: int = 128, vocab: int = VOC
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     stored = cache / hashlib.sha256(json.dumps(want, sort_keys=True).encode()).hexdigest()[:16] if cache else None
     try:
-        if stored is not None and is_built(stored, want):
-            if log:
-                log(f"copying the tiny model from {stored} to {path}")
-            shutil.copytree(stored, tmp, dirs_exist_ok=True)
-        else:
-            if log:
-                log(f"building the tiny model in {path} ({layers} layers, hidden {hidden}, vocab {vocab}, seed {seed}, "
-                    f"{pretrain_steps} pretraining steps)")
-            argv = [python, SCRIPT, "--out", tmp, "--layers", layers, "--hidden", hidden, "--vocab", vocab,
-                    "--seed", seed, "--corpus", CORPUS, "--pretrain-steps", pretrain_steps,
-                    "--pretrain-corpus", PRETRAIN_CORPUS]
-            env = {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", **THREAD_ENV}
-            runner.check(runner.run(argv, env=env, quiet=True), "building the tiny model")
-            files = {p.name: _sha256(p) for p in sorted(tmp.iterdir()) if p.is_file()}
-            write_json(tmp / MANIFEST, {"params": want, "files": files})  # last: its presence means "whole"
-            if stored is not None:
-                _store(tmp, stored, want)
+        with _cache_lock(stored):  # two builds of one model at once (pytest workers, two demos): one builds, one copies
+            _build_or_copy(tmp, path, stored, want, python, log)
         _move_into_place(tmp, path, want)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return path
+
+
+def _cache_lock(stored: Path | None):
+    """A waiting lock on one cache entry (none without a cache, or where the cache folder cannot be made)."""
+    if stored is None:
+        return contextlib.nullcontext()
+    try:
+        stored.parent.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return contextlib.nullcontext()
+    return RunLock(stored.parent / f".{stored.name}.lock", what="a tiny-model cache entry", wait=True)
+
+
+def _build_or_copy(tmp: Path, path: Path, stored: Path | None, want: dict, python, log) -> None:
+    """Fill `tmp` with a whole model: a copy of the cache entry when it is whole, else a build (then cached)."""
+    if stored is not None and is_built(stored, want):
+        if log:
+            log(f"copying the tiny model from {stored} to {path}")
+        shutil.copytree(stored, tmp, dirs_exist_ok=True)
+        return
+    if log:
+        log(f"building the tiny model in {path} ({want['layers']} layers, hidden {want['hidden']}, vocab "
+            f"{want['vocab']}, seed {want['seed']}, {want['pretrain_steps']} pretraining steps)")
+    argv = [python, SCRIPT, "--out", tmp, "--layers", want["layers"], "--hidden", want["hidden"], "--vocab",
+            want["vocab"], "--seed", want["seed"], "--corpus", CORPUS, "--pretrain-steps", want["pretrain_steps"],
+            "--pretrain-corpus", PRETRAIN_CORPUS]
+    env = {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", **THREAD_ENV}
+    runner.check(runner.run(argv, env=env, quiet=True), "building the tiny model")
+    files = {p.name: _sha256(p) for p in sorted(tmp.iterdir()) if p.is_file()}
+    write_json(tmp / MANIFEST, {"params": want, "files": files})  # last: its presence means "whole"
+    if stored is not None:
+        _store(tmp, stored, want)
 
 
 def _store(built: Path, stored: Path, want: dict) -> None:
