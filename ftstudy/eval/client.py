@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable, TypeVar
 from ftstudy.core import redact
 from ftstudy.eval.server_json import (JUDGE_RETRY_STATUS, KEY_VARIABLE, RETRY_STATUS,  # noqa: F401 - re-exported
                                       AuthenticationFailed, RequestFailed, ServerUnreachable, answers, api_base,
-                                      get_json, post_json)
+                                      endpoint, get_json, post_json)
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -84,7 +84,7 @@ def chat_reply(base_url: str, model: str, messages: list[dict], tools: list[dict
     if seed is not None:
         body["seed"] = int(seed)
     body.update(extra or {})
-    url = api_base(base_url) + "/v1/chat/completions"
+    url = endpoint(base_url, "/v1/chat/completions")
     data = post_json(url, body, timeout=timeout, retries=retries, headers=headers, retry_status=retry_status,
                      key_env=key_env)
     return reply_of(redact.url(url), data)
@@ -157,7 +157,7 @@ def list_models(base_url: str, timeout: float = 10.0, headers: dict[str, str] | 
         >>> list_models("http://127.0.0.1:8000")  # doctest: +SKIP
         ['/models/tiny']
     """
-    url = api_base(base_url) + "/v1/models"
+    url = endpoint(base_url, "/v1/models")
     data = get_json(url, timeout=timeout, headers=headers, key_env=key_env)
     listed = data.get("data") if isinstance(data, dict) else None
     if not isinstance(listed, list):

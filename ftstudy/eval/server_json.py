@@ -64,6 +64,17 @@ def api_base(url: str) -> str:
     return url[:-3] if url.endswith("/v1") else url
 
 
+def endpoint(base_url: str, path: str) -> str:
+    """`path` on the server of `base_url`; a query the user gave (a gateway's ?key=) stays at the end.
+
+    Example:
+        >>> endpoint("https://gw.example/v1?key=k", "/v1/models")
+        'https://gw.example/v1/models?key=k'
+    """
+    root, qmark, query = base_url.partition("?")
+    return api_base(root) + path + qmark + query
+
+
 def get_json(url: str, timeout: float = 5.0, headers: dict[str, str] | None = None, key_env: str | None = None,
              max_bytes: int | None = None) -> Any:
     """GET a JSON document once (no retries: callers that poll, like the server start-up, loop themselves)."""
