@@ -213,6 +213,9 @@ def request(url: str, data: bytes | None = None, headers: dict[str, str] | None 
         ftstudy.core.outbound.Unreachable: cannot reach http://127.0.0.1:9/health (...)
     """
     where = redact.url(url)
+    if "@" in urllib.parse.urlsplit(url).netloc:  # urllib would take user:password@host for a host name
+        raise Refused(f"{where}: a user name or password in the URL is not sent; give the credential another way "
+                      "(a judge's key: its variable, --judge-api-key-env)")
     cap = MAX_REPLY_BYTES if max_bytes is None else int(max_bytes)
     req = urllib.request.Request(url, data=data, headers=dict(headers or {}), method=method)
     with _Deadline(timeout) as deadline:

@@ -83,6 +83,8 @@ def get_json(url: str, timeout: float = 5.0, headers: dict[str, str] | None = No
                                max_bytes=max_bytes)
     except outbound.Unreachable as exc:
         raise ServerUnreachable(f"no model server answers at {redact.url(api_base(url))} ({exc.reason})") from None
+    except outbound.Refused as exc:
+        raise RequestFailed(str(exc)) from None
     return _decoded(url, rep, key_env, _secrets(headers))
 
 
@@ -156,7 +158,7 @@ def post_json(url: str, body: dict, timeout: float = 600.0, retries: int = 4, ba
             # A slow generation, not a dead server: sending it again would only double the wait.
             raise RequestFailed(f"{shown} sent no complete reply within {timeout:g} s; raise the timeout or lower "
                                 "max_tokens") from None
-        except outbound.Refused as exc:  # a redirect or an oversized reply: the same on every try
+        except outbound.Refused as exc:  # a redirect, an oversized reply, user-info: the same on every try
             raise RequestFailed(str(exc)) from None
         except outbound.Unreachable as exc:  # refused, reset, closed mid-reply: the server may be (re)starting
             reason = exc.reason
