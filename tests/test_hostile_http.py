@@ -102,19 +102,16 @@ def test_a_redirect_to_another_port_gets_no_key_and_its_reply_is_not_the_judgmen
 
 
 def test_a_redirect_on_the_same_server_is_followed_for_a_get_only(key):
+    """A GET with the key follows a redirect on its own server; a POST is not redirected at all (urllib would
+    repeat it as a GET, whose answer, here a judgment, is not the answer to the request)."""
     def answer(h):
-        if h.path == "/v1/models":
-            h.send_response(307)
-            h.send_header("Location", "/v1/models/")
+        if h.command == "POST" or h.path == "/v1/models":
+            h.send_response(303 if h.command == "POST" else 307)
+            h.send_header("Location", "/v1/judgment" if h.command == "POST" else "/v1/models/")
             h.send_header("Content-Length", "0")
             h.end_headers()
-        elif h.command == "GET":
-            send_json(h, {"data": [{"id": "judge-a"}]})
         else:
-            h.send_response(308)
-            h.send_header("Location", "/v2/chat/completions")
-            h.send_header("Content-Length", "0")
-            h.end_headers()
+            send_json(h, {**JUDGMENT, "data": [{"id": "judge-a"}]})
 
     with server(answer) as srv:
         judge = judge_at(srv.url + "/v1")
