@@ -238,3 +238,27 @@ def test_url_credentials_are_in_no_state_file_and_no_slurm_file(key, tmp_path):
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert written and [str(p) for p in written if key.encode() in p.read_bytes()] == []
     assert key not in str(err.value)
+
+
+def test_the_cli_prints_no_credential_of_a_redirecting_judge(key, tmp_path):
+    """`ftstudy bench` with a judge that redirects to another port, its URL carrying the key as a query: one
+    line, no key in it, and the other port never asked."""
+    from click.testing import CliRunner
+
+    from ftstudy.cli.main import main
+
+    with server(lambda h: send_json(h, {"data": [{"id": "evil"}]})) as target:
+        def redirect(h):
+            h.send_response(302)
+            h.send_header("Location", target.url + "/v1/models")
+            h.send_header("Content-Length", "0")
+            h.end_headers()
+
+        with server(redirect) as judge_srv:
+            res = CliRunner().invoke(main, [
+                "bench", "dpo", "--model", "Qwen/Qwen2.5-0.5B", "--benchmarks", "toxigen_generation",
+                "--results-dir", str(tmp_path / "results"), "--judge-url", f"{judge_srv.url}/v1?api_key={key}",
+                "--judge-api-key-env", KEY_ENV])
+    assert res.exit_code == 1 and "redirect to another server" in res.output, res.output
+    assert key not in res.output and "api_key=***" in res.output
+    assert target.seen == [] and judge_srv.seen[0]["path"] == f"/v1/models?api_key={key}"
