@@ -213,7 +213,11 @@ def request(url: str, data: bytes | None = None, headers: dict[str, str] | None 
         ftstudy.core.outbound.Unreachable: cannot reach http://127.0.0.1:9/health (...)
     """
     where = redact.url(url)
-    if "@" in urllib.parse.urlsplit(url).netloc:  # urllib would take user:password@host for a host name
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:  # urllib would also read file:// and ftp://
+        raise Refused(f"{where} is not an http:// or https:// URL with a host; give the server's full URL, such as "
+                      "http://127.0.0.1:8000/v1")
+    if "@" in parts.netloc:  # urllib would take user:password@host for a host name
         raise Refused(f"{where}: a user name or password in the URL is not sent; give the credential another way "
                       "(a judge's key: its variable, --judge-api-key-env)")
     cap = MAX_REPLY_BYTES if max_bytes is None else int(max_bytes)
