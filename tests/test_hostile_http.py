@@ -124,22 +124,26 @@ def test_a_redirect_on_the_same_server_is_followed_for_a_get_only(key):
 
 # ---- the total deadline and the size cap -------------------------------------------------------------------
 
-def test_a_dripping_reply_is_cut_off_at_the_total_deadline(key):
-    def drip(h):  # a valid judgment, one byte every half second: 60 s or more for the whole reply
-        data = json.dumps(JUDGMENT).encode()
-        h.send_response(200)
-        h.send_header("Content-Length", str(len(data)))
-        h.end_headers()
-        for i in range(len(data)):
+@pytest.mark.parametrize("where", ["body", "headers"])
+def test_a_dripping_reply_is_cut_off_at_the_total_deadline(key, where):
+    def drip(h):  # a valid reply, one byte every half second (of its body, or of all of it): 60 s or more
+        data = json.dumps({**JUDGMENT, "data": [{"id": "j"}]}).encode()
+        head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(data)
+        if where == "body":
+            h.wfile.write(head)
+        for i in range(len(data) + (len(head) if where == "headers" else 0)):
             if h.server.stop.wait(0.5):
                 return
-            h.wfile.write(data[i:i + 1])
+            h.wfile.write(((head if where == "headers" else b"") + data)[i:i + 1])
             h.wfile.flush()
 
     with server(drip) as srv:
         started = time.monotonic()
-        with pytest.raises(client.RequestFailed, match="no complete reply within 2 s"):
-            judge_at(srv.url, timeout=2).ask(ASK)
+        with pytest.raises(UserError, match="no complete reply within 2 s"):
+            if where == "body":
+                judge_at(srv.url, timeout=2).ask(ASK)
+            else:
+                client.list_models(srv.url, timeout=2)
         took = time.monotonic() - started
     assert took < 30, took  # the deadline is 2 s; the drip would take over 60 s
 
