@@ -266,3 +266,15 @@ def test_the_cli_prints_no_credential_of_a_redirecting_judge(key, tmp_path):
     assert res.exit_code == 1 and "redirect to another server" in res.output, res.output
     assert key not in res.output and "api_key=***" in res.output
     assert target.seen == [] and judge_srv.seen[0]["path"] == f"/v1/models?api_key={key}"
+
+
+def test_alpaca_eval_logs_no_judge_url_that_carries_a_credential(key):
+    """The package's OpenAI client gets the judge URL through its environment, which runner logs: a URL with
+    a credential goes with the key, logged as <hidden>; a plain one stays visible."""
+    from ftstudy.core import runner
+    from ftstudy.eval.harness.alpacaeval import child_env
+
+    env, secret = child_env(judge_at(f"http://127.0.0.1:8001/v1?key={key}"))
+    assert secret["OPENAI_API_BASE"].endswith(f"?key={key}") and key not in runner.show([], env)
+    env, _ = child_env(judge_at("http://127.0.0.1:8001/v1"))
+    assert env["OPENAI_API_BASE"] == "http://127.0.0.1:8001/v1"

@@ -56,7 +56,7 @@ def child_env(judge) -> tuple[dict[str, str], dict[str, str]]:
     key = judge.headers().get("Authorization", "Bearer EMPTY").split(" ", 1)[1]
     env, secret = {"OPENAI_CLIENT_CONFIG_PATH": os.devnull, "IS_ALPACA_EVAL_2": "True",
                    "HF_DATASETS_TRUST_REMOTE_CODE": "0"}, {"OPENAI_API_KEY": key}
-    base = client.api_base(judge.url) + "/v1"
+    base = client.endpoint(judge.url, "/v1")
     # a URL that carries a credential (user-info, ?key=) is a secret too: logged as <hidden>, like the key
     (secret if redact.url(base) != base else env)["OPENAI_API_BASE"] = base
     return env, secret
