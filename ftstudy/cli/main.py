@@ -44,12 +44,13 @@ class Group(click.Group):
     """Turns ftstudy's expected failures into clean one-line errors instead of tracebacks."""
 
     def invoke(self, ctx):
+        from ftstudy.core import redact
         from ftstudy.core.errors import UserError
 
         try:
             return super().invoke(ctx)
-        except UserError as exc:
-            raise click.ClickException(str(exc).strip("'\"")) from None
+        except UserError as exc:  # a URL in the message (a --judge-url, say) is shown without its credentials
+            raise click.ClickException(redact.text(str(exc)).strip("'\"")) from None
         except OSError as exc:  # disk full, a folder that cannot be written: say what and where, no traceback
             if exc.filename is None or isinstance(exc, (BrokenPipeError, ConnectionError)):
                 raise

@@ -20,13 +20,11 @@ from __future__ import annotations
 
 import json
 import tempfile
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from ftstudy.core import tool_envs as envs
-from ftstudy.core import runner
+from ftstudy.core import outbound, redact, runner
 from ftstudy.core.bundled import evals_dir
 from ftstudy.core.errors import UserError
 from ftstudy.data.selection import smallest
@@ -157,17 +155,19 @@ def local_file(data_dir: Path, name: str) -> Path | None:
     return None
 
 
-def download(url: str, out: Path, timeout: float = 60.0) -> None:
-    """Fetch one file (size-capped) to `out`; one clear line when it cannot."""
+def download(url: str, out: Path, timeout: float = 600.0) -> None:
+    """Fetch one file to `out` under core.outbound's policy (size cap, total deadline); one clear line when it
+    cannot."""
+    offline = "on a machine without network, stage it with `ftstudy stage-data DIR` elsewhere and pass --data-dir DIR"
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
-            data = resp.read(MAX_DOWNLOAD + 1)
-    except (urllib.error.URLError, OSError) as exc:
-        raise HarnessUnavailable(f"cannot download {url} ({getattr(exc, 'reason', exc)}); on a machine without "
-                                 f"network, stage it with `ftstudy stage-data DIR` elsewhere and pass --data-dir DIR")
-    if len(data) > MAX_DOWNLOAD:
-        raise HarnessUnavailable(f"{url} is larger than {MAX_DOWNLOAD} bytes; refusing it")
-    out.write_bytes(data)
+        rep = outbound.request(url, timeout=timeout, max_bytes=MAX_DOWNLOAD)
+    except (outbound.Unreachable, outbound.TimedOut) as exc:
+        raise HarnessUnavailable(f"cannot download: {exc}; {offline}") from None
+    except outbound.Refused as exc:
+        raise HarnessUnavailable(str(exc)) from None
+    if not 200 <= rep.status < 300:
+        raise HarnessUnavailable(f"cannot download {redact.url(url)} (HTTP {rep.status}); {offline}")
+    out.write_bytes(rep.body)
 
 
 def fetch(name: str, out: Path, commands: list | None = None) -> None:

@@ -5,9 +5,8 @@ when `tools` are sent; vLLM does with --enable-auto-tool-choice), they are writt
 as Qwen-style `<tool_call>{"name", "arguments"}</tool_call>` blocks, which is what a server that does not
 parse them returns anyway. So the tool-call scorer reads the same text whichever engine answered.
 
-Connection failures (server starting, restarting, overloaded: refused, reset, 502/503/504) are retried with
-backoff; a server that stays away raises ServerUnreachable naming the URL. A request the server refuses
-(4xx) or a reply that takes longer than `timeout` is not retried: repeating it would fail the same way.
+The HTTP itself (retries, errors, the outbound policy: a total deadline, a size cap, no redirect that could
+carry a key away) is server_json's; its names are imported here, where the harnesses look for them.
 
 Example:
     >>> from ftstudy.eval.client import chat
@@ -16,52 +15,18 @@ Example:
 """
 from __future__ import annotations
 
-import http.client
 import json
-import socket
-import time
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, TypeVar
 
-from ftstudy.core.errors import UserError
+from ftstudy.core import redact
+from ftstudy.eval.server_json import (JUDGE_RETRY_STATUS, KEY_VARIABLE, RETRY_STATUS,  # noqa: F401 - re-exported
+                                      AuthenticationFailed, RequestFailed, ServerUnreachable, answers, api_base,
+                                      endpoint, get_json, post_json)
 
 T = TypeVar("T")
 R = TypeVar("R")
-_RETRY_STATUS = {502, 503, 504}  # proxies and servers that are starting or overloaded say so with these
-# A hosted judge (OpenAI and the like) also answers 429 when rate limited and 500 on a passing fault: both are
-# worth waiting for. A model server under test is not retried on 500 (transformers serve answers 500 for a
-# malformed tool call: the same request fails the same way).
-JUDGE_RETRY_STATUS = frozenset({429, *range(500, 600)})
-MAX_RETRY_AFTER = 60.0  # seconds: a Retry-After longer than this is capped
-
-
-class ServerUnreachable(UserError, ConnectionError):
-    """Nothing answers at the server's URL (not started, crashed, wrong port)."""
-
-
-class RequestFailed(UserError, RuntimeError):
-    """The server answered but refused the request or timed out; the message carries its reply.
-    `status` is the HTTP status (None for a timeout or a reply that is not JSON)."""
-
-    def __init__(self, message: str, status: int | None = None):
-        super().__init__(message)
-        self.status = status
-
-
-KEY_VARIABLE = "OPENAI_API_KEY"  # where the key of an OpenAI-compatible server or judge is read from
-_AUTH_STATUS = {401, 403}
-
-
-class AuthenticationFailed(RequestFailed):
-    """The server answered 401/403: it is up, but refuses the key (or its absence)."""
-
-
-def _auth_error(root: str, code: int, detail: str, key_env: str | None = None) -> AuthenticationFailed:
-    return AuthenticationFailed(f"{root} answered HTTP {code}: an authentication error (the server is up but refuses "
-                                f"the key): set a valid key in {key_env or KEY_VARIABLE}. Reply: {detail[:200]}", code)
 
 
 @dataclass
@@ -74,98 +39,6 @@ class Reply:
     finish_reason: str | None = None
     usage: dict[str, Any] = field(default_factory=dict)
     error: str | None = None  # set by callers that record a failed request instead of raising
-
-
-def api_base(url: str) -> str:
-    """The server root, whichever form the user gave: trailing slashes and a trailing /v1 are dropped.
-
-    Example:
-        >>> api_base("http://127.0.0.1:8000/v1/")
-        'http://127.0.0.1:8000'
-    """
-    url = url.rstrip("/")
-    return url[:-3] if url.endswith("/v1") else url
-
-
-def get_json(url: str, timeout: float = 5.0, headers: dict[str, str] | None = None) -> Any:
-    """GET a JSON document once (no retries: callers that poll, like the server start-up, loop themselves)."""
-    with urllib.request.urlopen(urllib.request.Request(url, headers={"Accept": "application/json", **(headers or {})}),
-                                timeout=timeout) as resp:
-        return json.loads(resp.read().decode("utf-8") or "null")
-
-
-def answers(url: str, timeout: float = 2.0) -> bool:
-    """True when a server root answers 200 on both /health and /v1/models (vLLM and transformers serve do).
-
-    Example:
-        >>> answers("http://127.0.0.1:9")
-        False
-    """
-    try:
-        get_json(url + "/health", timeout=timeout)
-        get_json(url + "/v1/models", timeout=timeout)
-        return True
-    except Exception:  # noqa: BLE001 - any failure means "not ready yet"; a caller that waits watches the process
-        return False
-
-
-def _retry_after(exc: urllib.error.HTTPError) -> float | None:
-    """The server's Retry-After in seconds (numeric form only), capped; None when absent or unreadable."""
-    try:
-        return min(MAX_RETRY_AFTER, max(0.0, float(exc.headers.get("Retry-After", ""))))
-    except (TypeError, ValueError, AttributeError):
-        return None
-
-
-def post_json(url: str, body: dict, timeout: float = 600.0, retries: int = 4, backoff: float = 0.5,
-              headers: dict[str, str] | None = None, retry_status: frozenset[int] | set[int] = _RETRY_STATUS,
-              key_env: str | None = None) -> Any:
-    """POST JSON and decode the JSON reply, retrying connection failures `retries` times with doubling waits.
-    `headers` are sent with every try (a judge's Authorization); they are never put into an error message.
-    An HTTP status in `retry_status` is retried too, waiting the server's Retry-After when it sends one.
-
-    Example:
-        >>> post_json("http://127.0.0.1:9/v1/chat/completions", {}, retries=0)  # doctest: +SKIP
-        Traceback (most recent call last):
-        ftstudy.eval.client.ServerUnreachable: no model server answers at http://127.0.0.1:9 ...
-    """
-    data = json.dumps(body).encode("utf-8")
-    reason, status, wait = "no attempt made", None, None
-    for attempt in range(retries + 1):
-        if attempt:
-            time.sleep(wait if wait is not None else backoff * 2 ** (attempt - 1))
-        req = urllib.request.Request(url, data=data, method="POST", headers={
-            "Content-Type": "application/json", "Accept": "application/json", **(headers or {})})
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:
-                return json.loads(resp.read().decode("utf-8"))
-        except urllib.error.HTTPError as exc:
-            detail = exc.read().decode("utf-8", "replace")[:800]
-            if exc.code in _AUTH_STATUS:
-                raise _auth_error(url.split("/v1/")[0], exc.code, detail, key_env) from None
-            if exc.code in retry_status:
-                reason, status, wait = f"HTTP {exc.code}: {detail}", exc.code, _retry_after(exc)
-                continue
-            raise RequestFailed(f"{url} refused the request (HTTP {exc.code}): {detail}", exc.code) from None
-        except (TimeoutError, socket.timeout):
-            # A slow generation, not a dead server: sending it again would only double the wait.
-            raise RequestFailed(f"{url} sent no reply within {timeout:g} s; raise the timeout or lower max_tokens") from None
-        except urllib.error.URLError as exc:
-            if isinstance(exc.reason, (TimeoutError, socket.timeout)):
-                raise RequestFailed(f"{url} sent no reply within {timeout:g} s") from None
-            reason = str(exc.reason)
-        except (ConnectionError, http.client.HTTPException) as exc:  # reset, remote closed mid-reply
-            reason = f"{type(exc).__name__}: {exc}"
-        except ValueError as exc:
-            raise RequestFailed(f"{url} answered with something that is not JSON: {exc}") from None
-    if status is not None and status not in _RETRY_STATUS:  # a rate limit or fault that outlasted every try
-        raise RequestFailed(f"{url} kept refusing the request ({reason}; {retries + 1} tries); "
-                            f"{'lower the concurrency or wait for the rate limit' if status == 429 else 'try again later'}",
-                            status)
-    root = url.split("/v1/")[0]
-    raise ServerUnreachable(
-        f"no model server answers at {root} ({reason}; {retries + 1} tries). Is it running? Start one with "
-        f"`ftstudy serve MODEL`, or read the server's log for why it stopped.")
 
 
 def render_tool_calls(tool_calls: list[dict]) -> str:
@@ -193,7 +66,7 @@ def render_tool_calls(tool_calls: list[dict]) -> str:
 def chat_reply(base_url: str, model: str, messages: list[dict], tools: list[dict] | None = None,
                max_tokens: int = 512, temperature: float = 0.0, seed: int | None = None,
                timeout: float = 600.0, retries: int = 4, extra: dict | None = None,
-               headers: dict[str, str] | None = None, retry_status: frozenset[int] | set[int] = _RETRY_STATUS,
+               headers: dict[str, str] | None = None, retry_status: frozenset[int] | set[int] = RETRY_STATUS,
                key_env: str | None = None) -> Reply:
     """One chat completion with its details (finish reason, usage, structured tool calls). `extra` adds
     request fields as they are (stop, top_p, an engine's own fields); `headers` and `retry_status` go to
@@ -211,19 +84,40 @@ def chat_reply(base_url: str, model: str, messages: list[dict], tools: list[dict
     if seed is not None:
         body["seed"] = int(seed)
     body.update(extra or {})
-    url = api_base(base_url) + "/v1/chat/completions"
+    url = endpoint(base_url, "/v1/chat/completions")
     data = post_json(url, body, timeout=timeout, retries=retries, headers=headers, retry_status=retry_status,
                      key_env=key_env)
-    try:
-        choice = data["choices"][0]
-        message = choice.get("message") or {}
-    except (KeyError, IndexError, TypeError):
-        raise RequestFailed(f"{url} answered without a choice: {json.dumps(data)[:500]}") from None
-    content = message.get("content") or ""
-    calls = message.get("tool_calls") or []
+    return reply_of(redact.url(url), data)
+
+
+def reply_of(where: str, data: Any) -> Reply:
+    """A chat completion's JSON as a Reply; a reply of another shape (no choice, `content` a dict or a list,
+    `tool_calls` not a list) is one clear RequestFailed naming the field, never a TypeError further on.
+
+    Example:
+        >>> reply_of("judge", {"choices": [{"message": {"content": "[[7]]"}, "finish_reason": "stop"}]}).text
+        '[[7]]'
+    """
+    def wrong(what: str) -> RequestFailed:
+        return RequestFailed(f"{where} answered a chat completion of the wrong shape ({what}); is it an "
+                             f"OpenAI-compatible /v1/chat/completions? Reply: {redact.text(json.dumps(data)[:300])}")
+
+    choices = data.get("choices") if isinstance(data, dict) else None
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise wrong("no `choices` list with an object first")
+    choice = choices[0]
+    message = choice.get("message") or {}
+    if not isinstance(message, dict):
+        raise wrong(f"`choices[0].message` is a {type(message).__name__}, not an object")
+    content, calls = message.get("content") or "", message.get("tool_calls") or []
+    if not isinstance(content, str):
+        raise wrong(f"`choices[0].message.content` is a {type(content).__name__}, not a string")
+    if not isinstance(calls, list):
+        raise wrong(f"`choices[0].message.tool_calls` is a {type(calls).__name__}, not a list")
+    finish, usage = choice.get("finish_reason"), data.get("usage") or {}
     text = "\n".join(part for part in (content, render_tool_calls(calls)) if part)
-    return Reply(text=text, content=content, tool_calls=calls, finish_reason=choice.get("finish_reason"),
-                 usage=data.get("usage") or {})
+    return Reply(text=text, content=content, tool_calls=calls, finish_reason=finish if isinstance(finish, str) else None,
+                 usage=usage if isinstance(usage, dict) else {})
 
 
 def chat(base_url: str, model: str, messages: list[dict], tools: list[dict] | None = None,
@@ -263,17 +157,13 @@ def list_models(base_url: str, timeout: float = 10.0, headers: dict[str, str] | 
         >>> list_models("http://127.0.0.1:8000")  # doctest: +SKIP
         ['/models/tiny']
     """
-    url = api_base(base_url) + "/v1/models"
-    try:
-        data = get_json(url, timeout=timeout, headers=headers)
-    except urllib.error.HTTPError as exc:  # it answered: not "unreachable"
-        detail = exc.read().decode("utf-8", "replace")[:800]
-        if exc.code in _AUTH_STATUS:
-            raise _auth_error(api_base(base_url), exc.code, detail, key_env) from None
-        raise RequestFailed(f"{url} refused the request (HTTP {exc.code}): {detail}", exc.code) from None
-    except (urllib.error.URLError, ConnectionError, TimeoutError, socket.timeout, http.client.HTTPException) as exc:
-        raise ServerUnreachable(f"no model server answers at {api_base(base_url)} ({exc})") from None
-    return [m["id"] for m in (data or {}).get("data", []) if isinstance(m, dict) and "id" in m]
+    url = endpoint(base_url, "/v1/models")
+    data = get_json(url, timeout=timeout, headers=headers, key_env=key_env)
+    listed = data.get("data") if isinstance(data, dict) else None
+    if not isinstance(listed, list):
+        raise RequestFailed(f"{redact.url(url)} answered without a `data` list of models; is it an OpenAI-compatible "
+                            "server?")
+    return [m["id"] for m in listed if isinstance(m, dict) and isinstance(m.get("id"), str)]
 
 
 def pmap(fn: Callable[[T], R], items: Iterable[T], workers: int = 2) -> list[R]:

@@ -23,6 +23,7 @@ from ftstudy.config import gen
 from ftstudy.train import merge
 from ftstudy.config import registry
 from ftstudy.train import train
+from ftstudy.core import redact
 from ftstudy.core.errors import UserError
 from ftstudy.core.fsio import read_json, remove_stale_temporaries, write_json
 from ftstudy.core.file_locks import RunLock
@@ -187,7 +188,7 @@ class Study:
                     out = getattr(self, "do_" + stage.replace("-", "_"))()
                 except BaseException as exc:
                     status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-                    self._record(stage, {"status": status, "key": keys[stage], "error": str(exc)[:2000]})
+                    self._record(stage, {"status": status, "key": keys[stage], "error": redact.text(str(exc))[:2000]})
                     raise
                 began = self.state[stage]["started"]
                 if self.clock:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from ftstudy.eval import client
 from ftstudy.core import tool_envs as envs
-from ftstudy.core import runner
+from ftstudy.core import redact, runner
 from ftstudy.core.fsio import atomic_write
 from ftstudy.eval.harness import BenchContext, HarnessOutput, HarnessUnavailable
 from ftstudy.data import benchmark_items as itemsets
@@ -54,8 +54,12 @@ def child_env(judge) -> tuple[dict[str, str], dict[str, str]]:
     """(environment, secret environment) of the package's run: the judge's URL for its OpenAI client, and
     the key, which reaches the child's environment only (runner logs it as <hidden>)."""
     key = judge.headers().get("Authorization", "Bearer EMPTY").split(" ", 1)[1]
-    return ({"OPENAI_API_BASE": client.api_base(judge.url) + "/v1", "OPENAI_CLIENT_CONFIG_PATH": os.devnull,
-             "IS_ALPACA_EVAL_2": "True", "HF_DATASETS_TRUST_REMOTE_CODE": "0"}, {"OPENAI_API_KEY": key})
+    env, secret = {"OPENAI_CLIENT_CONFIG_PATH": os.devnull, "IS_ALPACA_EVAL_2": "True",
+                   "HF_DATASETS_TRUST_REMOTE_CODE": "0"}, {"OPENAI_API_KEY": key}
+    base = client.endpoint(judge.url, "/v1")
+    # a URL that carries a credential (user-info, ?key=) is a secret too: logged as <hidden>, like the key
+    (secret if redact.url(base) != base else env)["OPENAI_API_BASE"] = base
+    return env, secret
 
 
 def _rows(ctx: BenchContext) -> list[dict]:

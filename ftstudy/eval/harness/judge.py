@@ -15,10 +15,10 @@ Example:
 from __future__ import annotations
 
 import os
-import urllib.parse
 from dataclasses import dataclass
 from typing import Callable, Iterable, TypeVar
 
+from ftstudy.core import redact
 from ftstudy.eval import client
 from ftstudy.eval.harness import BenchContext, HarnessUnavailable
 from ftstudy.eval.stats import mean
@@ -29,16 +29,14 @@ DEFAULT_KEY_ENV = "OPENAI_API_KEY"
 
 
 def safe_url(url: str) -> str:
-    """The URL as results may show it: no user:password, no query string (either could carry a secret).
+    """The URL as results record it: no user-info, query or fragment (any could carry a secret; core.redact
+    drops them, so the record does not change when the key does).
 
     Example:
         >>> safe_url("https://user:sk-123@api.example.com/v1?key=sk-123")
         'https://api.example.com'
     """
-    parts = urllib.parse.urlsplit(url)
-    host = parts.hostname or ""
-    netloc = host + (f":{parts.port}" if parts.port else "")
-    return client.api_base(urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", "")))
+    return client.api_base(redact.url(url, drop=True))
 
 
 @dataclass

@@ -21,6 +21,7 @@ from typing import Callable
 
 from ftstudy.study.slurm import graph as slurm
 from ftstudy.study import study
+from ftstudy.core import redact
 from ftstudy.core.errors import UserError
 from ftstudy.core.fsio import atomic_write, read_json, write_json
 from ftstudy.core.runner import run
@@ -89,6 +90,11 @@ def submit(opts: list[study.Options], root: Path, partition: str | None = None, 
            time_limit: str | None = None, dry_run: bool = False, echo: Callable[[str], None] = print) -> list[dict]:
     """Submit what is not done; returns one row per job (name, id or 'dry-run', deps, script, log)."""
     root = root.resolve()
+    for o in opts:  # each job reads its options from a file: a credential in the judge URL would be stored there
+        if o.judge_url and redact.url(o.judge_url) != o.judge_url:
+            raise UserError(f"--judge-url {redact.url(o.judge_url)} carries a credential (user-info or a query); a "
+                            f"Slurm job would have to store it in {folder(root)}. Put the key in "
+                            f"${o.judge_api_key_env} (--judge-api-key-env) and pass the URL without it")
     verdicts = {id(o): stage_done(o) for o in opts}
     jobs = slurm.graph(opts, lambda o, st: verdicts[id(o)](st), planned_minutes)
     record = load_jobs(root)
