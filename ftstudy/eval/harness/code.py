@@ -148,9 +148,12 @@ def run(ctx: BenchContext, bench: dict) -> HarnessOutput:
 
     try:
         jail.require()  # refuse before generating, with one line saying what to install
+    except jail.JailUnavailable as exc:
+        raise HarnessUnavailable(str(exc)) from None
+    try:
         python = envs.bin_path("bigcode")
-    except (jail.JailUnavailable, envs.EnvMissing) as exc:
-        raise HarnessUnavailable(str(exc).splitlines()[0] + " (ftstudy setup bigcode)") from None
+    except envs.EnvMissing as exc:
+        raise HarnessUnavailable(str(exc).splitlines()[0] + " (install: ftstudy setup bigcode)") from None
     return run_bigcode(ctx, bench, python)
 
 
