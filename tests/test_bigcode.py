@@ -64,28 +64,31 @@ def test_real_bigcode_generates_offline_and_the_sandbox_scores(scored, bid):
     assert [s["id"] for s in result.samples] == ["0", "1", "2"]
     # the random tiny model writes no passing program: each fails or errors in the sandbox
     assert result.metrics["pass@1"] == 0.0 and {s["status"] for s in result.samples} <= {"failed", "error", "timeout"}
-    assert result.settings["execution"] == "ftstudy sandbox" and result.harness_version.startswith("bigcode")
+    assert result.settings["execution"] == "bigcode's code_eval inside ftstudy's jail"
+    assert result.harness_version.startswith("bigcode")
 
 
 @pytest.mark.tools
-@pytest.mark.parametrize("bid", ["humaneval", "mbpp"])
-def test_known_right_and_wrong_generations_score_one_and_zero(scored, bid, tmp_path):
-    """The same scoring on bigcode's references: the reference solutions pass (1.0), wrong ones do not (0.0),
-    and ending the process early is no pass."""
-    work = scored[bid][1]
-    refs = work / f"references_{bid}.json"
-    docs = rows(bid)
-    if bid == "humaneval":
-        right = [[d["prompt"] + d["canonical_solution"]] for d in docs]
-        wrong = [[d["prompt"] + "    return None\n"] for d in docs]
-    else:
-        right = [[f'"""\n{d["text"]}\n{d["test_list"][0]}\n"""\n' + d["code"]] for d in docs]
-        wrong = [[d["code"].replace("return", "return None and")] for d in docs]
-    early = [[g[0] + "\nimport os\nos._exit(0)\n"] for g in wrong]
-    for gens, want in ((right, 1.0), (wrong, 0.0), (early, 0.0)):
-        path = tmp_path / "generations.json"
-        path.write_text(json.dumps(gens))
-        assert code.score_generations(path, refs).metrics["pass@1"] == want, gens
+def test_known_right_and_wrong_generations_score_one_and_zero(scored):
+    """The same jailed bigcode evaluation on bigcode's own references: the reference solutions pass (1.0),
+    wrong ones do not (0.0), and ending the process early is no pass; one jailed run for all six files."""
+    jobs, want = [], []
+    for bid in ("humaneval", "mbpp"):
+        refs = json.loads((scored[bid][1] / f"references_{bid}.json").read_text())
+        docs = rows(bid)
+        if bid == "humaneval":
+            right = [[d["prompt"] + d["canonical_solution"]] for d in docs]
+            wrong = [[d["prompt"] + "    return None\n"] for d in docs]
+        else:
+            right = [[f'"""\n{d["text"]}\n{d["test_list"][0]}\n"""\n' + d["code"]] for d in docs]
+            wrong = [[d["code"].replace("return", "return None and")] for d in docs]
+        early = [[g[0] + "\nimport os\nos._exit(0)\n"] for g in right]
+        for gens, value in ((right, 1.0), (wrong, 0.0), (early, 0.0)):
+            jobs.append({"task": bid, "generations": gens, "references": refs})
+            want.append(value)
+    outs = code.score(jobs)
+    assert [o.metrics["pass@1"] for o in outs] == want, [[s["detail"] for s in o.samples] for o in outs]
+    assert [s["status"] for s in outs[0].samples] == ["passed"] * 3
 
 
 def test_preflight_names_each_missing_piece_in_one_line(tmp_path, monkeypatch):

@@ -5,10 +5,9 @@ HumanEval and MBPP (Python) run in two steps, so that no model-written code runs
    folder (its current directory: bigcode writes `references_<task>.json` there and ignores
    `--save_references_path`), the post-processed generations and the references its task builds (HumanEval:
    the `check` function and `check(entry_point)`; MBPP: the three asserts of `test_list`).
-2. Each program bigcode's `code_eval` metric would execute -- `generation + "\\n" + reference` -- runs in the
-   bubblewrap sandbox (ftstudy/eval/sandbox.py: no network, read-only view, limits on the whole tree) with
-   code_eval's 3-second timeout; pass@1 of greedy decoding (n = 1) is the share that passes, which is what
-   bigcode's unbiased pass@k estimator gives for n = 1.
+2. bigcode's own evaluation of those files -- the task's `process_results`, i.e. its code_eval metric (programs,
+   executor, timeout, pass@k) -- runs as one process inside ftstudy's bubblewrap jail (bigcode_scoring.py: no
+   network, read-only view, limits on the whole tree), as `main.py --load_generations_path` would run it.
 Other languages (MultiPL-E) are executed by bigcode itself, in a namespace without network.
 
 bigcode reads its datasets by hub id (`openai_humaneval`, `mbpp`); offline, `datasets` finds them in the HF
@@ -29,7 +28,6 @@ from ftstudy.eval.stats import mean
 
 # bigcode's Python tasks -> the hub dataset (id, config) their Task loads; their programs run in ftstudy's sandbox
 PYTHON_TASKS = {"humaneval": ("openai_humaneval", "openai_humaneval"), "mbpp": ("mbpp", "full")}
-TIMEOUT_S = 3.0  # bigcode's code_eval timeout per program (HumanEval and MBPP tasks)
 HARNESS_VERSION = "bigcode-evaluation-harness 8fc5bae6"
 
 
@@ -126,6 +124,10 @@ def preflight(ctx: BenchContext, bench: dict) -> list[str]:
     if runner.run([str(py), "-c", "import bigcode_eval"], quiet=True).returncode != 0:
         problems.append(f"{bench['id']}: bigcode-evaluation-harness is not importable in {py} (reinstall: "
                         "ftstudy setup bigcode --bigcode-source ARCHIVE)")
+    elif any(t in PYTHON_TASKS for t in bench["task"].split(",")) and not problems:
+        from ftstudy.eval.harness import bigcode_scoring
+
+        problems += [p for p in [bigcode_scoring.version_problem(envs.location("bigcode"))] if p]
     for task in bench["task"].split(","):
         if task in PYTHON_TASKS and ctx.data_dir is not None:
             hub, config = PYTHON_TASKS[task]
@@ -161,7 +163,8 @@ def run_bigcode(ctx: BenchContext, bench: dict, python: Path) -> HarnessOutput:
     work = ctx.work_dir(bench["id"])
     shutil.rmtree(work, ignore_errors=True)  # never read an earlier, interrupted run's files
     work.mkdir(parents=True)
-    argv = bigcode_argv(python, bigcode_main(python), ctx, bench, work)
+    main_py = bigcode_main(python)
+    argv = bigcode_argv(python, main_py, ctx, bench, work)
     python_task = bench["task"] in PYTHON_TASKS
     if not python_task:
         argv = no_network(argv)
@@ -174,27 +177,31 @@ def run_bigcode(ctx: BenchContext, bench: dict, python: Path) -> HarnessOutput:
         metrics = {f"{t}.pass@1": v["pass@1"] for t, v in res.items() if isinstance(v, dict) and "pass@1" in v}
         metrics["pass@1"] = mean(list(metrics.values()))
         return HarnessOutput(metrics, [], HARNESS_VERSION, {**settings, "execution": "bigcode, no network"})
-    return score_generations(work / f"generations_{bench['task']}.json", work / f"references_{bench['task']}.json",
-                             settings)
+    task = bench["task"]
+    job = {"task": task, "generations": json.loads((work / f"generations_{task}.json").read_text()),
+           "references": json.loads((work / f"references_{task}.json").read_text())}
+    [out] = score([job], python, main_py.parent)
+    return HarnessOutput(out.metrics, out.samples, HARNESS_VERSION, {**settings, **out.settings}, out.subset_ids)
 
 
-def score_generations(generations: Path, references: Path, settings: dict | None = None) -> HarnessOutput:
-    """Execute bigcode's programs (`generation + "\\n" + reference`, as its code_eval builds them) in the
-    sandbox; pass@1 is the share of items whose one greedy generation passes.
+def score(jobs: list[dict], python: Path | None = None, src: Path | None = None) -> list[HarnessOutput]:
+    """Score saved generations with bigcode's own evaluation (its task's process_results: code_eval's programs,
+    executor, timeout and pass@k), run as one jailed process for all `jobs` ({task, generations, references}).
 
     Example:
-        >>> score_generations(Path("generations_humaneval.json"), Path("references_humaneval.json")).metrics  # doctest: +SKIP
+        >>> score([{"task": "mbpp", "generations": [["def f(): pass"]], "references": ["assert f() == 1"]}])[0].metrics  # doctest: +SKIP
         {'pass@1': 0.0}
     """
-    from ftstudy.eval.sandbox import run_code
+    from ftstudy.eval.harness import bigcode_scoring
 
-    gens, refs = json.loads(generations.read_text()), json.loads(references.read_text())
-    if len(gens) != len(refs):
-        raise HarnessUnavailable(f"{generations}: {len(gens)} generations for {len(refs)} references in {references}")
-    samples = []
-    for i, (cands, ref) in enumerate(zip(gens, refs)):
-        res = run_code(cands[0] + "\n" + ref, timeout_s=TIMEOUT_S)
-        samples.append({"id": str(i), "score": float(res.passed), "output": cands[0], "status": res.status})
-    metrics = {"pass@1": mean([s["score"] for s in samples]) if samples else None}
-    return HarnessOutput(metrics, samples, HARNESS_VERSION, {**(settings or {}), "execution": "ftstudy sandbox"},
-                         [s["id"] for s in samples])
+    python = python or envs.bin_path("bigcode")
+    src = src or bigcode_main(python).parent
+    outs = []
+    for job, res in zip(jobs, bigcode_scoring.run_jobs(envs.location("bigcode"), src, jobs)):
+        samples = [{"id": str(i), "score": float(r[0] == "passed"), "output": g[0],
+                    "status": "passed" if r[0] == "passed" else "timeout" if r[0] == "timed out" else "failed",
+                    "detail": r[0][:200]}
+                   for i, (g, r) in enumerate(zip(job["generations"], res["outcomes"]))]
+        outs.append(HarnessOutput(res["metrics"], samples, HARNESS_VERSION,
+                                  {"execution": "bigcode's code_eval inside ftstudy's jail"}, [s["id"] for s in samples]))
+    return outs
