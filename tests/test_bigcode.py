@@ -104,6 +104,7 @@ def test_preflight_names_each_missing_piece_in_one_line(tmp_path, monkeypatch):
 def test_preflight_finds_the_staged_data_or_says_how_to_stage_it(staged, tmp_path):
     ready = BenchContext("code", "m", data_dir=staged, allow_code_execution=True)
     assert code.preflight(ready, registry.benchmark("humaneval")) == []
+    (tmp_path / "hf_home").mkdir()
     empty = BenchContext("code", "m", data_dir=tmp_path, allow_code_execution=True)
     [line] = code.preflight(empty, registry.benchmark("mbpp"))
     assert "mbpp (full) is not staged" in line and "stage-data" in line
@@ -131,3 +132,13 @@ def test_languages_bigcode_executes_itself_need_a_network_free_namespace(tmp_pat
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(HarnessUnavailable, match="unshare"):
         code.no_network(["python", "main.py"])
+
+
+def test_stage_data_puts_bigcodes_datasets_in_the_hf_cache():
+    from ftstudy.data import stage_data
+
+    steps = {s.out: s for s in stage_data.plan(["code"], {"eval": "/e/python", "bigcode": "/b/python"})}
+    for hub in ("openai_humaneval", "mbpp"):
+        step = steps[f"hf_home/datasets/{hub}"]
+        assert step.argv == ["/b/python", "-c", stage_data.LOAD_SCRIPT, hub] and step.env_name == "bigcode"
+        assert step.env == {"HF_HOME": "<DIR>/hf_home"}

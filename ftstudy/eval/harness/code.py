@@ -61,10 +61,26 @@ def bigcode_argv(python: str | Path, main_py: str | Path, ctx: BenchContext, ben
 def bigcode_env(data_dir: Path | None) -> dict[str, str]:
     """bigcode's environment: with a data folder, the staged HF cache, offline (no hub at run time)."""
     env = {"TOKENIZERS_PARALLELISM": "false", "HF_DATASETS_TRUST_REMOTE_CODE": "0"}
-    if data_dir is not None:
+    if data_dir is not None and (Path(data_dir) / "hf_home").is_dir():  # as lm-eval's staged_hf_env
         env.update({"HF_HOME": str((Path(data_dir) / "hf_home").resolve()), "HF_HUB_OFFLINE": "1",
                     "HF_DATASETS_OFFLINE": "1"})
     return env
+
+
+def unstaged(ctx: BenchContext, bench: dict) -> list[str]:
+    """A line per dataset bigcode will read offline (a staged hf_home) that is not there."""
+    home = Path(ctx.data_dir) / "hf_home" if ctx.data_dir is not None else None
+    if home is None or not home.is_dir():
+        return []  # no staged cache: bigcode reads the hub
+    lines = []
+    for task in bench["task"].split(","):
+        if task in PYTHON_TASKS:
+            hub, config = PYTHON_TASKS[task]
+            cached = home / "datasets" / hub / config
+            if not any(cached.glob("*/*/dataset_info.json")):
+                lines.append(f"{bench['id']}: {hub} ({config}) is not staged under {cached.parent} (run `ftstudy "
+                             "stage-data DIR` on a connected machine, or code.stage_datasets on rows in the hub's shape)")
+    return lines
 
 
 def bigcode_main(python: str | Path) -> Path:
@@ -128,14 +144,7 @@ def preflight(ctx: BenchContext, bench: dict) -> list[str]:
         from ftstudy.eval.harness import bigcode_scoring
 
         problems += [p for p in [bigcode_scoring.version_problem(envs.location("bigcode"))] if p]
-    for task in bench["task"].split(","):
-        if task in PYTHON_TASKS and ctx.data_dir is not None:
-            hub, config = PYTHON_TASKS[task]
-            cached = Path(ctx.data_dir) / "hf_home" / "datasets" / hub / config
-            if not any(cached.glob("*/*/dataset_info.json")):
-                problems.append(f"{bench['id']}: {hub} ({config}) is not staged under {cached.parent} (run "
-                                "`ftstudy stage-data DIR` on a connected machine, or code.stage_datasets on local rows)")
-    return problems
+    return problems + unstaged(ctx, bench)
 
 
 def run(ctx: BenchContext, bench: dict) -> HarnessOutput:
@@ -156,6 +165,9 @@ def run(ctx: BenchContext, bench: dict) -> HarnessOutput:
         python = envs.bin_path("bigcode")
     except envs.EnvMissing as exc:
         raise HarnessUnavailable(str(exc).splitlines()[0] + " (install: ftstudy setup bigcode)") from None
+    missing = unstaged(ctx, bench)
+    if missing:
+        raise HarnessUnavailable(missing[0])
     return run_bigcode(ctx, bench, python)
 
 
