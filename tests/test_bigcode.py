@@ -142,3 +142,15 @@ def test_stage_data_puts_bigcodes_datasets_in_the_hf_cache():
         step = steps[f"hf_home/datasets/{hub}"]
         assert step.argv == ["/b/python", "-c", stage_data.LOAD_SCRIPT, hub] and step.env_name == "bigcode"
         assert step.env == {"HF_HOME": "<DIR>/hf_home"}
+
+
+def test_setup_with_a_missing_source_is_one_line_before_any_install(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from ftstudy.cli.main import main
+
+    monkeypatch.setenv("FTSTUDY_ENVS_DIR", str(tmp_path / "envs"))
+    monkeypatch.delenv("FTSTUDY_BIGCODE_ENV", raising=False)
+    res = CliRunner().invoke(main, ["setup", "bigcode", "--bigcode-source", str(tmp_path / "nope.tar.gz")])
+    assert res.exit_code == 1 and "nope.tar.gz does not exist" in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "envs").exists()  # refused before creating anything
