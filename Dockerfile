@@ -45,11 +45,15 @@ RUN python -m venv $FTSTUDY_BFCL_ENV \
     && $FTSTUDY_BFCL_ENV/bin/pip install -r /opt/ftstudy/requirements/bfcl.txt \
     && touch $FTSTUDY_BFCL_ENV/.ftstudy-complete
 
-# bigcode-evaluation-harness is not on PyPI; install it from git into its own environment at build time.
-ARG BIGCODE_REF=main
+# bigcode-evaluation-harness is not on PyPI: its source at the commit ftstudy is tested with (the project's
+# ../shared/third_party archive holds the same tree), installed without its own deps on top of the pins.
+ARG BIGCODE_COMMIT=8fc5bae6479c4fbbb28c3f8b644f6a15b3f3b5bd
 RUN python -m venv /opt/ftstudy/envs/bigcode \
-    && git clone --depth 1 --branch ${BIGCODE_REF} https://github.com/bigcode-project/bigcode-evaluation-harness /opt/bigcode \
-    && /opt/ftstudy/envs/bigcode/bin/pip install -r /opt/ftstudy/requirements/bigcode.txt -e /opt/bigcode \
+    && git init -q /opt/bigcode \
+    && git -C /opt/bigcode fetch -q --depth 1 https://github.com/bigcode-project/bigcode-evaluation-harness ${BIGCODE_COMMIT} \
+    && git -C /opt/bigcode checkout -q FETCH_HEAD \
+    && /opt/ftstudy/envs/bigcode/bin/pip install -r /opt/ftstudy/requirements/bigcode-gpu.txt \
+    && /opt/ftstudy/envs/bigcode/bin/pip install --no-deps -e /opt/bigcode \
     && touch /opt/ftstudy/envs/bigcode/.ftstudy-complete
 ENV FTSTUDY_BIGCODE_ENV=/opt/ftstudy/envs/bigcode
 

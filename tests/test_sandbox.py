@@ -290,45 +290,6 @@ def test_jail_argv_shape():
     assert binds == {"/usr/lib/python3.11", "/task"}
 
 
-@pytest.mark.parametrize("tail", ["\n\nif __name__ == '__main__':\n    print(add(2, 3))\n",
-                                  "\n\nassert add(2, 3) == 5\nprint('all good')\n",
-                                  "\n\nprint(add(2, 3))\n",
-                                  "\n```\n\nThis function adds two numbers.\n"])
-def test_mbpp_stop_sequences_cut_what_an_instruct_model_adds(tail):
-    """lm-eval cuts a generation at the first stop sequence: what reaches the sandbox is the function alone."""
-    import yaml
-
-    until = yaml.safe_load((REPO / "evals/tasks/mbpp_local.yaml").read_text())["generation_kwargs"]["until"]
-    completion = RIGHT + tail.lstrip("\n") if tail.startswith("\n```") else RIGHT.rstrip("\n") + tail
-    cut = min(completion.find(s) for s in until if s in completion)
-    assert completion[:cut].strip() == RIGHT.strip()
-
-
-# One row in the shape of google-research-datasets/mbpp "full" (written for this test, not an MBPP item).
-MBPP_ROW = {"task_id": 9001, "text": "Write a function to add two numbers.", "code": "def add(a, b):\r\n  return a + b",
-            "test_list": ["assert add(2, 3) == 5", "assert add(-1, 1) == 0", "assert add(0, 0) == 0"],
-            "test_setup_code": "", "challenge_test_list": []}
-
-
-@pytest.mark.parametrize("bench_id", ["humaneval", "mbpp"])
-def test_reference_solutions_of_hub_shaped_rows_pass(bench_id):
-    """Rows in the hub's exact shape: the reference solution passes (a check that can pass), an early exit not."""
-    import json
-
-    from ftstudy.eval.harness import code
-
-    rows = ([json.loads(line) for line in (REPO / "tests/fixtures/bench/humaneval_local.jsonl").read_text().splitlines()]
-            if bench_id == "humaneval" else [MBPP_ROW])
-    assert rows
-    for doc in rows:
-        right = doc["canonical_solution"] if bench_id == "humaneval" else doc["code"]
-        prog, tests, entry = code.program_and_tests(bench_id, doc, right)
-        assert sandbox.check_solution(prog, tests, entry).passed
-        prog, tests, entry = code.program_and_tests(bench_id, doc, "    return None\nimport sys\nsys.exit(0)\n"
-                                                    if bench_id == "humaneval" else "import sys\nsys.exit(0)\n")
-        assert not sandbox.check_solution(prog, tests, entry).passed
-
-
 def test_code_benchmark_is_skipped_with_one_line_without_the_jail(monkeypatch, tmp_path):
     """The harness refuses before generating anything: no completion is made that could not be run safely."""
     from ftstudy.eval.harness import BenchContext, HarnessUnavailable, code

@@ -192,20 +192,24 @@ def doctor_cmd(as_json):
 
 @main.command("setup")
 @click.argument("names", nargs=-1)
-def setup_cmd(names):
+@click.option("--bigcode-source", metavar="PATH_OR_URL", envvar="FTSTUDY_BIGCODE_SOURCE",
+              help="bigcode-evaluation-harness source (archive, folder or URL; it is not on PyPI). "
+                   "Default: ../shared/third_party/bigcode-evaluation-harness-*.tar.gz beside the project.")
+def setup_cmd(names, bigcode_source):
     """Build the pinned tool environments (default: train and eval).
 
     \b
     Example:
       ftstudy setup               # train + eval
       ftstudy setup bfcl          # an optional harness
+      ftstudy setup bigcode --bigcode-source ./bigcode-evaluation-harness-8fc5bae6.tar.gz
     """
     from ftstudy.core import tool_envs as envs
 
     for name in names or ("train", "eval"):
         if name not in envs.ENVS:
             raise click.BadParameter(f"unknown environment {name!r}; known: {', '.join(envs.ENVS)}")
-        envs.setup(name, log=lambda m: click.echo(m, err=True))
+        envs.setup(name, log=lambda m: click.echo(m, err=True), source=bigcode_source if name == "bigcode" else None)
 
 
 # The verbs of each later stage live in their own module (lazy imports inside, so `--help` stays fast) and register

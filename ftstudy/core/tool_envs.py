@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 from ftstudy.core import runner
+from ftstudy.core.bundled import REPO
 from ftstudy.core.errors import UserError
 from ftstudy.core.fsio import atomic_write
 
@@ -37,9 +38,12 @@ ENVS: dict[str, dict] = {
     "bfcl": {"for": "BFCL (bfcl-eval pins numpy 1.26)", "probe": "bfcl_eval", "versions": ["bfcl_eval"], "optional": True},
     "alpaca_eval": {"for": "AlpacaEval 2 (alpaca-eval pins its own openai, datasets)", "probe": "alpaca_eval",
                     "versions": ["alpaca_eval", "openai", "datasets"], "optional": True},
-    "bigcode": {"for": "bigcode-evaluation-harness (git install)", "probe": "bigcode_eval", "versions": ["bigcode_eval"],
-                "optional": True},
+    "bigcode": {"for": "bigcode-evaluation-harness (source archive)", "probe": "bigcode_eval",
+                "versions": ["bigcode_eval", "torch", "transformers", "datasets"], "optional": True,
+                "source": "bigcode-evaluation-harness-*.tar.gz"},
 }
+# Where a harness that is not on PyPI comes from when the user names no source: the project's shared folder.
+THIRD_PARTY = REPO.parent / "shared" / "third_party"
 
 
 class EnvMissing(UserError, RuntimeError):
@@ -87,13 +91,61 @@ def bin_path(name: str, exe: str = "python") -> Path:
     return path
 
 
-def setup(name: str, python: str = sys.executable, log=print) -> Path:
+def source_archive(name: str, given: str | None = None) -> str | None:
+    """The source of a harness that is not on PyPI: `given` (a path or URL), else $FTSTUDY_<NAME>_SOURCE, else
+    the archive in ../shared/third_party/ beside the project; None for an environment built from PyPI alone."""
+    pattern = ENVS[name].get("source")
+    if not pattern:
+        return None
+    chosen = given or os.environ.get(f"FTSTUDY_{name.upper()}_SOURCE")
+    if chosen:
+        if "://" not in chosen and not Path(chosen).exists():
+            raise EnvMissing(f"the {name} source {chosen} does not exist: give a {pattern} archive, its unpacked "
+                             f"folder or a URL (--{name}-source, or $FTSTUDY_{name.upper()}_SOURCE)")
+        return chosen
+    found = sorted(THIRD_PARTY.glob(pattern))
+    if not found:
+        raise EnvMissing(f"the {name} environment needs its source ({pattern}, not on PyPI): none in {THIRD_PARTY}; "
+                         f"pass ftstudy setup {name} --{name}-source PATH_OR_URL (or set FTSTUDY_{name.upper()}_SOURCE) "
+                         "to an archive of github.com/bigcode-project/bigcode-evaluation-harness at 8fc5bae6")
+    return str(found[-1])
+
+
+def install_source(target: Path, source: str) -> Path:
+    """Unpack a source archive (path or URL) into the environment and install it editable without its
+    dependencies (the pins carry them): a harness run as a script (bigcode's main.py) needs its source tree."""
+    import tarfile
+    import urllib.request
+
+    src = target / "src"
+    src.mkdir(parents=True, exist_ok=True)
+    if Path(source).is_dir():
+        tree = Path(source).resolve()
+    else:
+        archive = Path(source)
+        if "://" in source:
+            archive = src / Path(source.split("?")[0]).name
+            with urllib.request.urlopen(source, timeout=120) as resp:  # noqa: S310 (the user's own URL)
+                archive.write_bytes(resp.read())
+        with tarfile.open(archive) as tar:
+            tops = {m.name.split("/")[0] for m in tar.getmembers()}
+            tar.extractall(src, filter="data")  # no absolute paths, links out of src or device files
+        if len(tops) != 1:
+            raise EnvMissing(f"{source}: expected one top folder in the archive, found {sorted(tops)[:5]}")
+        tree = src / tops.pop()
+    runner.check(runner.run([str(target / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check",
+                             "-q", "--no-deps", "-e", str(tree)]), f"installing {source}")
+    return tree
+
+
+def setup(name: str, python: str = sys.executable, log=print, source: str | None = None) -> Path:
     """Build one environment from its pinned requirements (idempotent; a half-built one is never used)."""
     target = location(name)
     if (target / ".ftstudy-complete").exists():
         log(f"{name}: already installed at {target}")
         return target
     req = requirements(name)
+    archive = source_archive(name, source)  # before minutes of pip: a missing source is one line now
     # Built in place; the marker written last says it is whole. A half-built folder (killed set-up) has no
     # marker, is never used, and is rebuilt from scratch here.
     shutil.rmtree(target, ignore_errors=True)
@@ -101,6 +153,9 @@ def setup(name: str, python: str = sys.executable, log=print) -> Path:
     runner.check(runner.run([python, "-m", "venv", str(target)]), f"creating the {name} environment")
     runner.check(runner.run([str(target / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check",
                              "-q", "-r", str(req)]), f"installing {req.name} into the {name} environment")
+    if archive:
+        log(f"{name}: installing {archive}")
+        install_source(target, archive)
     atomic_write(target / ".ftstudy-complete", req.read_text())
     log(f"{name}: ready")
     return target

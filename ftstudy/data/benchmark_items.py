@@ -42,8 +42,8 @@ HUB = {  # the generative harnesses' tasks -> (hub id, config, split), for users
 # positions (equal to xLAM's `id`) that the training side drops from its training rows.
 HELDOUT_SEED = 42       # the study seed of experiments.yaml: training and benchmark must use the same one
 HELDOUT_MAX = 2000      # 60,000 xLAM rows - 2,000 held out = the 58,000 cap of the tool_use experiment
-# Code benchmarks scored from lm-eval generations when bigcode-evaluation-harness is missing: their local task.
-FALLBACK_TASKS = {"humaneval": "humaneval_local", "mbpp": "mbpp_local"}
+# The lm-eval task YAMLs that name where the code benchmarks' items live (decontam reads them; bigcode scores).
+ITEM_TASKS = {"humaneval": "humaneval_local", "mbpp": "mbpp_local"}
 
 
 class HarnessUnavailable(UserError, RuntimeError):

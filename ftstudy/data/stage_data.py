@@ -32,6 +32,9 @@ from ftstudy.data import benchmark_items as itemsets
 from ftstudy.core.bundled import evals_dir
 
 HF_HOME = "hf_home"
+# bigcode-evaluation-harness's Python tasks -> the hub id their Task passes to load_dataset
+BIGCODE_DATASETS = {"humaneval": "openai_humaneval", "mbpp": "mbpp"}
+LOAD_SCRIPT = "import datasets, sys; [datasets.load_dataset(n) for n in sys.argv[1:]]"
 # Loads lm-eval tasks once so that `datasets` fills the HF cache named by HF_HOME (eval environment).
 LMEVAL_SCRIPT = ("import sys\nfrom lm_eval.tasks import TaskManager, get_task_dict\n"
                  "tm = TaskManager()\nfor t in sys.argv[1:]:\n    get_task_dict([t], tm)\n    print('staged', t)\n")
@@ -85,6 +88,11 @@ def plan(experiments: list[str], python: dict[str, str] | None = None) -> list[S
                 add(Step("AlpacaEval length-control files (tatsu-lab/alpaca_eval)", f"{HF_HOME}/alpaca_eval",
                          [python["alpaca_eval"], "-c", ALPACA_LC_SCRIPT], env={"HF_HOME": f"<DIR>/{HF_HOME}"},
                          env_name="alpaca_eval"))
+            if b["harness"] == "bigcode" and b["task"] in BIGCODE_DATASETS:
+                hub = BIGCODE_DATASETS[b["task"]]  # bigcode loads it by this id; offline it reads HF_HOME's cache
+                add(Step(f"{b['id']}: {hub} (bigcode's dataset) into the HF cache", f"{HF_HOME}/datasets/{hub}",
+                         [python.get("bigcode", "<bigcode-env>/bin/python"), "-c", LOAD_SCRIPT, hub],
+                         env={"HF_HOME": f"<DIR>/{HF_HOME}"}, env_name="bigcode"))
             tasks = [b] + ([b["fallback"]] if b.get("fallback") else [])
             for t in tasks:
                 if t.get("harness", b["harness"]) != "lm-eval":

@@ -3,7 +3,7 @@
     lm-eval      the dataset the task YAML names (dataset_path, dataset_name, test_split else validation_split):
                  ftstudy's own YAML under evals/tasks/, else the YAML of the lm-eval installed in the eval
                  environment (groups and tags expanded to their tasks), else lm-eval 0.4.13's values (PINNED)
-    bigcode      humaneval / mbpp: their lm-eval fallback task's dataset; MultiPL-E: not checked
+    bigcode      humaneval / mbpp: the hub dataset named by their item task (evals/tasks/*_local.yaml); MultiPL-E: not checked
     rouge, toolcall   the generative harness's hub table (held-out xLAM: the held-out rows only)
     judge-*, chat-probe, embedding   the question file under evals/ (it ships with ftstudy)
     bfcl         the data files bundled in the bfcl environment's bfcl-eval wheel
@@ -31,7 +31,7 @@ import yaml
 
 from ftstudy.config import registry
 from ftstudy.core.bundled import evals_dir
-from ftstudy.data.benchmark_items import (FALLBACK_TASKS, HUB, HarnessUnavailable, Source, evals_items, heldout_rows,
+from ftstudy.data.benchmark_items import (ITEM_TASKS, HUB, HarnessUnavailable, Source, evals_items, heldout_rows,
                                           hub_argv, load_jsonl)
 
 # lm-eval 0.4.13's datasets for the built-in tasks of evals/benchmarks.yaml, used when no eval environment is
@@ -238,9 +238,9 @@ def _lmeval(bench: dict, data_dir: Path | None) -> Items:
 # ---- the other harnesses ------------------------------------------------------------------------------------
 
 def _code(bench: dict, data_dir: Path | None) -> Items:
-    if bench["id"] not in FALLBACK_TASKS:
+    if bench["id"] not in ITEM_TASKS:
         raise NotLoaded(f"{bench['id']}: its items are read inside bigcode-evaluation-harness; not loadable here")
-    return _lmeval({**bench, "task": FALLBACK_TASKS[bench["id"]], "local_task": True}, data_dir)
+    return _lmeval({**bench, "task": ITEM_TASKS[bench["id"]], "local_task": True}, data_dir)
 
 
 def _generative(bench: dict, data_dir: Path | None) -> Items:
