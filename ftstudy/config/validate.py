@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from ftstudy.config import axolotl_rules as ax
+from ftstudy.config.validate_ranges import range_problems
 from ftstudy.config.validate_rules import RULES
 from ftstudy.config.validate_schema import ERROR, WARNING, Problem, schema, schema_problems
 
@@ -79,6 +80,8 @@ def validate_text(text: str, hardware: str | None = None, base_dir: Path | None 
     ctx = {"gpu": None if hardware is None else base_name(hardware) != "cpu", "base_dir": base_dir}
     cfg, notes, written = normalise(cfg)
     found = schema_problems(cfg) + rule_problems(cfg, ctx)
+    refused = {p.path for p in found if p.severity == ERROR}  # a key already refused (a type, a rule) is not repeated
+    found += [p for p in range_problems(cfg) if p.path not in refused]
     return notes + [Problem(written.get(p.path, p.path), p.message, p.suggestion, p.severity) for p in found]
 
 

@@ -125,4 +125,7 @@ def load(text: str, max_nodes: int = MAX_NODES, max_depth: int = MAX_DEPTH, name
     values; `name` (a file, `--set KEY`) starts the message. Syntax errors stay yaml.YAMLError, with their line
     and column."""
     _scan(text, max_nodes, max_depth, f"{name}: " if name else "")
-    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # libyaml when present: faster
+    try:
+        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # libyaml when present: faster
+    except ValueError as exc:  # an integer of more than 4,300 digits (Python's int-from-text limit)
+        raise Refused(f"{name + ': ' if name else ''}a value cannot be read ({exc}): shorten it") from None
