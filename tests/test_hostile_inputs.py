@@ -3,7 +3,7 @@ recursive walker, and numbers no training run can mean. Each is one line naming 
 form, never a traceback, and nothing is written outside the study's folders."""
 from __future__ import annotations
 
-import os
+import json
 from pathlib import Path
 
 import pytest
@@ -11,7 +11,6 @@ from click.testing import CliRunner
 
 from ftstudy.cli.main import main
 from ftstudy.config import validate
-from ftstudy.core import names
 from ftstudy.core.bundled import configs_dir
 
 GOLDEN = configs_dir() / "code" / "lora.yaml"  # header: `# experiment: code   method: lora   hardware: dgx-spark`
@@ -97,6 +96,8 @@ def test_registry_ids_are_safe_names(registry_copy, where, bad):
 
 
 def test_under_refuses_a_symlink_out_of_its_root(tmp_path):
+    from ftstudy.core import names
+
     root, outside = tmp_path / "runs", tmp_path / "elsewhere"
     root.mkdir()
     outside.mkdir()
@@ -136,11 +137,13 @@ def test_validate_refuses_depth_that_aliases_add_up_to(tmp_path):
     assert len(problems) == 1 and "deeper than 100 levels" in problems[0], problems
 
 
-def test_validate_reads_nesting_up_to_the_limit(tmp_path):
-    """99 levels under a key (100 with the top mapping) is still read, and checked without a traceback."""
+def test_validate_reads_nesting_up_to_the_limit_and_refuses_one_more(tmp_path):
+    """99 levels under a key (100 with the top mapping) is still read and checked without a traceback; 100 is not."""
     path = tmp_path / "ok.yaml"
-    path.write_text(GOLDEN.read_text() + "overrides_of_model_config: " + "{a: " * 99 + "1" + "}" * 99 + "\n")
-    assert not validate.errors(validate.validate_file(path))
+    for levels, ok in ((99, True), (100, False)):
+        path.write_text(GOLDEN.read_text() + "overrides_of_model_config: " + "{a: " * levels + "1" + "}" * levels + "\n")
+        errs = [p.render() for p in validate.errors(validate.validate_file(path))]
+        assert errs == [] if ok else len(errs) == 1 and "deeper than 100 levels" in errs[0], errs
 
 
 @pytest.mark.parametrize("levels", [990, 100_000])
@@ -212,7 +215,8 @@ def test_plan_refuses_nonsense_numbers(setting):
     assert line.startswith(f"Error: {key}: ") and "hours" not in line, line
 
 
-def test_plan_still_plans_sane_numbers():
+def test_plan_refuses_negative_epochs_and_plans_positive_ones():
+    """--set num_epochs=-3 once printed negative hours that "fit"; 2 epochs still plan, in positive hours."""
+    error_line(cli("plan", "code", "--hardware", "cpu", "--set", "num_epochs=-3", "--json"))
     res = cli("plan", "code", "--hardware", "cpu", "--set", "num_epochs=2", "--set", "learning_rate=1e-4", "--json")
-    assert res.exit_code == 0, res.output
-    assert '"hours"' in res.output and "-0." not in res.output.split('"hours"')[1][:20]
+    assert res.exit_code == 0 and json.loads(res.output)["hours"] > 0, res.output
