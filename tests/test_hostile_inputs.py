@@ -95,6 +95,19 @@ def test_registry_ids_are_safe_names(registry_copy, where, bad):
     assert str(path) in line and f"{where} id {bad!r} cannot name" in line, line
 
 
+@pytest.mark.parametrize("key,bad", [("rubric", "../../../../etc/passwd"), ("rubric", "/etc/passwd"),
+                                     ("task", "../../x")])
+def test_benchmarks_yaml_paths_stay_under_evals(registry_copy, key, bad):
+    """A benchmark's task names <data-dir>/<task>.jsonl and evals/tasks/<task>.yaml; rubric and questions
+    are files under evals/: an edited benchmarks.yaml cannot point them elsewhere."""
+    path = registry_copy / "evals" / "benchmarks.yaml"
+    old = "    rubric: judge/single_v1.md\n" if key == "rubric" else "    task: humaneval\n"
+    assert old in path.read_text()
+    path.write_text(path.read_text().replace(old, f"    {key}: {bad}\n", 1))
+    line = error_line(cli("list"))
+    assert str(path) in line and "cannot name a file or folder" in line, line
+
+
 def test_under_refuses_a_symlink_out_of_its_root(tmp_path):
     from ftstudy.core import names
 

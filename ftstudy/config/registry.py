@@ -20,7 +20,7 @@ from typing import Any
 from ftstudy.config.row_formats import SHAPES
 from ftstudy.core import untrusted_yaml as safeload
 from ftstudy.core.errors import UserError
-from ftstudy.core.names import safe_name
+from ftstudy.core.names import safe_name, under
 from ftstudy.core.bundled import evals_dir, registry_dir
 
 METHODS = ("lora", "qlora", "full", "dpo")
@@ -188,8 +188,14 @@ def _read(exps_path: str, bench_path: str) -> tuple[dict[str, Experiment], dict[
                              f"config/row_formats.yaml does not define")
         exps[e["id"]] = Experiment(sources=sources, seed=seed, **e)
     raw_bench = _yaml(bench_path)
-    for bench_id in raw_bench["benchmarks"]:  # a benchmark id names results/<exp>/<tag>/<id>.json
+    for bench_id, b in raw_bench["benchmarks"].items():  # an id names results/<exp>/<tag>/<id>.json
         safe_name(bench_id, "benchmark id", bench_path)
+        where = f"{bench_path}: benchmark {bench_id}"
+        for task in str(b.get("task") or "x").split(","):  # a task names <data-dir>/<task>.jsonl, evals/tasks/<task>.yaml
+            safe_name(task, "task", where)
+        for key in ("rubric", "questions"):  # files under evals/
+            if b.get(key):
+                under(Path(bench_path).parent, *Path(str(b[key])).parts, where=f"{where}, {key}")
     return exps, raw_bench["benchmarks"], dict(raw_bench.get("not_run") or {})
 
 

@@ -62,7 +62,7 @@ def under(root: str | Path, *parts: str, where: str = "", **fields: object) -> P
         safe_name(value, field, where)
     path = Path(root)
     for part in parts:
-        name = part.format(**fields)
+        name = part.format(**fields) if fields else part
         if not is_safe(name, 255):  # several checked names joined: the file system's own limit
             raise BadName(f"{where + ': ' if where else ''}{name[:60]!r} cannot name a file or folder: {FORM}")
         path = path / name
