@@ -2,14 +2,14 @@
 `validate` and by `plan` (whose `--set` values never meet the schema).
 
 Axolotl 0.19.0's schema types these keys but bounds none of them, so it accepts `learning_rate: .nan`,
-`num_epochs: -3` or `lora_r: 0`; what happens next is a crash at the first step (torch's AdamW, peft), a run
+`num_epochs: -3` or `lora_r: 0`; what happens next is a crash when training starts (torch's AdamW, peft), a run
 that trains nothing, or a plan with negative hours. These rules are ftstudy's, not Axolotl's: every message
 says so, and names what refuses the value later when something does. They are kept apart from the rules that
 mirror Axolotl's own validators (axolotl_rules.py), and only bound values Axolotl's examples never use.
 
 Example:
-    >>> [p.render() for p in range_problems({"learning_rate": float("nan"), "lora_r": 0})]  # doctest: +ELLIPSIS
-    ["learning_rate: nan is outside (0, 100]: the optimizer's step size (ftstudy's range rule, Axolotl accepts it; torch's AdamW refuses a negative or NaN one at the first step) (set a finite number in (0, 100], e.g. 0.0002)", ...]
+    >>> print(range_problems({"learning_rate": float("nan"), "num_epochs": 3})[0].render())
+    learning_rate: nan is outside (0, 100]: the optimizer's step size (ftstudy's range rule, Axolotl accepts it; torch's AdamW refuses a negative or NaN one when training starts) (set a finite number in (0, 100], e.g. 0.0002)
 """
 from __future__ import annotations
 
@@ -45,10 +45,10 @@ class Range:
 
 
 COUNT = f"[1, {BIG}]"
-ADAMW = "torch's AdamW refuses it at the first step"
+ADAMW = "torch's AdamW refuses it when training starts"
 RANGES: dict[str, Range] = {
     "learning_rate": Range("(0, 100]", "the optimizer's step size", "0.0002",
-                           "torch's AdamW refuses a negative or NaN one at the first step"),
+                           "torch's AdamW refuses a negative or NaN one when training starts"),
     "num_epochs": Range("(0, 10000]", "passes over the training data", "3"),
     "max_steps": Range(COUNT, "optimizer steps (leave it unset for no limit)", "1000"),
     "micro_batch_size": Range(COUNT, "sequences per GPU per step", "2"),
@@ -58,7 +58,7 @@ RANGES: dict[str, Range] = {
     "sequence_len": Range(COUNT, "tokens per sequence", "2048"),
     "max_prompt_len": Range(COUNT, "tokens of a preference prompt", "512"),
     "eval_max_new_tokens": Range(COUNT, "tokens generated per eval prompt", "128"),
-    "lora_r": Range(COUNT, "the adapter's rank", "16", "peft refuses a rank below 1"),
+    "lora_r": Range(COUNT, "the adapter's rank", "16", "peft refuses a rank below 1 when it builds the adapter"),
     "lora_alpha": Range(f"(0, {BIG}]", "the adapter's scale (alpha / r): 0 switches it off, below 0 flips it", "32"),
     "lora_dropout": Range("[0, 1)", "the share of the adapter's input dropped (1 drops all of it)", "0.05",
                           "torch refuses a probability outside [0, 1]"),
