@@ -79,6 +79,14 @@ def test_bench_refuses_a_tag_naming_a_folder_outside_results(tmp_path, tag):
     assert "--tag" in line and "letters, digits" in line
 
 
+@pytest.mark.parametrize("option", ["--ft", "--base"])
+def test_compare_refuses_a_tag_naming_a_folder_outside_results(tmp_path, monkeypatch, option):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "results" / "code" / "base").mkdir(parents=True)
+    line = error_line(cli("compare", "code", option, "../../../etc"))
+    assert "tag '../../../etc' cannot name" in line, line
+
+
 @pytest.mark.parametrize("where,bad", [("experiment", "../evil"), ("source", "../../x"), ("benchmark", "a/b")])
 def test_registry_ids_are_safe_names(registry_copy, where, bad):
     """Registry ids name folders and files (data/prepared/<exp>/<source>.jsonl, results/<exp>/<tag>/<bench>.json):
