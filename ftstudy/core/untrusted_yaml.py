@@ -79,45 +79,44 @@ def _scan(text: str, max_nodes: int, max_depth: int, name: str) -> None:
     per level away. Parsing is lazy, so a 100,000-level document is refused after reading max_depth levels.
     """
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    open_: list[list] = []  # per open collection: [anchor, depth it opened at, values in it, deepest level in it]
+    open_: list[list] = []  # per open collection: [anchor, level it opened at, values in it, deepest level in it]
     anchors: dict[str, tuple[int, int]] = {}  # finished anchor -> (values it expands to, levels it adds)
-    total = 0
+    seen = 0  # values so far, every alias at its expanded size
 
-    def add(size: int, height: int) -> None:
-        nonlocal total
-        level = len(open_) + height
+    def child(size: int, height: int, new: int) -> None:
+        """A value of `size` values and `height` levels joins the innermost open collection; `new` of them are
+        not counted yet (a scalar's 1, an alias's whole size; a finished collection counted its own)."""
+        nonlocal seen
+        level, seen = len(open_) + height, seen + new
         if level > max_depth:
-            raise Refused(f"{name}nested deeper than {max_depth} levels (a config needs fewer than 10): "
-                          "flatten it")
+            raise Refused(f"{name}nested deeper than {max_depth} levels (a config needs fewer than 10): flatten it")
+        if seen > max_nodes:
+            raise Refused(f"{name}the YAML's aliases expand to more than {max_nodes} values (an alias bomb?): "
+                          "write the values out or use fewer aliases")
         if open_:
             open_[-1][2] += size
             open_[-1][3] = max(open_[-1][3], level)
-        else:
-            total += size
-        if total + sum(f[2] for f in open_) > max_nodes:
-            raise Refused(f"{name}the YAML's aliases expand to more than {max_nodes} values (an alias bomb?): "
-                          "write the values out or use fewer aliases")
 
     for event in yaml.parse(text, Loader=loader):
         if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
-            add(0, 1)  # checks the depth it opens at
+            child(0, 1, 1)  # the collection itself: checks the level it opens at; its values join it at its end
             open_.append([event.anchor, len(open_), 1, len(open_) + 1])
         elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
             anchor, opened, size, deepest = open_.pop()
             if anchor is not None:
                 anchors[anchor] = (size, deepest - opened)
-            add(size, deepest - opened)
+            child(size, deepest - opened, 0)
         elif isinstance(event, yaml.ScalarEvent):
             if event.anchor is not None:
                 anchors[event.anchor] = (1, 0)
-            add(1, 0)
+            child(1, 0, 1)
         elif isinstance(event, yaml.AliasEvent):
-            if event.anchor not in anchors:  # an alias inside its own anchor (&a [*a]): endless, or undefined
-                if any(f[0] == event.anchor for f in open_):
-                    raise Refused(f"{name}the alias *{event.anchor} refers to a value that contains it: "
-                                  "write the values out")
-                continue  # undefined: the composer reports it with its line and column
-            add(*anchors[event.anchor])
+            if event.anchor in anchors:
+                child(*anchors[event.anchor], anchors[event.anchor][0])
+            elif any(f[0] == event.anchor for f in open_):  # an alias inside its own anchor (&a [*a]): endless
+                raise Refused(f"{name}the alias *{event.anchor} refers to a value that contains it: "
+                              "write the values out")
+            # else undefined: the composer reports it with its line and column
 
 
 def load(text: str, max_nodes: int = MAX_NODES, max_depth: int = MAX_DEPTH, name: str | None = None) -> Any:
