@@ -137,12 +137,12 @@ def test_merge_passes_the_numeric_check(long_lora_run, study_dir):
 
 
 ZERO_LR = ["train", "code", "--hardware", "cpu", "--max-steps", 2, "--set", f"datasets.0.path={FIX / 'magicoder.jsonl'}",
-           "--set", "learning_rate=0.0"]
+           "--set", "learning_rate=1e-30"]  # too small to move B from its zero start (0 itself is refused: validate_ranges)
 
 
 @pytest.fixture(scope="module")
 def zero_lr_run(tiny_model, study_dir):
-    """A 2-step LoRA run at learning rate 0 (shared by the zero-effect and the resume-at-the-end tests)."""
+    """A 2-step LoRA run at learning rate 1e-30 (shared by the zero-effect and the resume-at-the-end tests)."""
     res = ftstudy(ZERO_LR + ["--base-model", tiny_model], study_dir)
     return Path(study_dir) / json.loads(res.stdout)["run_dir"]
 

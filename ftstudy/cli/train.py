@@ -87,4 +87,4 @@ def merge_cmd(run, tolerance):
     click.echo(json.dumps(report, indent=2))
     if report["status"] == "zero_effect":
         raise click.ClickException("the adapter changed nothing: merged, base+adapter and base give the same logits "
-                                   "(learning rate 0? too few steps? wrong target modules?)")
+                                   "(a learning rate near 0? too few steps? wrong target modules?)")

@@ -23,8 +23,10 @@ from ftstudy import __version__
 from ftstudy.config import profiles
 from ftstudy.config import registry
 from ftstudy.config import tuning
+from ftstudy.core import untrusted_yaml
 from ftstudy.core.errors import UserError
 from ftstudy.core.fsio import atomic_write
+from ftstudy.core.names import under
 from ftstudy.core.bundled import configs_dir
 from ftstudy.config.row_formats import SHAPES
 
@@ -88,8 +90,8 @@ def parse_set(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise GenError(f"--set {item!r}: expected KEY=VALUE, e.g. --set learning_rate=1e-4")
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else None
+        try:  # the safe reader: a value nested too deep or an alias bomb is one line naming the key
+            value = untrusted_yaml.load(raw, name=f"--set {key.strip()}") if raw.strip() else None
         except yaml.YAMLError as exc:
             raise GenError(f"--set {item!r}: value is not valid YAML ({exc.problem})") from None
         if isinstance(value, str) and _looks_numeric(value):
@@ -266,7 +268,8 @@ def write_one(exp_id, method, hardware, base_model, data, sets, output, sources=
     if output == "-":
         print(render(cfg, exp_id, method, hardware, regen, None), end="")
         return None
-    path = Path(output) if output else Path("axolotl_configs") / exp_id / f"{method}-{hardware}.yaml"
+    path = Path(output) if output else under("axolotl_configs", "{experiment}", "{method}-{hardware}.yaml",
+                                              where="gen", experiment=exp_id, method=method, hardware=hardware)
     if output:
         regen += f" -o {shlex.quote(output)}"
     atomic_write(path, render(cfg, exp_id, method, hardware, regen, str(path)))

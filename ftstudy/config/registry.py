@@ -17,10 +17,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ftstudy.config.row_formats import SHAPES
+from ftstudy.core import untrusted_yaml as safeload
 from ftstudy.core.errors import UserError
+from ftstudy.core.names import safe_name, under
 from ftstudy.core.bundled import evals_dir, registry_dir
 
 METHODS = ("lora", "qlora", "full", "dpo")
@@ -156,13 +156,23 @@ def _entry(cls, raw: dict, where: str) -> dict:
     return raw
 
 
+def _yaml(path: str) -> Any:
+    """A registry file through the safe reader (size, depth and alias limits: one line naming the file)."""
+    return safeload.load(safeload.read_text(path, max_bytes=4 * 2**20), name=path)
+
+
 @functools.cache  # by path: a test that points FTSTUDY_REGISTRY_DIR at a copy reads the copy
 def _read(exps_path: str, bench_path: str) -> tuple[dict[str, Experiment], dict[str, dict], dict[str, dict]]:
-    raw = yaml.safe_load(Path(exps_path).read_text())
+    raw = _yaml(exps_path)
     seed = raw.get("seed", 42)
     exps = {}
     for e in raw["experiments"]:
         where = f"{exps_path}: experiment {e.get('id')!r}"
+        safe_name(e.get("id"), "experiment id", exps_path)  # ids name folders: data/prepared/<id>/, runs/<id>/...
+        for s in e.get("sources") or []:
+            safe_name(s.get("id") if isinstance(s, dict) else s, "source id", where)
+        for m in e.get("methods") or []:
+            safe_name(m, "method", where)
         sources = [Source(**_entry(Source, s, f"{where}, source {s.get('id')!r}"))
                    for s in _entry(Experiment, e, where)["sources"]]
         e = {k: v for k, v in e.items() if k != "sources"}
@@ -177,7 +187,15 @@ def _read(exps_path: str, bench_path: str) -> tuple[dict[str, Experiment], dict[
             raise RegistryError(f"{where}: sources {bad} have a row shape that "
                              f"config/row_formats.yaml does not define")
         exps[e["id"]] = Experiment(sources=sources, seed=seed, **e)
-    raw_bench = yaml.safe_load(Path(bench_path).read_text())
+    raw_bench = _yaml(bench_path)
+    for bench_id, b in raw_bench["benchmarks"].items():  # an id names results/<exp>/<tag>/<id>.json
+        safe_name(bench_id, "benchmark id", bench_path)
+        where = f"{bench_path}: benchmark {bench_id}"
+        for task in str(b.get("task") or "x").split(","):  # a task names <data-dir>/<task>.jsonl, evals/tasks/<task>.yaml
+            safe_name(task, "task", where)
+        for key in ("rubric", "questions"):  # files under evals/
+            if b.get(key):
+                under(Path(bench_path).parent, *Path(str(b[key])).parts, where=f"{where}, {key}")
     return exps, raw_bench["benchmarks"], dict(raw_bench.get("not_run") or {})
 
 

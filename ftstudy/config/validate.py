@@ -19,18 +19,20 @@ from typing import Any
 import yaml
 
 from ftstudy.config import axolotl_rules as ax
+from ftstudy.config.validate_ranges import range_problems
 from ftstudy.config.validate_rules import RULES
 from ftstudy.config.validate_schema import ERROR, WARNING, Problem, schema, schema_problems
 
 
 # ---------------------------------------------------------------- loading
 
-def load_yaml(text: str) -> tuple[Any, list[Problem]]:
-    """Parse YAML; a syntax error becomes one Problem naming the line and column."""
+def load_yaml(text: str, name: str | None = None) -> tuple[Any, list[Problem]]:
+    """Parse YAML; a syntax error becomes one Problem naming the line and column, a refused text (too deep, an
+    alias bomb) one naming `name` (the file)."""
     from ftstudy.core import untrusted_yaml as safeload
 
     try:
-        return safeload.load(text), []
+        return safeload.load(text, name=name), []
     except safeload.Refused as exc:
         return None, [Problem("", str(exc), "")]
     except yaml.MarkedYAMLError as exc:
@@ -64,9 +66,10 @@ def normalise(cfg: dict) -> tuple[dict, list[Problem], dict[str, str]]:
 
 # ---------------------------------------------------------------- entry points
 
-def validate_text(text: str, hardware: str | None = None, base_dir: Path | None = None) -> list[Problem]:
-    """Every problem in one Axolotl YAML text (empty list: valid)."""
-    cfg, problems = load_yaml(text)
+def validate_text(text: str, hardware: str | None = None, base_dir: Path | None = None,
+                  name: str | None = None) -> list[Problem]:
+    """Every problem in one Axolotl YAML text (empty list: valid); `name` is the file it came from."""
+    cfg, problems = load_yaml(text, name)
     if problems:
         return problems
     if not isinstance(cfg, dict):
@@ -77,6 +80,8 @@ def validate_text(text: str, hardware: str | None = None, base_dir: Path | None 
     ctx = {"gpu": None if hardware is None else base_name(hardware) != "cpu", "base_dir": base_dir}
     cfg, notes, written = normalise(cfg)
     found = schema_problems(cfg) + rule_problems(cfg, ctx)
+    refused = {p.path for p in found if p.severity == ERROR}  # a key already refused (a type, a rule) is not repeated
+    found += [p for p in range_problems(cfg) if p.path not in refused]
     return notes + [Problem(written.get(p.path, p.path), p.message, p.suggestion, p.severity) for p in found]
 
 
@@ -98,7 +103,7 @@ def validate_file(path: str | Path, hardware: str | None = None) -> list[Problem
         text = read_config(path)
     except safeload.Refused as exc:
         return [Problem("", str(exc), "")]
-    return validate_text(text, hardware)
+    return validate_text(text, hardware, name=str(path))
 
 
 def errors(problems: list[Problem], strict: bool = False) -> list[Problem]:

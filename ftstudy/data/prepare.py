@@ -35,6 +35,7 @@ from ftstudy.data import token_counts as tokens
 from ftstudy.data.sources import PrepareError, local_input
 from ftstudy.data.stream import commit, convert_file, discard
 from ftstudy.core.fsio import read_json, write_json
+from ftstudy.core.names import under
 from ftstudy.config.row_formats import SHAPES
 
 DEFAULT_OUT = Path(gen.PREPARED_DIR)
@@ -175,8 +176,8 @@ def prepare(exp_id: str, data: list[str] | tuple[str, ...] = (), limit: int | No
     """
     exp = registry.experiment(exp_id)
     gen.dataset_entries(exp, data, sources)  # refuses more --data than sources, or two sources in one file
-    out_dir = Path(out_root) / exp.id
-    raw_dir = Path(out_root).parent / "raw" / exp.id
+    out_dir = under(out_root, "{experiment}", experiment=exp.id)
+    raw_dir = under(Path(out_root).parent / "raw", "{experiment}", experiment=exp.id)
     chosen = exp.select(sources)
     reports, bad = [], []
     from ftstudy.data.decontam import check as decontam_check

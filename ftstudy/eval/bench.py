@@ -16,6 +16,7 @@ from ftstudy.eval import harness
 from ftstudy.eval import records
 from ftstudy.config import registry
 from ftstudy.core.errors import UserError
+from ftstudy.core.names import under
 from ftstudy.core.runner import ToolError
 
 
@@ -45,6 +46,8 @@ def bench(experiment: str, model: str, adapter: str | None = None, tag: str | No
     if not dry_run and not Path(model).exists() and Path(model).is_absolute():
         raise UserError(f"model {model} does not exist")
     tag = tag or ("ft" if adapter else "base")
+    # the tag names results/<exp>/<tag>/ and the harnesses' scratch folders: one path rule (core.names)
+    under(results_root, "{experiment}", "{tag}", where="--tag", experiment=experiment, tag=tag)
     rows = []
     with contextlib.ExitStack() as stack:
         ctx = harness.BenchContext(

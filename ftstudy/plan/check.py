@@ -16,9 +16,9 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from ftstudy.config import registry
+from ftstudy.core import untrusted_yaml as safeload
 from ftstudy.core.fsio import atomic_write
 from ftstudy.plan.estimate import estimate
 from ftstudy.config.calibration import calibration_path, forget_calibration
@@ -30,14 +30,14 @@ def _read_run(run_dir: str | Path) -> tuple[dict, dict, dict]:
     run = Path(run_dir)
     if not (run / "config.yaml").is_file():
         raise PlanError(f"{run}: no config.yaml here; give a run folder written by `ftstudy train`")
-    text = (run / "config.yaml").read_text()
+    text = safeload.read_text(run / "config.yaml")  # a run's config is input too: size and depth limits
     meta = header_meta(text)
     train = json.loads((run / "train.json").read_text()) if (run / "train.json").is_file() else {}
     for key in ("experiment", "method", "hardware"):
         meta[key] = train.get(key) or meta.get(key)
     if not meta.get("hardware"):
         raise PlanError(f"{run}: neither train.json nor the config header names the hardware profile")
-    return yaml.safe_load(text), train, meta
+    return safeload.load(text, name=str(run / "config.yaml")), train, meta
 
 
 def predict_for_run(run_dir: str | Path) -> dict[str, Any]:

@@ -28,6 +28,8 @@ from ftstudy.config import tuning
 from ftstudy.config.axolotl_setup import flag, setup_from_config
 from ftstudy.config.calibration import calibrated, measured
 from ftstudy.config.memory import Setup, activations, memory, optimizer_info, reference_model
+from ftstudy.config.model_shape import PlanError
+from ftstudy.config.validate_ranges import range_problems
 from ftstudy.plan.data_stats import UNIFIED_MEMORY, token_stats
 
 # QLoRA runs the same FLOPs as LoRA plus dequantizing each 4-bit weight before its matmul; bitsandbytes
@@ -75,6 +77,9 @@ def speed(hardware: str, method: str | None = None) -> dict[str, Any]:
 def estimate(cfg: dict[str, Any], hardware: str, exp: registry.Experiment | None, method: str,
              data_dir: str | Path = gen.PREPARED_DIR, manifests: list | None = None) -> dict[str, Any]:
     """Memory, tokens and time for one Axolotl config (the body of `plan`, also used by `--check`)."""
+    bad = range_problems(cfg, require_numbers=True)  # NaN, negative or absurd numbers would give nonsense hours or a traceback
+    if bad:
+        raise PlanError("\n".join(p.render() for p in bad))
     s = setup_from_config(cfg, hardware)
     mem = memory(s)
     usable = float(profiles.profile(hardware)["usable_gb"])

@@ -18,6 +18,7 @@ from ftstudy.eval import records
 from ftstudy.config import registry
 from ftstudy.eval import stats
 from ftstudy.core.errors import UserError
+from ftstudy.core.names import under
 
 
 def _load(root: Path, exp: str, tag: str, bench: str) -> tuple[dict | None, list[dict]]:
@@ -91,6 +92,8 @@ def compare(exp_id: str, base_tag: str = "base", ft_tag: str = "ft", root: Path 
             benchmarks: list[str] | None = None) -> list[dict[str, Any]]:
     """One row per benchmark of the experiment (primary, secondary, guards)."""
     exp = registry.experiment(exp_id)
+    for tag in (base_tag, ft_tag):  # a tag names results/<exp>/<tag>/: the one path rule (core.names)
+        under(root, "{experiment}", "{tag}", where="--base/--ft", experiment=exp_id, tag=tag)
     if not (root / exp_id).is_dir():
         raise UserError(f"no results for {exp_id} under {root}; run `ftstudy bench {exp_id} ...` first")
     roles = [(b, "primary", None) for b in exp.primary] + [(b, "secondary", None) for b in exp.benchmarks.get("secondary", [])]

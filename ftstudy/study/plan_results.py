@@ -18,6 +18,7 @@ from typing import Any
 
 from ftstudy.core.errors import UserError
 from ftstudy.core.fsio import read_json, write_json
+from ftstudy.core.names import under
 
 SCHEMA = Path(__file__).with_name("schemas") / "plan_results.schema.json"
 
@@ -50,7 +51,7 @@ def validate(doc: dict[str, Any]) -> None:
 
 def write(root: Path, experiment: str, method: str, base_model: str, model: str, rows: list[dict[str, Any]]) -> Path:
     """Add or replace one method's entry in root/<experiment>.json; returns the path."""
-    path = Path(root) / f"{experiment}.json"
+    path = under(root, "{experiment}.json", experiment=experiment)
     doc: dict[str, Any] = {"experiment": experiment, "base_model": base_model, "methods": {}}
     if path.is_file():
         try:

@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ftstudy.core.names import is_safe
 from ftstudy.eval import records
 
 BASE_C, FT_C = "#9aa5b1", "#2f6fde"
@@ -103,8 +104,10 @@ def _inputs(record: dict) -> dict[str, tuple[str, Any]]:
     """The benchmark items' input text and reference answer by id, when the result names a local data folder
     holding its task (`<task>.jsonl`: rows with an `id`, or by position; text from `query`, `text`, `prompt` or
     `instruction`, reference from `answers`, `reference` or `label`)."""
-    path = Path(str(record.get("data_dir") or "")) / f"{record.get('task')}.jsonl"
     out: dict[str, tuple[str, Any]] = {}
+    if not is_safe(record.get("task")):  # a hand-edited result's task never leads the report to another file
+        return out
+    path = Path(str(record.get("data_dir") or "")) / f"{record.get('task')}.jsonl"
     try:
         with open(path, encoding="utf-8") as fh:
             for i, line in enumerate(fh):
@@ -125,6 +128,8 @@ def _choices(record: dict) -> list[str]:
 
     from ftstudy.core.bundled import evals_dir
 
+    if not is_safe(record.get("task")):
+        return []
     try:
         task = yaml.safe_load((evals_dir() / "tasks" / f"{record.get('task')}.yaml").read_text())
         choices = task.get("doc_to_choice")

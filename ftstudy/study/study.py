@@ -27,6 +27,7 @@ from ftstudy.core import redact
 from ftstudy.core.errors import UserError
 from ftstudy.core.fsio import read_json, remove_stale_temporaries, write_json
 from ftstudy.core.file_locks import RunLock
+from ftstudy.core.names import under
 from ftstudy.study.study_state import (SHARED, STAGES, Options, load_state, options_from_state,
                                        saved_options, state_path)
 
@@ -42,6 +43,9 @@ class Study:
         self.clock = clock  # an eta.Clock keyed by (experiment, method, stage): ETAs on the stage lines
         self.req = train.resolve(o.experiment, o.method, o.hardware, o.base_model, o.data, o.sets, o.max_steps, o.sources)
         self.runs, self.results = o.root / "runs", o.root / "results"
+        # the names of state/<exp>/<method>-<hardware>.json, runs/ and results/: one path rule (core.names)
+        under(o.root / "state", "{experiment}", "{method}-{hardware}.json", where="run", experiment=o.experiment,
+              method=o.method, hardware=o.hardware)
         self.state = load_state(o)
 
     # ---- what each stage depends on

@@ -30,6 +30,7 @@ from ftstudy.config import validate
 from ftstudy.core.errors import UserError
 from ftstudy.core.fsio import atomic_write, read_json, write_json
 from ftstudy.core.file_locks import RunLock
+from ftstudy.core.names import safe_name, under
 from ftstudy.core.runner import ToolError, run, show
 from ftstudy.train.trainlog import LogParser, history
 from ftstudy.core.bundled import TOOL_SCRIPTS
@@ -64,15 +65,20 @@ def resolve(target: str, method=None, hardware="dgx-spark", base_model=gen.DEFAU
     if path.suffix in (".yaml", ".yml") or path.is_file():
         if not path.is_file():
             raise TrainError(f"config {path} does not exist")
-        text = path.read_text()
-        cfg, problems = validate.load_yaml(text)
+        text = validate.read_config(path)
+        cfg, problems = validate.load_yaml(text, str(path))
         if problems:
             raise TrainError(f"{path}: {problems[0].render()}")
+        if not isinstance(cfg, dict):
+            raise TrainError(f"{path}: the config must be a mapping of Axolotl keys, got {type(cfg).__name__}")
         meta = validate.header_meta(text)
         for key, value in overrides.items():
             gen.set_key(cfg, key, value)
-        return Request(cfg, meta.get("experiment", path.stem), meta.get("method", cfg.get("adapter") or "full"),
-                       meta.get("hardware", hardware), from_file=path)
+        req = Request(cfg, meta.get("experiment", path.stem), meta.get("method", cfg.get("adapter") or "full"),
+                      meta.get("hardware", hardware), from_file=path)
+        for field in ("experiment", "method", "hardware"):  # they name the run folder: runs/<exp>/<method>-<hw>-<id>
+            safe_name(getattr(req, field), field, f"{path} (its `# experiment: ... method: ... hardware: ...` header)")
+        return req
     from ftstudy.config import registry
 
     exp = registry.experiment(target)
@@ -94,7 +100,9 @@ def run_id(cfg: dict[str, Any]) -> str:
 
 
 def run_dir(req: Request, runs_root: Path = Path("runs")) -> Path:
-    return runs_root / req.experiment / f"{req.method}-{req.hardware}-{run_id(req.cfg)}"
+    """runs_root/<experiment>/<method>-<hardware>-<id>, each name checked (core.names): never outside runs_root."""
+    return under(runs_root, "{experiment}", "{method}-{hardware}-{run_id}", where=str(req.from_file or "train"),
+                 experiment=req.experiment, method=req.method, hardware=req.hardware, run_id=run_id(req.cfg))
 
 
 def launch_argv(accelerate: str | Path, config: str | Path, gpus: int = 1, cpu: bool = False,

@@ -167,9 +167,13 @@ def from_manifests(paths: list[str | Path]) -> dict[str, Any] | None:
 def from_state(root: Path, exp: str, method: str | None = None) -> dict[str, dict]:
     """Figures recorded by `ftstudy run` under root/state/<exp>/<method>-<hardware>.json, by file stem."""
     from ftstudy.core.fsio import read_json
+    from ftstudy.core.names import safe_name, under
 
     out = {}
-    for path in sorted((Path(root) / "state" / exp).glob(f"{method or '*'}-*.json")):
+    folder = under(Path(root) / "state", "{experiment}", experiment=exp)
+    if method is not None:
+        safe_name(method, "tag")
+    for path in sorted(folder.glob(f"{method or '*'}-*.json")):
         fig = ((read_json(path).get("prepare") or {}).get("output") or {}).get("contamination")
         if fig:
             out[path.stem] = fig

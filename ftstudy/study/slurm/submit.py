@@ -24,6 +24,7 @@ from ftstudy.study import study
 from ftstudy.core import redact
 from ftstudy.core.errors import UserError
 from ftstudy.core.fsio import atomic_write, read_json, write_json
+from ftstudy.core.names import under
 from ftstudy.core.runner import run
 
 ACTIVE = {"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "REQUEUED", "RESIZING", "SUSPENDED"}
@@ -106,8 +107,9 @@ def submit(opts: list[study.Options], root: Path, partition: str | None = None, 
     rows = []
     for job in jobs:
         o = job.options
-        opts_file = folder(root) / o.experiment / f"{o.method}-{o.hardware}.options.json"
-        script_path = folder(root) / "jobs" / f"{job.name}.sh"
+        opts_file = under(folder(root), "{experiment}", "{method}-{hardware}.options.json", where="slurm",
+                          experiment=o.experiment, method=o.method, hardware=o.hardware)
+        script_path = under(folder(root) / "jobs", "{job}.sh", where="slurm", job=job.name)
         log = folder(root) / "logs" / f"{job.name}.%j.log"
         text = slurm.script(job, python=sys.executable, options_file=opts_file, cwd=Path.cwd().resolve(), log=log,
                             partition=partition, account=account, time=time_limit)
