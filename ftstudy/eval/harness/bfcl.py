@@ -25,6 +25,7 @@ headline itself, not a micro-average.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import json
 import os
@@ -95,10 +96,7 @@ def preflight(ctx: BenchContext, bench: dict) -> list[str]:
         if missing:
             problems.append(f"bfcl: no {', '.join(missing)} in bfcl-eval's data ({data}): is {cat!r} a BFCL v4 "
                             "category? rebuild with `ftstudy setup bfcl`")
-    with tempfile.TemporaryDirectory() as tmp:  # importing bfcl_eval makes result/ and score/ in its project root
-        code = f"from bfcl_eval.constants.model_config import MODEL_CONFIG_MAPPING as m; assert {HANDLER!r} in m"
-        rc, _ = runner.capture([python, "-c", code], env={**os.environ, "BFCL_PROJECT_ROOT": tmp}, timeout=120)
-    if rc != 0:
+    if not imports(str(python)):
         problems.append(f"bfcl: bfcl_eval (with its {HANDLER} handler) does not import in {envs.location('bfcl')}: "
                         f"delete that folder and run `ftstudy setup bfcl`")
     local = Path(ctx.model)
@@ -116,11 +114,24 @@ def preflight(ctx: BenchContext, bench: dict) -> list[str]:
     return problems
 
 
+@functools.cache  # seconds per probe; one per process and environment is enough
+def imports(python: str) -> bool:
+    """Whether bfcl_eval imports, with its handler registered, as `bfcl` does on start."""
+    with tempfile.TemporaryDirectory() as tmp:  # importing bfcl_eval makes result/ and score/ in its project root
+        code = f"from bfcl_eval.constants.model_config import MODEL_CONFIG_MAPPING as m; assert {HANDLER!r} in m"
+        return runner.capture([python, "-c", code], env={**os.environ, "BFCL_PROJECT_ROOT": tmp}, timeout=120)[0] == 0
+
+
 def project_root(ctx: BenchContext, bench: dict, ids: list[str] | None) -> Path:
     """BFCL's project root for this model and protocol: the answers found there are this model's (resumed)."""
     key = {"model": records.fingerprint_of(ctx.model, ctx.adapter), "handler": HANDLER, "task": bench["task"],
            "version": bench["version"], "env": envs.location("bfcl").name, "ids": ids}
     return ctx.work_dir("bfcl") / hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def bfcl_env(root: Path) -> dict[str, str]:
+    """BFCL's variables: its project root; no hub lookups (every file is local) and no W&B upload of its tables."""
+    return {"BFCL_PROJECT_ROOT": str(root), "HF_HUB_OFFLINE": "1", "WANDB_BFCL_PROJECT": ""}
 
 
 def run(ctx: BenchContext, bench: dict) -> HarnessOutput:
@@ -133,7 +144,7 @@ def run(ctx: BenchContext, bench: dict) -> HarnessOutput:
             raise HarnessUnavailable("the bfcl environment is not installed: `ftstudy setup bfcl`")
         ids = {c: pick_subset(item_ids(data, c), ctx.limit, ctx.seed) for c in cats}
     root = project_root(ctx, bench, sorted(i for v in ids.values() for i in v) if ids else None)
-    env = {"BFCL_PROJECT_ROOT": str(root), "HF_HUB_OFFLINE": "1", "WANDB_BFCL_PROJECT": ""}  # no uploads
+    env = bfcl_env(root)
     threads = 1 if generative.engine(ctx) == "transformers" else None  # transformers serve answers one at a time
     folder = str(Path(ctx.model).resolve()) if Path(ctx.model).is_dir() else "<hub snapshot folder>"
     gen = generate_argv("<bfcl-env>/bin/bfcl" if ctx.dry_run else envs.bin_path("bfcl", "bfcl"), folder, cats,
@@ -152,14 +163,20 @@ def run(ctx: BenchContext, bench: dict) -> HarnessOutput:
         env["REMOTE_OPENAI_BASE_URL"] = url + "/v1"
         runner.check(runner.run(gen, env=env, log=log, quiet=True), "bfcl generate", log)
     ctx.commands += [gen, ev]
-    shutil.rmtree(root / "score", ignore_errors=True)  # derived from result/ alone: never a stale category
-    runner.check(runner.run(ev, env=env, log=log, quiet=True), "bfcl evaluate", log)
-    out = parse_scores(root, cats)
+    out = score(ev, root, cats)
     out.settings.update({"handler": HANDLER, "source": SOURCE, "aggregate": AGGREGATE, "deviations": list(DEVIATIONS)
                          + ([f"--limit {ctx.limit}: {ctx.limit} seeded items per category, bfcl evaluate --partial-eval"]
                             if ids else []), "bfcl_project_root": str(root)})
     out.subset_ids = sorted(s["id"] for s in out.samples) if ids else None
     return out
+
+
+def score(argv: list[str], root: Path, cats: list[str]) -> HarnessOutput:
+    """`bfcl evaluate` (argv) of the answers under BFCL project root `root`, read back by parse_scores."""
+    env = bfcl_env(root)
+    shutil.rmtree(root / "score", ignore_errors=True)  # derived from result/ alone: never a stale category
+    runner.check(runner.run(argv, env=env, log=root / "bfcl.log", quiet=True), "bfcl evaluate", root / "bfcl.log")
+    return parse_scores(root, cats)
 
 
 def hub_folder(model: str, log: Path) -> str:
