@@ -150,8 +150,9 @@ def test_bfcl_on_the_tiny_model_resumes_its_own_answers_only(served, tiny_model,
     ids = {c: pick_subset(bfcl.item_ids(data, c), 1, 3) for c in CATS}
     right = known_answers(data, True, ids)
     plant(ctx.work_dir("bfcl"), right)  # where f4b1a28 kept every model's answers: to BFCL, another model's
-    own = right["parallel"][0]  # and one answer of an earlier, killed run of this model, in its own folder
-    plant(bfcl.project_root(ctx, BENCH, sorted(i for v in ids.values() for i in v)), {"parallel": [own]})
+    # An earlier, killed run of this model left, in its own folder, one answer and one request that failed.
+    own, failed = right["parallel"][0], {"id": ids["multiple"][0], "result": "Error during inference: Connection error."}
+    plant(bfcl.project_root(ctx, BENCH, sorted(i for v in ids.values() for i in v)), {"parallel": [own], "multiple": [failed]})
     out = bfcl.run(ctx, BENCH)
     root = Path(out.settings["bfcl_project_root"])
     assert root.parent == ctx.work_dir("bfcl") and "--run-ids" in ctx.commands[-2] and "--partial-eval" in ctx.commands[-1]
@@ -159,6 +160,8 @@ def test_bfcl_on_the_tiny_model_resumes_its_own_answers_only(served, tiny_model,
     planted = {r["id"]: r["result"] for rows in right.values() for r in rows}
     outputs = {s["id"]: s["output"] for s in out.samples}
     assert outputs[own["id"]] == own["result"]  # resumed, not regenerated
+    assert not outputs[failed["id"]].startswith("Error")  # asked again
+    assert out.settings["retried_failed_requests"] == 1 and out.settings["failed_requests"] == 0
     assert all(outputs[i] != planted[i] for i in outputs if i != own["id"])  # the tiny model's answers
     table = bfcl_table(root)  # the headline is BFCL's own number, from BFCL's own table
     assert out.metrics["non_live_ast"] == percent(table["AST Summary"]) == pytest.approx(unweighted(out.metrics), abs=5e-5)

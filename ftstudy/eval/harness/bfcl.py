@@ -37,6 +37,7 @@ from typing import Iterator
 
 from ftstudy.core import runner
 from ftstudy.core import tool_envs as envs
+from ftstudy.core.fsio import atomic_write
 from ftstudy.eval import client, records, serve_argv
 from ftstudy.eval.harness import BenchContext, HarnessOutput, HarnessUnavailable, generative, pick_subset
 
@@ -48,6 +49,7 @@ WEIGHTS = {"simple_python": 1 / 12, "simple_java": 1 / 12, "simple_javascript": 
            "multiple": 1 / 4, "parallel": 1 / 4, "parallel_multiple": 1 / 4}
 # ftstudy's metric name -> the column of BFCL's data_non_live.csv it is read from.
 COLUMNS = {"non_live_ast": "AST Summary", "irrelevance": "Irrelevance Detection", "simple": "Simple AST"}
+FAILED = "Error during inference"  # how `bfcl generate` records the answer of an item whose request failed
 DEVIATIONS = ["handler Qwen/Qwen3-8B-FC (the same <tools>/<tool_call> prompt) for Qwen2.5 weights: BFCL's registry "
               "has no Qwen2.5 entry"]
 
@@ -157,6 +159,7 @@ def run(ctx: BenchContext, bench: dict) -> HarnessOutput:
     log = root / "bfcl.log"
     if ids:  # BFCL's own way to run a subset: the id file in its project root, read by --run-ids
         (root / "test_case_ids_to_generate.json").write_text(json.dumps(ids, indent=1))
+    retried = drop_failed(root)
     if not Path(ctx.model).is_dir():
         gen[gen.index("--local-model-path") + 1] = folder = hub_folder(ctx.model, log)
     with serving(ctx, folder) as url:
@@ -166,9 +169,23 @@ def run(ctx: BenchContext, bench: dict) -> HarnessOutput:
     out = score(ev, root, cats)
     out.settings.update({"handler": HANDLER, "source": SOURCE, "aggregate": AGGREGATE, "deviations": list(DEVIATIONS)
                          + ([f"--limit {ctx.limit}: {ctx.limit} seeded items per category, bfcl evaluate --partial-eval"]
-                            if ids else []), "bfcl_project_root": str(root)})
+                            if ids else []), "bfcl_project_root": str(root), "retried_failed_requests": retried,
+                         "failed_requests": sum(str(x["output"]).startswith(FAILED) for x in out.samples)})
     out.subset_ids = sorted(s["id"] for s in out.samples) if ids else None
     return out
+
+
+def drop_failed(root: Path) -> int:
+    """Forget the answers whose request failed (a server that died, a timeout), which `bfcl generate` would otherwise
+    keep as answered: this run asks again. Returns how many."""
+    dropped = 0
+    for path in (root / "result").rglob("BFCL_v4_*_result.json"):
+        rows = _jsonl(path, path.name)
+        keep = [r for r in rows if not str(r.get("result", "")).startswith(FAILED)]
+        if len(keep) < len(rows):
+            dropped += len(rows) - len(keep)
+            atomic_write(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in keep))
+    return dropped
 
 
 def score(argv: list[str], root: Path, cats: list[str]) -> HarnessOutput:
