@@ -11,6 +11,7 @@ import pytest
 from ftstudy.config import registry
 from ftstudy.core import tool_envs as envs
 from ftstudy.eval.harness import BenchContext, bfcl, pick_subset
+from tests.conftest import CANARY
 
 pytestmark = pytest.mark.tools
 BENCH = registry.benchmark("bfcl")
@@ -144,7 +145,8 @@ def test_bfcl_scores_its_ground_truth_1_and_wrong_answers_0(tmp_path, right):
     assert len(out.samples) == 1390 - 2 * right and {s["correct"] for s in out.samples} == {int(right)}
 
 
-def test_bfcl_on_the_tiny_model_resumes_its_own_answers_only(served, tiny_model, tmp_path):
+def test_bfcl_on_the_tiny_model_resumes_its_own_answers_only(served, tiny_model, tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", CANARY)  # bfcl inherits the environment: a judge key must land nowhere
     ctx = BenchContext("tool_use", str(tiny_model), out_dir=tmp_path, server_url=served, limit=1, seed=3)
     data = bfcl.data_dir()
     ids = {c: pick_subset(bfcl.item_ids(data, c), 1, 3) for c in CATS}
@@ -169,6 +171,8 @@ def test_bfcl_on_the_tiny_model_resumes_its_own_answers_only(served, tiny_model,
     assert out.metrics["parallel.accuracy"] == 1.0 and out.metrics["non_live_ast"] >= 0.25
     ast = [s["score"] for s in out.samples if s["score"] is not None]
     assert len(ast) == 6 and sum(ast) / len(ast) == pytest.approx(out.metrics["non_live_ast"], abs=5e-5)
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert len(written) > 20 and [p for p in written if CANARY.encode() in p.read_bytes()] == []
 
 
 def test_bfcl_preflight(tiny_model, tmp_path, monkeypatch):
