@@ -137,12 +137,13 @@ def test_bfcl_dry_run_shows_both_commands_with_their_environment(tmp_path):
     out = bfcl.run(ctx, bench)
     root = bfcl.project_root(ctx, bench, None)
     assert root.parent == tmp_path / ".work" / "tool_use" / "base-bfcl"
-    env = f"BFCL_PROJECT_ROOT={root} HF_HUB_OFFLINE=1 WANDB_BFCL_PROJECT=''"
+    env = f"BFCL_PROJECT_ROOT={root} HF_HUB_OFFLINE=1"
+    off = "WANDB_BFCL_PROJECT=''"  # the server's URL is known once it runs
     cats = bench["task"]
     assert out.settings["command"] == (
-        f"{env} '<bfcl-env>/bin/bfcl' generate --model Qwen/Qwen3-8B-FC --test-category {cats} --skip-server-setup "
-        f"--local-model-path '<hub snapshot folder>' --num-threads 1\n"
-        f"{env} '<bfcl-env>/bin/bfcl' evaluate --model Qwen/Qwen3-8B-FC --test-category {cats}")
+        f"{env} REMOTE_OPENAI_BASE_URL='<server>/v1' {off} '<bfcl-env>/bin/bfcl' generate --model Qwen/Qwen3-8B-FC "
+        f"--test-category {cats} --skip-server-setup --local-model-path '<hub snapshot folder>' --num-threads 1\n"
+        f"{env} {off} '<bfcl-env>/bin/bfcl' evaluate --model Qwen/Qwen3-8B-FC --test-category {cats}")
     assert not root.exists()
 
 

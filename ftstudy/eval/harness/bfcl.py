@@ -154,7 +154,8 @@ def run(ctx: BenchContext, bench: dict) -> HarnessOutput:
     ev = evaluate_argv(gen[0], cats, partial=bool(ids))
     if ctx.dry_run:
         ctx.commands += [gen, ev]
-        return HarnessOutput({}, [], settings={"command": runner.show(gen, env) + "\n" + runner.show(ev, env)})
+        shown = runner.show(gen, {**env, "REMOTE_OPENAI_BASE_URL": "<server>/v1"}) + "\n" + runner.show(ev, env)
+        return HarnessOutput({}, [], settings={"command": shown})
     root.mkdir(parents=True, exist_ok=True)
     log = root / "bfcl.log"
     if ids:  # BFCL's own way to run a subset: the id file in its project root, read by --run-ids
