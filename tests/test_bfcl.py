@@ -185,3 +185,15 @@ def test_bfcl_preflight(tiny_model, tmp_path, monkeypatch):
     monkeypatch.setenv("FTSTUDY_BFCL_ENV", str(tmp_path / "nowhere"))
     (problem,) = bfcl.preflight(BenchContext("tool_use", str(tiny_model)), BENCH)
     assert "ftstudy setup bfcl" in problem and "\n" not in problem
+
+
+def test_bfcl_finds_a_hub_models_local_folder(tmp_path, monkeypatch):
+    """BFCL names the model by a folder: a hub id becomes its snapshot in the Hugging Face cache (offline here)."""
+    snapshot = tmp_path / "hub" / "models--org--tiny" / "snapshots" / ("a" * 40)
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text("{}")
+    (tmp_path / "hub" / "models--org--tiny" / "refs").mkdir()
+    (tmp_path / "hub" / "models--org--tiny" / "refs" / "main").write_text("a" * 40)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert bfcl.hub_folder("org/tiny", tmp_path / "log") == str(snapshot)
