@@ -17,7 +17,7 @@ $(VENV)/.ftstudy-core: pyproject.toml
 setup: $(VENV)/.ftstudy-core
 
 envs: setup
-	$(FTSTUDY) setup train eval alpaca_eval bigcode
+	$(FTSTUDY) setup train eval alpaca_eval bigcode bfcl
 
 # The report's render test uses Debian's Chromium (headless).
 browser:

@@ -37,36 +37,52 @@ def test_bigcode_argv_gpu_adapter_and_limit():
 
 
 def test_bfcl_argv_exact():
-    cats = registry.benchmark("bfcl")["task"]
+    cats = bfcl.categories(registry.benchmark("bfcl"))
+    assert cats == ["simple_python", "simple_java", "simple_javascript", "multiple", "parallel", "parallel_multiple",
+                    "irrelevance"]  # BFCL's non_live group: what its non-live AST summary averages, and irrelevance
+    joined = ",".join(cats)
     assert bfcl.generate_argv("/e/bin/bfcl", "/runs/a/merged", cats) == [
-        "/e/bin/bfcl", "generate", "--model", "Qwen/Qwen3-8B-FC", "--test-category",
-        "simple_python,multiple,parallel,parallel_multiple,irrelevance", "--backend", "vllm",
-        "--local-model-path", "/runs/a/merged", "--skip-server-setup"]
+        "/e/bin/bfcl", "generate", "--model", "Qwen/Qwen3-8B-FC", "--test-category", joined, "--skip-server-setup",
+        "--local-model-path", "/runs/a/merged"]
+    assert bfcl.generate_argv("/e/bin/bfcl", "/m", cats, run_ids=True, threads=1)[-3:] == ["--run-ids", "--num-threads", "1"]
     assert bfcl.evaluate_argv("/e/bin/bfcl", cats) == [
-        "/e/bin/bfcl", "evaluate", "--model", "Qwen/Qwen3-8B-FC", "--test-category",
-        "simple_python,multiple,parallel,parallel_multiple,irrelevance"]
-    assert bfcl.serve_argv("/e/bin/vllm", "/runs/a/merged") == [
-        "/e/bin/vllm", "serve", "/runs/a/merged", "--host", "127.0.0.1", "--port", "1053", "--max-model-len", "8192"]
+        "/e/bin/bfcl", "evaluate", "--model", "Qwen/Qwen3-8B-FC", "--test-category", joined]
+    assert bfcl.evaluate_argv("/e/bin/bfcl", cats, partial=True)[-1] == "--partial-eval"
 
 
 def test_bfcl_dry_run_shows_both_commands_with_their_environment(tmp_path):
     ctx = BenchContext("tool_use", "/runs/a/merged", out_dir=tmp_path, dry_run=True)
-    out = bfcl.run(ctx, registry.benchmark("bfcl"))
-    work = tmp_path / ".work" / "tool_use" / "base-bfcl"
-    env = f"BFCL_PROJECT_ROOT={work} LOCAL_SERVER_ENDPOINT=127.0.0.1 LOCAL_SERVER_PORT=1053"
-    cats = "simple_python,multiple,parallel,parallel_multiple,irrelevance"
+    bench = registry.benchmark("bfcl")
+    out = bfcl.run(ctx, bench)
+    root = bfcl.project_root(ctx, bench, None)
+    assert root.parent == tmp_path / ".work" / "tool_use" / "base-bfcl"
+    env = f"BFCL_PROJECT_ROOT={root} HF_HUB_OFFLINE=1"
+    off = "WANDB_BFCL_PROJECT=''"  # the server's URL is known once it runs
+    cats = bench["task"]
     assert out.settings["command"] == (
-        f"{env} '<bfcl-env>/bin/bfcl' generate --model Qwen/Qwen3-8B-FC --test-category {cats} --backend vllm "
-        f"--local-model-path /runs/a/merged --skip-server-setup\n"
-        f"{env} '<bfcl-env>/bin/bfcl' evaluate --model Qwen/Qwen3-8B-FC --test-category {cats}")
-    assert not work.exists()
+        f"{env} REMOTE_OPENAI_BASE_URL='<server>/v1' {off} '<bfcl-env>/bin/bfcl' generate --model Qwen/Qwen3-8B-FC "
+        f"--test-category {cats} --skip-server-setup --local-model-path '<hub snapshot folder>' --num-threads 1\n"
+        f"{env} {off} '<bfcl-env>/bin/bfcl' evaluate --model Qwen/Qwen3-8B-FC --test-category {cats}")
+    assert not root.exists()
 
 
-def test_bfcl_refuses_an_adapter_and_a_cpu_host():
+def test_bfcl_keys_its_work_folder_by_model_and_protocol(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for folder, weights in ((a, b"1"), (b, b"2")):
+        folder.mkdir()
+        (folder / "config.json").write_text("{}")
+        (folder / "model.safetensors").write_bytes(weights)
+    bench = registry.benchmark("bfcl")
+    ctx = lambda m: BenchContext("tool_use", str(m), out_dir=tmp_path / "results")
+    assert bfcl.project_root(ctx(a), bench, None) == bfcl.project_root(ctx(a), bench, None)  # a rerun resumes
+    assert bfcl.project_root(ctx(a), bench, None) != bfcl.project_root(ctx(b), bench, None)  # never another model's
+    assert bfcl.project_root(ctx(a), bench, None) != bfcl.project_root(ctx(a), bench, ["simple_python_0"])
+    assert bfcl.project_root(ctx(a), bench, None) != bfcl.project_root(ctx(a), {**bench, "version": 99}, None)
+
+
+def test_bfcl_refuses_an_adapter():
     with pytest.raises(HarnessUnavailable, match="merged weights"):
         bfcl.run(BenchContext("tool_use", "m", adapter="/runs/a"), registry.benchmark("bfcl"))
-    with pytest.raises(HarnessUnavailable, match="GPU host"):
-        bfcl.run(BenchContext("tool_use", "m"), registry.benchmark("bfcl"))
 
 
 def test_merge_and_check_argv_exact():
