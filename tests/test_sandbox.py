@@ -79,7 +79,7 @@ def test_the_code_is_not_main():
 def test_failing_assertion_fails():
     r = sandbox.check_solution("def add(a, b):\n    return a - b\n", "assert add(2, 3) == 5\n")
     assert not r.passed and r.status == "failed"
-    assert "AssertionError" in r.stderr and "solution.py" in r.stderr
+    assert "AssertionError" in r.stderr and "tests.py" in r.stderr
 
 
 def test_other_exception_is_an_error():
