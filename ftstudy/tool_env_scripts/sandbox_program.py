@@ -18,6 +18,7 @@ del sys.path[0]
 _exit, _print_exc = os._exit, traceback.print_exc
 _req, _reply = int(sys.argv[1]), int(sys.argv[2])
 _send, _recv = wire.send, wire.recv
+sys.set_int_max_str_digits(0)  # a big int crosses as its digits, as the tests' side reads them
 _BLOCKED = ("subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn")
 
 
@@ -123,7 +124,10 @@ def main():
             _print_exc()
             reply = ["raised", type(exc).__name__, str(exc)[:2000]]
         _flush()
-        _send(_reply, reply)
+        try:
+            _send(_reply, reply)
+        except (ValueError, TypeError, RecursionError) as exc:  # json could not write it (a cycle, a huge int)
+            _send(_reply, ["raised", type(exc).__name__, str(exc)[:2000]])
 
 
 main()

@@ -42,7 +42,7 @@ def encode(value, ref):
         if isinstance(x, complex):
             return {"c": [complex.real.__get__(x), complex.imag.__get__(x)]}
         if isinstance(x, (bytes, bytearray)):
-            return {"b": bytes(x).hex()}
+            return {"b": [bytes(x).hex()]}
         if isinstance(x, list):
             return [enc(v) for v in list.__iter__(x)]
         if isinstance(x, tuple):
