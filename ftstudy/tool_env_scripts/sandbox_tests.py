@@ -97,10 +97,11 @@ _decode = wire.decoder(Remote)
 
 
 def _request(*msg):
-    wire.send(_req, wire.encode(list(msg), _ref_of))
+    body = wire.encode(list(msg), _ref_of)
     try:
+        wire.send(_req, body)
         reply = _decode(wire.recv(_reply))
-    except EOFError:
+    except (EOFError, BrokenPipeError):
         raise EarlyEnd("the program's process ended before its tests finished") from None
     except (wire.ProtocolError, ValueError) as exc:
         raise BrokenChannel(f"the program's process broke the sandbox protocol ({exc})") from None
