@@ -1,6 +1,8 @@
-"""The code sandbox: a pass cannot be faked by ending early, and the code cannot get out of its jail.
+"""The code sandbox: a pass cannot be faked by ending early or by fooling the tests, and the code cannot get
+out of its jail.
 
-Every attack here ran successfully against the sandbox before the jail (issue 11); each must now fail.
+Every attack here ran successfully against the sandbox before the jail (issue 11) or against f4b1a28's
+one-process scoring and unhardened jail (issue 30); each must now fail.
 """
 from __future__ import annotations
 
@@ -535,6 +537,14 @@ def test_hardened_jail_argv_shape():
     assert argv[i - 1] == "--unshare-user" and argv[argv.index("--seccomp") + 1] == "7"
     assert argv.index("--seccomp") < argv.index("/usr/bin/python3")
     assert "disable-userns" in jail.hardening(shutil.which("bwrap"))["nested user namespaces"]
+
+
+def test_a_bwrap_without_disable_userns_runs_without_it_and_says_so(tmp_path):
+    old = tmp_path / "bwrap"
+    old.write_text("#!/bin/sh\necho 'usage: bwrap [OPTIONS...] [--] COMMAND [ARGS...]'\necho '    --seccomp FD'\n")
+    old.chmod(0o755)
+    assert not jail.has_disable_userns(str(old)) and jail.has_disable_userns(shutil.which("bwrap"))
+    assert "seccomp filter only" in jail.hardening(str(old))["nested user namespaces"]
 
 
 def test_without_libseccomp_code_is_refused_with_one_line(monkeypatch):

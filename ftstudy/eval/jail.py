@@ -140,9 +140,11 @@ def has_disable_userns(bwrap: str) -> bool:
     return "--disable-userns" in runner.capture([bwrap, "--help"])[1]
 
 
-def hardening(bwrap: str) -> dict[str, str]:
-    """What the jail adds to its namespaces here, in words (a harness records it): the seccomp filter, and
-    whether nested user namespaces are also disabled by bwrap or refused by the filter only."""
+def hardening(bwrap: str | None = None) -> dict[str, str]:
+    """What the jail adds to its namespaces here, in words (a harness can record it beside its scores): the
+    seccomp filter, and whether nested user namespaces are also disabled by bwrap or refused by the filter only
+    (an older bwrap: the jail runs without --disable-userns, and this says so)."""
+    bwrap = bwrap or shutil.which("bwrap") or "bwrap"
     userns = ("disabled (bwrap --disable-userns) and refused by the seccomp filter" if has_disable_userns(bwrap) else
               "refused by the seccomp filter only: this bwrap has no --disable-userns (0.8.0 and later have it)")
     return {"seccomp": f"{len(syscall_filter.DENIED)} calls refused, clone3 and the new mount API absent, clone "

@@ -143,7 +143,7 @@ class Namespace(dict):
         if reply[0] == "ok" and len(reply) == 2:
             value = reply[1]
         elif reply[0] == "module" and len(reply) == 2 and type(reply[1]) is str:
-            if reply[1].partition(".")[0] not in sys.stdlib_module_names:
+            if reply[1].partition(".")[0] not in sys.stdlib_module_names or "__main__" in reply[1]:
                 raise ImportError(f"sandbox: the tests use {name}, the program's module {reply[1]}, which is not "
                                   "in the standard library")
             value = importlib.import_module(reply[1])
