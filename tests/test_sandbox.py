@@ -483,13 +483,15 @@ CROSSING = [
      "assert Pair(1, 2).b == 2\n"),
     ("def check_positive(x):\n    if x < 0:\n        raise ValueError('negative')\n    return x\n",
      "try:\n    check_positive(-1)\nexcept ValueError:\n    pass\nelse:\n    assert False\nassert check_positive(3) == 3\n"),
+    ("def apply_all(f, xs):\n    return [f(x) for x in xs]\n", "assert apply_all(str, [1, 2]) == ['1', '2']\n"
+     "assert apply_all(len, ['ab', '']) == [2, 0]\n"),
     ("def big(n):\n    return 7 ** n, [float('inf'), -0.0], {(1, 2): {3}}\n",
      "x, y, z = big(9000)\nassert x == 7 ** 9000 and y == [float('inf'), -0.0] and z == {(1, 2): {3}}\n"),
 ]
 
 
 @pytest.mark.parametrize("program,tests", CROSSING, ids=["builtin-subclasses", "generator", "class-from-program",
-                                                          "expected-exception", "big-int-inf-nested"])
+                                                          "expected-exception", "builtins-as-arguments", "big-int-inf-nested"])
 def test_right_solutions_whose_results_need_more_than_a_call_pass(program, tests):
     r = sandbox.check_solution(program, tests)
     assert r.passed, r.stderr

@@ -6,6 +6,7 @@ it, or write to the pipes itself: all it can send is values, and the tests' jail
 
 Usage (by ftstudy/eval/sandbox.py): python -I /task/sandbox_program.py REQUEST_FD REPLY_FD
 """
+import builtins
 import os
 import sys
 import traceback
@@ -67,14 +68,14 @@ _table = {}
 
 def _ref(obj):
     _table[len(_table)] = obj
-    return len(_table) - 1
+    return {"ref": [len(_table) - 1, type(obj).__name__]}
 
 
 def _resolve(n, _type):
     return _table[n]
 
 
-_decode = wire.decoder(_resolve)
+_decode = wire.decoder(_resolve, lambda name: getattr(builtins, name))
 
 
 def _answer(module, msg):

@@ -88,9 +88,12 @@ def _checked(value, kind):
 
 def _ref_of(obj):
     if isinstance(obj, Remote):
-        return obj._n
-    raise TypeError(f"sandbox: only plain values (numbers, strings, bytes, tuples, lists, dicts, sets) and the "
-                    f"program's own objects can be passed to the program, not a {type(obj).__name__}")
+        return {"ref": [obj._n, obj._type]}
+    name = getattr(obj, "__name__", None)
+    if isinstance(name, str) and getattr(builtins, name, None) is obj:  # len, str, int: by name
+        return {"builtin": [name]}
+    raise TypeError(f"sandbox: only plain values (numbers, strings, bytes, tuples, lists, dicts, sets), Python's "
+                    f"builtins and the program's own objects can be passed to the program, not a {type(obj).__name__}")
 
 
 _decode = wire.decoder(Remote)

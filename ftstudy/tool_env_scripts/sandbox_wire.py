@@ -3,7 +3,8 @@ copied into both jails; imports nothing from ftstudy).
 
 Plain values cross by value: None, bool, int, float, complex, str, bytes, tuple, list, dict, set, frozenset and
 range; a subclass of one crosses as its base type (a namedtuple as a tuple, a Counter as a dict), as the
-program's side writes it. Any other object stays in the program's process and crosses as a reference number.
+program's side writes it. Any other object of the program's stays in the program's process and crosses as a
+reference number; from the tests' side, one of Python's builtins (`len`, `str`) crosses by its name.
 The tests' side decodes with `json` into these builtin types only, so no object of the program's (an `__eq__`
 that is always true, a `str` subclass with its own comparisons) ever reaches the tests: whatever the program's
 process writes, the tests compare builtin values with builtin comparisons.
@@ -22,7 +23,8 @@ class ProtocolError(Exception):
 
 
 def encode(value, ref):
-    """`value` as JSON-ready data; `ref(obj) -> int` is called for an object that cannot cross by value."""
+    """`value` as JSON-ready data; `ref(obj)` gives what stands for an object that cannot cross by value
+    ({"ref": [n, type name]} or {"builtin": [name]}), or raises."""
     def enc(x):
         if x is None or x is True or x is False:
             return x
@@ -55,12 +57,13 @@ def encode(value, ref):
             return {"d": [[enc(k), enc(v)] for k, v in dict.items(x)]}
         if t is range:
             return {"r": [x.start, x.stop, x.step]}
-        return {"ref": [ref(x), type(x).__name__]}
+        return ref(x)
     return enc(value)
 
 
-def decoder(remote):
-    """A function from JSON text to builtin values; `remote(n, type_name)` makes what stands for a reference."""
+def decoder(remote, builtin=None):
+    """A function from JSON text to builtin values; `remote(n, type_name)` makes what stands for a reference,
+    `builtin(name)` one of Python's builtins (only the program's side accepts those)."""
     def hook(pairs):
         if len(pairs) != 1:
             raise ProtocolError("an object with other than one key")
@@ -85,6 +88,8 @@ def decoder(remote):
             return range(*v)
         if tag == "ref" and len(v) == 2 and type(v[0]) is int and type(v[1]) is str:
             return remote(v[0], v[1])
+        if tag == "builtin" and builtin is not None and len(v) == 1 and type(v[0]) is str:
+            return builtin(v[0])
         raise ProtocolError(f"unknown tag {tag!r}")
 
     def decode(text):
