@@ -23,7 +23,7 @@ ENV DEBIAN_FRONTEND=noninteractive \
     FTSTUDY_EVAL_ENV=/opt/ftstudy/envs/eval \
     FTSTUDY_BFCL_ENV=/opt/ftstudy/envs/bfcl
 
-RUN apt-get update && apt-get install -y --no-install-recommends git python3-venv chromium bubblewrap \
+RUN apt-get update && apt-get install -y --no-install-recommends git python3-venv chromium bubblewrap libseccomp2 \
     && rm -rf /var/lib/apt/lists/*
 
 COPY ftstudy/core/tool_env_pins/ /opt/ftstudy/requirements/

@@ -25,7 +25,7 @@ browser:
 
 # Model-written code (code benchmarks) runs only inside bubblewrap; its tests run it for real.
 sandbox:
-	@command -v bwrap >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap; }
+	@command -v bwrap >/dev/null && ldconfig -p | grep -q libseccomp.so.2 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap libseccomp2; }
 
 # The Slurm tests run a one-machine cluster (tests/slurm_local.py configures and starts it): Debian's packages.
 slurm:

