@@ -40,7 +40,8 @@ def digest(value: Any) -> str:
 class GenCache:
     """The finished generations of one model under one protocol, keyed by item."""
 
-    def __init__(self, folder: Path, key: dict):
+    def __init__(self, folder: Path, key: dict, root: Path | None = None):
+        self.root = Path(root) if root is not None else Path(folder)  # emptied folders up to here are removed
         self.key = digest(key)
         self.path = Path(folder) / f"{PREFIX}{self.key}.jsonl"
         self.lock = threading.Lock()
@@ -82,7 +83,15 @@ class GenCache:
             return fh.read(1) == b"\n"
 
     def remove(self) -> None:
+        """Delete the cache, and the folders it leaves empty up to the results root (a harness run outside a
+        study, as tests do, leaves nothing behind)."""
         self.path.unlink(missing_ok=True)
+        folder = self.path.parent
+        while folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+            if folder == self.root or self.root not in folder.parents:
+                break
+            folder = folder.parent
 
 
 def generate(cache: GenCache, items: list[dict], fn: Callable[[dict], Any], workers: int = 2) -> list[Any]:
@@ -105,7 +114,7 @@ def for_bench(ctx, bench: dict, settings: dict) -> GenCache:
 
     key = {"model": fingerprint_of(ctx.model, ctx.adapter), "benchmark": bench["id"],
            "version": bench.get("version"), "protocol": bench.get("protocol"), "decoding": settings}
-    return GenCache(ctx.work_dir(bench["id"]), key)
+    return GenCache(ctx.work_dir(bench["id"]), key, root=ctx.out_dir)
 
 
 def answers(ctx, cache: GenCache, rows: list[dict], fn: Callable[[str, str, dict], Any]) -> tuple[list[Any], str]:
