@@ -246,27 +246,37 @@ def _alpaca_env_or_skip():
 
 @pytest.mark.tools
 def test_alpaca_eval_through_the_package_with_a_local_judge(key, tmp_path):
-    """5 instructions in alpaca_eval_gpt4_baseline.json's shape, judged by alpaca-eval's own annotator code
-    (weighted_alpaca_eval_gpt4_turbo: logprobs of m/M) at a local judge; fine-tuned vs reference and vs base."""
+    """A seeded 3 of 5 instructions in alpaca_eval_gpt4_baseline.json's shape, judged by alpaca-eval's own annotator
+    code (weighted_alpaca_eval_gpt4_turbo: logprobs of m/M) at a local judge; fine-tuned vs reference and vs base.
+    The package's metric is given each instruction's position in the file (what its length-controlled GLM reads
+    the instruction's difficulty by), not its position in the subset."""
+    from ftstudy.eval.harness import alpacaeval
+
     _alpaca_env_or_skip()
     bench = {**registry.benchmark("alpaca_eval"), "fn_metric": "get_winrate", "metric": "win_rate"}
     with JudgeServer(key) as judge, JudgeServer(None) as model:
         ctx = BenchContext("x", "m", tag="lora", data_dir=FIX / "bench", out_dir=tmp_path, server_url=lambda: model.url,
                            judge_url=judge.url, judge_model="gpt-4-1106-preview", judge_api_key_env=KEY_ENV,
-                           base_outputs={str(i): "old answer" for i in range(5)})
+                           base_outputs={str(i): "old answer" for i in range(5)}, limit=3, seed=1)
         out = get("alpaca-eval")(ctx, bench)
+        # the preflight: ready for the plain win rate; the length-controlled one needs the whole 805, in order
+        assert alpacaeval.preflight(ctx, bench) == [] and judge.gets == 1
+        assert [p for p in alpacaeval.preflight(ctx, registry.benchmark("alpaca_eval")) if "all 805" in p]
     m = out.metrics
-    assert m["n"] == 5 and m["n_total"] == 5
+    assert m["n"] == 3 and m["n_total"] == 3 and out.subset_ids == ["2", "3", "4"]
+    result = json.loads(next(tmp_path.rglob("result.json")).read_text())["comparisons"]
+    assert result["reference"]["metric_index"] == result["base"]["metric_index"] == [2, 3, 4]
     assert m["win_rate"] == pytest.approx(0.75, abs=0.01) and m["win_rate_vs_base"] == pytest.approx(0.75, abs=0.01)
     assert m["length_controlled_winrate"] is None  # get_winrate: the GLM needs hub files (see the module doc)
-    assert len(judge.requests) == 10 and all(r["auth"] == f"Bearer {key}" for r in judge.requests)
+    assert len(judge.requests) == 6 and all(r["auth"] == f"Bearer {key}" for r in judge.requests)
     assert all(r["body"]["model"] == "gpt-4-1106-preview" and r["body"]["logprobs"] for r in judge.requests)
-    assert "Name three uses for a paperclip." in judge.requests[0]["body"]["messages"][-1]["content"] or any(
-        "paperclip" in r["body"]["messages"][-1]["content"] for r in judge.requests)
-    assert [s["score"] for s in out.samples] == pytest.approx([0.75] * 5, abs=0.01)
+    assert not any("paperclip" in r["body"]["messages"][-1]["content"] for r in judge.requests)  # item 0: not drawn
+    assert [s["score"] for s in out.samples] == pytest.approx([0.75] * 3, abs=0.01)
     assert out.settings["annotator"] == "weighted_alpaca_eval_gpt4_turbo" and out.settings["judge_model"] == "gpt-4-1106-preview"
+    assert out.harness_version == "alpaca_eval 0.6.6" and out.settings["rubric_version"].startswith("alpaca_eval 0.6.6")
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert written and not [p for p in written if key.encode() in p.read_bytes()]
+    assert not [p for p in written if p.name.startswith("generations-")]  # the answers' cache: gone once scored
 
 
 @pytest.mark.tools
