@@ -203,3 +203,21 @@ def test_mt_bench_on_the_tiny_model_with_a_local_judge(tiny_model, served, fastc
     assert out.metrics["n"] == 3 and out.metrics["n_judgments"] == 6 and 1.0 <= out.metrics["score"] <= 10.0
     assert all(len(s["replies"]) == 2 and isinstance(s["replies"][1], str) for s in out.samples)
     assert all(int(s["id"]) in range(81, 161) for s in out.samples) and out.subset_ids == [s["id"] for s in out.samples]
+
+
+def test_ftstudy_run_prints_the_study_preflight_and_stops_before_its_first_stage(fastchat, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from ftstudy.cli.main import main
+
+    monkeypatch.setenv(KEY_ENV, "sk-wrong-" + CANARY)
+    monkeypatch.chdir(tmp_path)
+    with JudgeServer("sk-right") as judge:
+        res = CliRunner().invoke(main, ["run", "chat", "--hardware", "cpu", "--base-model", "Qwen/Qwen2.5-0.5B",
+                                        "--benchmarks", "mt_bench", "--bench-data-dir", str(fastchat), "--judge-url",
+                                        judge.url, "--judge-model", "gpt-4", "--judge-api-key-env", KEY_ENV])
+    lines = res.output.splitlines()
+    assert res.exit_code == 1 and lines[0].startswith("preflight: every benchmark this run will score")
+    assert "chat × lora" in lines[1] and "mt_bench" in lines[1] and f"HTTP 401): put a valid key in {KEY_ENV}" in lines[1]
+    assert "nothing was run" in lines[-1] and CANARY not in res.output
+    assert not (tmp_path / "state").exists() and judge.requests == []  # no stage started

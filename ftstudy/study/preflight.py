@@ -8,7 +8,7 @@ Example:
     preflight: every benchmark this run will score, checked before the first stage
       instruction × lora  mt_bench     ready
       instruction × lora  alpaca_eval  the judge at https://api.openai.com refused the key (HTTP 401): ...
-    Error: preflight: 1 problem(s); nothing was run. Fix them and run again.
+    Error: preflight: 1 problem(s), listed above; nothing was run: fix them and run again
 """
 from __future__ import annotations
 
@@ -35,8 +35,8 @@ def of_study(study, cache: dict | None = None) -> list[tuple[str, list[str]]]:
 
 
 def check(many: list, echo: Callable[[str], None] = print) -> None:
-    """Print every experiment × benchmark of the study with "ready" or its problems; raise one UserError listing
-    the problems when there are any. `many`: the study.Options of the run, in order."""
+    """Print every experiment × benchmark of the study with "ready" or its problems (one line each); raise a
+    UserError when there are any. `many`: the study.Options of the run, in order."""
     from ftstudy.study.study import Study
 
     cache: dict = {}  # the judge is asked once for the whole study
@@ -52,5 +52,4 @@ def check(many: list, echo: Callable[[str], None] = print) -> None:
         echo(f"  {who:{wide[0]}}  {bench:{wide[1]}}  {line}")
     bad = [r for r in rows if r[2] != "ready"]
     if bad:
-        raise UserError(f"preflight: {len(bad)} problem(s); nothing was run. Fix them and run again:\n"
-                        + "\n".join(f"  {who} {bench}: {line}" for who, bench, line in bad))
+        raise UserError(f"preflight: {len(bad)} problem(s), listed above; nothing was run: fix them and run again")
