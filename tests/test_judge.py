@@ -26,10 +26,11 @@ FIX = Path(__file__).parent / "fixtures"
 class JudgeServer:
     """A loopback judge: checks the bearer token (on GET /v1/models too, as OpenAI does), fails the first `fail`
     requests with `fail_status`; `delay` seconds per chat completion make it a slow model server; `grader`
-    replaces the grading (a hostile judge)."""
+    replaces the grading (a hostile judge); `refuse(body)` true answers HTTP 400."""
 
-    def __init__(self, key: str | None, fail: int = 0, fail_status: int = 429, delay: float = 0.0, grader=None):
-        self.key, self.fail, self.fail_status, self.delay = key, fail, fail_status, delay
+    def __init__(self, key: str | None, fail: int = 0, fail_status: int = 429, delay: float = 0.0, grader=None,
+                 refuse=None):
+        self.key, self.fail, self.fail_status, self.delay, self.refuse = key, fail, fail_status, delay, refuse
         if grader is not None:
             self.grade = grader
         self.requests: list[dict] = []
@@ -71,6 +72,8 @@ class JudgeServer:
                         return self._send(401, {"error": {"message": "Incorrect API key provided"}})
                     if n <= outer.fail:
                         return self._send(outer.fail_status, {"error": {"message": "slow down"}}, {"Retry-After": "0"})
+                    if outer.refuse is not None and outer.refuse(body):  # a request the server will not take
+                        return self._send(400, {"error": {"message": "refused"}})
                     time.sleep(outer.delay)  # a slow server (what it is, not how the test waits)
                     self._send(200, outer.reply(body))
                 finally:

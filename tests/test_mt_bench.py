@@ -221,3 +221,18 @@ def test_ftstudy_run_prints_the_study_preflight_and_stops_before_its_first_stage
     assert "chat × lora" in lines[1] and "mt_bench" in lines[1] and f"HTTP 401): put a valid key in {KEY_ENV}" in lines[1]
     assert "nothing was run" in lines[-1] and CANARY not in res.output
     assert not (tmp_path / "state").exists() and judge.requests == []  # no stage started
+
+
+def test_a_judge_failure_midway_keeps_the_answers_and_the_judgments_already_made(fastchat, tmp_path, key):
+    from ftstudy.eval import client
+
+    second_turn = lambda body: "### User" in body["messages"][-1]["content"]
+    base = dict(data_dir=fastchat, out_dir=tmp_path, judge_model="gpt-4", judge_api_key_env=KEY_ENV, seed=11)
+    with JudgeServer(key, refuse=second_turn) as judge, JudgeServer(None) as model:
+        with pytest.raises(client.RequestFailed, match="HTTP 400"):
+            run(BenchContext("instruction", "m", server_url=lambda: model.url, judge_url=judge.url, **base), 4)
+        assert len(model.requests) == 8
+    with JudgeServer(key) as judge, JudgeServer(None) as model:
+        out = run(BenchContext("instruction", "m", server_url=lambda: model.url, judge_url=judge.url, **base), 4)
+    assert model.requests == [] and len(judge.requests) == 4 and all(second_turn(r["body"]) for r in judge.requests)
+    assert out.settings["resumed_items"] == 4 and out.settings["resumed_judgments"] == 4 and out.metrics["n_judgments"] == 8

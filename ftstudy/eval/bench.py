@@ -87,7 +87,7 @@ def bench(experiment: str, model: str, adapter: str | None = None, tag: str | No
         benches = [registry.benchmark(bid) for bid in ids]
         if not dry_run:
             _resolve_judge(ctx, benches)
-        wants = {b["id"]: wanted(ctx, b) for b in benches}
+        wants = {b["id"]: None if dry_run else wanted(ctx, b) for b in benches}  # a dry run reads no items
         found = {b["id"]: None if force or dry_run else records.find_reusable(results_root, wants[b["id"]])
                  for b in benches}
         problems = preflight_all(ctx, [b for b in benches if found[b["id"]] is None])
@@ -99,7 +99,8 @@ def bench(experiment: str, model: str, adapter: str | None = None, tag: str | No
     return rows
 
 
-def _one(ctx: harness.BenchContext, bench: dict, want: dict, found: Path | None, root: Path, progress) -> dict[str, Any]:
+def _one(ctx: harness.BenchContext, bench: dict, want: dict | None, found: Path | None, root: Path,
+         progress) -> dict[str, Any]:
     target, _ = records.paths(root, ctx.experiment, ctx.tag, bench["id"])
     row = {"benchmark": bench["id"], "harness": bench["harness"], "metric": bench["metric"], "path": str(target)}
     if not ctx.dry_run:

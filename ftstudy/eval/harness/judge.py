@@ -19,6 +19,7 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Callable, Iterable, TypeVar
 
+from ftstudy.core.errors import UserError
 from ftstudy.eval import client
 from ftstudy.eval.harness import BenchContext, HarnessUnavailable, module_of
 from ftstudy.eval.stats import mean
@@ -158,7 +159,7 @@ def identity(ctx: BenchContext, bench: dict) -> dict | None:
             from ftstudy.core.bundled import evals_dir
 
             rubric = rubric_digest(evals_dir() / bench["rubric"])
-    except (OSError, HarnessUnavailable):
+    except (OSError, UserError):
         rubric = None  # unreadable here: the preflight says why; such a result matches no other
     return {"model": ctx.judge_model or None, "host": host(ctx.judge_url), "temperature": temperature_of(ctx, bench),
             "rubric": rubric}

@@ -205,7 +205,13 @@ def run(ctx: BenchContext, bench: dict) -> HarnessOutput:
     jobs = [(q, rep, k) for q, rep in zip(rows, answers) for k in range(len(rep))]
     max_tokens = int(bench.get("judge_max_tokens", 2048))
     built = [judge_messages(prompts, q, rep, k, refs.get(q["id"])) for q, rep, k in jobs]
-    texts = judge.map(lambda b: judge.ask(b[1], max_tokens=max_tokens), built)
+    # judgments are cached per turn too (keyed by the judge and the exact messages): a rerun after a judge
+    # failure asks again only what was not answered
+    judged = gencache.GenCache(ctx.work_dir(bench["id"]), {"judgments": {**judge.settings(), "judge_concurrency": None,
+                               "judge_url": judges.host(judge.url), "seed": judge.seed, "max_tokens": max_tokens}}, root=ctx.out_dir)
+    asks = [{"id": f"{q['id']}:{k + 1}", "messages": b[1]} for (q, _, k), b in zip(jobs, built)]
+    texts = gencache.generate(judged, asks, lambda a: judge.ask(a["messages"], max_tokens=max_tokens),
+                              workers=max(1, int(judge.concurrency)))
     samples, by_turn = graded_turns(rows, answers, texts, lambda t: on_scale(parse_score(t)))
     by_cat: dict[str, list] = {}
     for s in samples:
@@ -221,8 +227,9 @@ def run(ctx: BenchContext, bench: dict) -> HarnessOutput:
                 "reference_answers": f"FastChat reference_answer/gpt-4.jsonl ({itemsets.FASTCHAT_COMMIT[:8]}), "
                                      f"joined by question_id for all {sum(q['category'] in NEED_REF for q in questions)}",
                 "rating_rule": "FastChat's [[N]], else [N]; none, or outside 1-10, is unparseable and left out",
-                "resumed_items": len(rows) - cache.generated}
-    cache.remove()  # the result is complete: it, not the cache, is what a rerun reuses
+                "resumed_items": len(rows) - cache.generated, "resumed_judgments": len(asks) - judged.generated}
+    cache.remove()  # the result is complete: it, not the caches, is what a rerun reuses
+    judged.remove()
     return output(metrics, samples, "score", ids, settings)
 
 
