@@ -232,6 +232,8 @@ def test_a_judge_failure_midway_keeps_the_answers_and_the_judgments_already_made
         with pytest.raises(client.RequestFailed, match="HTTP 400"):
             run(BenchContext("instruction", "m", server_url=lambda: model.url, judge_url=judge.url, **base), 4)
         assert len(model.requests) == 8
+    caches = list(tmp_path.rglob("generations-*.jsonl"))  # the answers' and the judgments' caches: never the key
+    assert len(caches) == 2 and not [p for p in caches if key.encode() in p.read_bytes()]
     with JudgeServer(key) as judge, JudgeServer(None) as model:
         out = run(BenchContext("instruction", "m", server_url=lambda: model.url, judge_url=judge.url, **base), 4)
     assert model.requests == [] and len(judge.requests) == 4 and all(second_turn(r["body"]) for r in judge.requests)
