@@ -14,11 +14,14 @@ Example:
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import urllib.parse
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Iterable, TypeVar
 
+from ftstudy.core.bundled import evals_dir
 from ftstudy.core.errors import UserError
 from ftstudy.eval import client
 from ftstudy.eval.harness import BenchContext, HarnessUnavailable, module_of
@@ -136,10 +139,8 @@ def temperature_of(ctx: BenchContext, bench: dict) -> float:
     return float(bench.get("judge_temperature", ctx.judge_temperature))
 
 
-def rubric_digest(path) -> str:
-    import hashlib
-    from pathlib import Path
-
+def rubric_digest(path: Path) -> str:
+    """A rubric file's identity: a digest of its bytes (its `version:` line can stay while its text changes)."""
     return "sha256:" + hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
 
 
@@ -156,8 +157,6 @@ def identity(ctx: BenchContext, bench: dict) -> dict | None:
         if own is not None:
             rubric = own(ctx, bench)
         elif bench.get("rubric"):
-            from ftstudy.core.bundled import evals_dir
-
             rubric = rubric_digest(evals_dir() / bench["rubric"])
     except (OSError, UserError):
         rubric = None  # unreadable here: the preflight says why; such a result matches no other
