@@ -257,11 +257,17 @@ def test_alpaca_eval_through_the_package_with_a_local_judge(key, tmp_path):
 
     _alpaca_env_or_skip()
     bench = {**registry.benchmark("alpaca_eval"), "fn_metric": "get_winrate", "metric": "win_rate"}
+    haiku = lambda body: "haiku" in body["messages"][-1]["content"]
+    common = dict(tag="lora", data_dir=FIX / "bench", out_dir=tmp_path, judge_model="gpt-4-1106-preview",
+                  judge_api_key_env=KEY_ENV, base_outputs={str(i): "old answer" for i in range(5)}, limit=3, seed=1)
+    with JudgeServer(key) as judge, JudgeServer(None, refuse=haiku) as model:  # a run that fails mid-way
+        with pytest.raises(client.RequestFailed, match="HTTP 400"):
+            get("alpaca-eval")(BenchContext("x", "m", server_url=lambda: model.url, judge_url=judge.url, **common), bench)
+    assert judge.requests == []
     with JudgeServer(key) as judge, JudgeServer(None) as model:
-        ctx = BenchContext("x", "m", tag="lora", data_dir=FIX / "bench", out_dir=tmp_path, server_url=lambda: model.url,
-                           judge_url=judge.url, judge_model="gpt-4-1106-preview", judge_api_key_env=KEY_ENV,
-                           base_outputs={str(i): "old answer" for i in range(5)}, limit=3, seed=1)
+        ctx = BenchContext("x", "m", server_url=lambda: model.url, judge_url=judge.url, **common)
         out = get("alpaca-eval")(ctx, bench)
+        assert len(model.requests) == 1 and haiku(model.requests[0]["body"]) and out.settings["resumed_items"] == 2
         # the preflight: ready for the plain win rate; the length-controlled one needs the whole 805, in order
         assert alpacaeval.preflight(ctx, bench) == [] and judge.gets == 1
         assert [p for p in alpacaeval.preflight(ctx, registry.benchmark("alpaca_eval")) if "all 805" in p]

@@ -114,7 +114,7 @@ def preflight(ctx: BenchContext, bench: dict) -> list[str]:
         if lc and len(rows) != N_ITEMS:
             found.append(f"AlpacaEval's length-controlled win rate needs all {N_ITEMS} instructions in their order (its "
                          f"GLM reads each one's difficulty by position); the items hold {len(rows)}: stage the whole "
-                         "alpaca_eval_gpt4_baseline.json (ftstudy stage-data DIR), or use --limit for a subset")
+                         "alpaca_eval_gpt4_baseline.json (ftstudy stage-data DIR) and take a subset with --limit")
     except UserError as exc:
         found.append(str(exc))
     home = Path(ctx.data_dir) / "hf_home" if ctx.data_dir else None
