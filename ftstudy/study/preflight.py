@@ -19,9 +19,10 @@ from ftstudy.config import registry
 from ftstudy.core.errors import UserError
 
 
-def of_study(study, cache: dict | None = None) -> list[tuple[str, list[str]]]:
-    """(benchmark, problems) for every benchmark the bench stages of one Study still have to run; none when both
-    bench stages are done and current. The context is the fine-tuned run's (a pairwise judge is needed there)."""
+def of_study(study, cache: dict | None = None) -> list[tuple[str, list[str] | None]]:
+    """(benchmark, problems) for every benchmark the bench stages of one Study still have to run (problems None:
+    its harness has no preflight); none when both bench stages are done and current. The context is the
+    fine-tuned run's (a pairwise judge is needed there)."""
     from ftstudy.eval import harness
 
     o = study.o
@@ -31,7 +32,12 @@ def of_study(study, cache: dict | None = None) -> list[tuple[str, list[str]]]:
                                data_dir=Path(o.bench_data_dir) if o.bench_data_dir else None, out_dir=study.results,
                                judge_url=o.judge_url, judge_model=o.judge_model, judge_api_key_env=o.judge_api_key_env,
                                cache={} if cache is None else cache)
-    return [(b, harness.preflight(ctx, registry.benchmark(b))) for b in study.bench_ids()]
+    out = []
+    for b in study.bench_ids():
+        bench = registry.benchmark(b)
+        checked = getattr(harness.module_of(bench), "preflight", None) is not None
+        out.append((b, harness.preflight(ctx, bench) if checked else None))
+    return out
 
 
 def check(many: list, echo: Callable[[str], None] = print) -> None:
@@ -43,13 +49,14 @@ def check(many: list, echo: Callable[[str], None] = print) -> None:
     rows = []
     for o in many:
         for bench, problems in of_study(Study(o, progress=lambda m: None), cache):
-            rows += [(f"{o.experiment} × {o.method}", bench, p) for p in problems or ["ready"]]
+            said = problems or ["ready" if problems is not None else "ready (its harness has no preflight)"]
+            rows += [(f"{o.experiment} × {o.method}", bench, p) for p in said]
     if not rows:
         return
     echo("preflight: every benchmark this run will score, checked before the first stage")
     wide = [max(len(r[i]) for r in rows) for i in (0, 1)]
     for who, bench, line in rows:
         echo(f"  {who:{wide[0]}}  {bench:{wide[1]}}  {line}")
-    bad = [r for r in rows if r[2] != "ready"]
+    bad = [r for r in rows if not r[2].startswith("ready")]
     if bad:
         raise UserError(f"preflight: {len(bad)} problem(s), listed above; nothing was run: fix them and run again")
