@@ -10,8 +10,8 @@ protocol (the benchmark's `protocol:` in evals/benchmarks.yaml) and judge (model
 `mismatch` says, in one line, why two results are not the same measurement.
 
 Example:
-    >>> fingerprint_of("Qwen/Qwen2.5-7B")[:6]  # a hub id without a local copy: the id itself is hashed
-    'hub:Qw'
+    >>> fingerprint_of("Qwen/Qwen2.5-7B")[:4]  # a hub id without a local copy: the id itself is hashed
+    'hub:'
 """
 from __future__ import annotations
 
@@ -100,12 +100,14 @@ def mismatch(have: dict, want: dict, reuse: bool = False) -> str | None:
 
     Example:
         >>> a = {"harness_version": "0.4.13", "judge": {"model": "gpt-4o-mini", "host": "api.openai.com"}}
-        >>> mismatch(a, {**a, "judge": {"model": "gpt-4-0613", "host": "api.openai.com"}})
-        'judged by different judges (gpt-4o-mini at api.openai.com, temperature None, rubric None vs gpt-4-0613 at api.openai.com, temperature None, rubric None): scores from different judges do not compare'
+        >>> mismatch(a, {**a, "judge": {"model": "gpt-4-0613", "host": "api.openai.com"}}).split(":")[0]
+        'judged by different judges (gpt-4o-mini at api.openai.com, temperature None, rubric None vs gpt-4-0613 at api.openai.com, temperature None, rubric None)'
+        >>> mismatch(a, {**a, "harness_version": None}, reuse=True) is None
+        True
     """
     hv, wv = have.get("harness_version"), want.get("harness_version")
     if hv != wv and not (reuse and wv is None):
-        return f"harness versions differ ({hv} vs {wv})"
+        return f"harness versions differ ({hv} vs {wv}): rerun the older result (ftstudy bench ... --force)"
     hp, wp = have.get("protocol"), want.get("protocol")
     if _canon(hp) != _canon(wp):
         keys = sorted(k for k in set(hp or {}) | set(wp or {}) if (hp or {}).get(k) != (wp or {}).get(k)) \
@@ -118,7 +120,8 @@ def mismatch(have: dict, want: dict, reuse: bool = False) -> str | None:
         hd, wd = isinstance(hj, dict), isinstance(wj, dict)
         differ = (hd and wd and _canon(hj) != _canon(wj)) or (hd and "judge" not in want) or (wd and "judge" not in have)
     if differ:
-        return f"judged by different judges ({_judge_text(hj)} vs {_judge_text(wj)}): scores from different judges do not compare"
+        return (f"judged by different judges ({_judge_text(hj)} vs {_judge_text(wj)}): scores from different judges "
+                "do not compare; rerun one with the other's judge (--judge-url, --judge-model)")
     return None
 
 
