@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -17,18 +18,23 @@ from ftstudy.eval import client
 from ftstudy.config import registry
 from ftstudy.eval.harness import BenchContext, HarnessUnavailable, get
 from ftstudy.eval.harness.judge import Judge, from_context
-from ftstudy.eval.harness.mtbench import parse_score, question
 from tests.conftest import CANARY, CANARY_ENV as KEY_ENV
 
 FIX = Path(__file__).parent / "fixtures"
 
 
 class JudgeServer:
-    """A loopback judge: checks the bearer token, fails the first `fail` requests with `fail_status`."""
+    """A loopback judge: checks the bearer token (on GET /v1/models too, as OpenAI does), fails the first `fail`
+    requests with `fail_status`; `delay` seconds per chat completion make it a slow model server; `grader`
+    replaces the grading (a hostile judge); `refuse(body)` true answers HTTP 400."""
 
-    def __init__(self, key: str | None, fail: int = 0, fail_status: int = 429):
-        self.key, self.fail, self.fail_status = key, fail, fail_status
+    def __init__(self, key: str | None, fail: int = 0, fail_status: int = 429, delay: float = 0.0, grader=None,
+                 refuse=None):
+        self.key, self.fail, self.fail_status, self.delay, self.refuse = key, fail, fail_status, delay, refuse
+        if grader is not None:
+            self.grade = grader
         self.requests: list[dict] = []
+        self.gets = 0
         self.lock = threading.Lock()
         self.in_flight = self.max_in_flight = 0
         outer = self
@@ -47,6 +53,10 @@ class JudgeServer:
                 self.wfile.write(data)
 
             def do_GET(self):
+                with outer.lock:
+                    outer.gets += 1
+                if self.headers.get("Authorization") != (f"Bearer {outer.key}" if outer.key else None):
+                    return self._send(401, {"error": {"message": "Incorrect API key provided"}})
                 self._send(200, {"data": [{"id": "judge-from-list"}]})
 
             def do_POST(self):
@@ -62,6 +72,9 @@ class JudgeServer:
                         return self._send(401, {"error": {"message": "Incorrect API key provided"}})
                     if n <= outer.fail:
                         return self._send(outer.fail_status, {"error": {"message": "slow down"}}, {"Retry-After": "0"})
+                    if outer.refuse is not None and outer.refuse(body):  # a request the server will not take
+                        return self._send(400, {"error": {"message": "refused"}})
+                    time.sleep(outer.delay)  # a slow server (what it is, not how the test waits)
                     self._send(200, outer.reply(body))
                 finally:
                     with outer.lock:
@@ -99,9 +112,9 @@ class JudgeServer:
             return "The first reads better. [[A]]"
         if "[[N]]" not in text and "### User" not in text and "Rating" not in text:
             return "my answer"  # a model request, when this server also plays the model
-        if "REF-MATH-2" in text or "REF-CODE-2" in text:
+        if "### Reference answer:" in text:  # FastChat's single-math-v1-multi-turn
             return "Compared with the reference. Rating: [[9]]"
-        if "REF-" in text:
+        if "[The Start of Reference Answer]" in text:  # FastChat's single-math-v1
             return "Close to the reference. [[8]]"
         if "### User" in text or text.count("[User]") > 1:
             return "Second answer is weak. Rating: [[3]]"
@@ -173,16 +186,7 @@ def test_concurrency_is_bounded(key):
     assert len(out) == 12 and 1 <= srv.max_in_flight <= 2
 
 
-# ---- MT-Bench ------------------------------------------------------------------------------------------------
-
-def test_mt_bench_rows_of_both_published_shapes():
-    h4 = question({"prompt": ["a", "b"], "prompt_id": 5, "category": "math", "reference": ["r1", "r2"]}, 0)
-    fc = question({"question_id": 81, "category": "writing", "turns": ["a", "b"]}, 0)
-    assert h4["id"] == "5" and h4["reference"] == ["r1", "r2"] and fc["id"] == "81" and fc["reference"] == []
-    with pytest.raises(HarnessUnavailable, match="no list of turns"):
-        question({"question_id": 1, "text": "?"}, 0)
-    assert parse_score("[[10]] then [[2]]") == 10.0 and parse_score("Rating: [ 4 ]") is None
-
+# ---- the judged harnesses through a scripted model and judge (MT-Bench: tests/test_mt_bench.py) ---------
 
 def run_judged(key, experiment, harness, bench_id, data_dir=FIX / "bench"):
     """One judged benchmark through its real harness, against a scripted model and a scripted judge that
@@ -191,43 +195,6 @@ def run_judged(key, experiment, harness, bench_id, data_dir=FIX / "bench"):
         ctx = BenchContext(experiment, "m", data_dir=data_dir, server_url=lambda: model.url, judge_url=judge.url,
                            judge_model="gpt-4", judge_api_key_env=KEY_ENV)
         return get(harness)(ctx, registry.benchmark(bench_id)), model, judge
-
-
-def test_mt_bench_against_a_scripted_model_and_judge(key):
-    """The real harness code on the 4-question fixture (H4 row shape, FastChat reference and prompt files)."""
-    out, model, judge = run_judged(key, "x", "mt-bench", "mt_bench")
-    m = out.metrics
-    assert m["n"] == 4 and m["n_judgments"] == 8 and m["unparseable"] == 0
-    # writing/roleplay: 6 then 3; math/coding are graded against the reference: 8 then 9
-    assert m["score_writing"] == m["score_roleplay"] == 4.5 and m["score_math"] == m["score_coding"] == 8.5
-    assert m["score_turn1"] == 7.0 and m["score_turn2"] == 6.0 and m["score"] == 6.5
-    math_prompts = [r["body"]["messages"][1]["content"] for r in judge.requests if "REF-MATH" in r["body"]["messages"][1]["content"]]
-    assert sorted(t.split("\n")[0] for t in math_prompts) == ["[Test multi math]", "[Test single math]"]  # any order
-    # FastChat's per-category temperatures for the answers
-    temps = {r["body"]["messages"][0]["content"]: r["body"]["temperature"] for r in model.requests}
-    assert temps["Write a two-line poem about a harbour at dawn."] == 0.7 and temps["What is 17 * 3?"] == 0.0
-    s = out.settings
-    assert s["judge_model"] == "gpt-4" and s["judge_temperature"] == 0.0 and s["rubric_version"].startswith("fastchat-")
-    assert s["reference_answers"].startswith("FastChat") and key not in json.dumps(s)
-
-
-def test_mt_bench_needs_its_items(tmp_path):
-    ctx = BenchContext("x", "m", data_dir=tmp_path, server_url=lambda: "http://127.0.0.1:9", judge_url="http://127.0.0.1:9",
-                       judge_model="j")
-    with pytest.raises(HarnessUnavailable, match="mt_bench_judge_prompts.jsonl not found.*stage-data"):
-        get("mt-bench")(ctx, registry.benchmark("mt_bench"))
-
-
-@pytest.mark.tools
-def test_mt_bench_on_the_tiny_model_with_a_local_judge(tiny_model, served, key):
-    """4 questions, two turns each, answered by the tiny model through `transformers serve` (the session's)."""
-    with JudgeServer(key) as judge:
-        ctx = BenchContext("x", str(tiny_model), data_dir=FIX / "bench", server_url=served, judge_url=judge.url,
-                           judge_model="gpt-4", judge_api_key_env=KEY_ENV, seed=3)
-        out = get("mt-bench")(ctx, {**registry.benchmark("mt_bench"), "max_new_tokens": 12})
-    assert out.metrics["n"] == 4 and out.metrics["n_judgments"] == 8 and 1.0 <= out.metrics["score"] <= 10.0
-    assert all(len(s["replies"]) == 2 and isinstance(s["replies"][1], str) for s in out.samples)
-    assert {"score_writing", "score_math", "score_coding", "score_roleplay"} <= set(out.metrics)
 
 
 # ---- WritingPrompts: pairwise and the four criteria ---------------------------------------------------------
@@ -282,27 +249,46 @@ def _alpaca_env_or_skip():
 
 @pytest.mark.tools
 def test_alpaca_eval_through_the_package_with_a_local_judge(key, tmp_path):
-    """5 instructions in alpaca_eval_gpt4_baseline.json's shape, judged by alpaca-eval's own annotator code
-    (weighted_alpaca_eval_gpt4_turbo: logprobs of m/M) at a local judge; fine-tuned vs reference and vs base."""
+    """A seeded 3 of 5 instructions in alpaca_eval_gpt4_baseline.json's shape, judged by alpaca-eval's own annotator
+    code (weighted_alpaca_eval_gpt4_turbo: logprobs of m/M) at a local judge; fine-tuned vs reference and vs base.
+    The package's metric is given each instruction's position in the file (what its length-controlled GLM reads
+    the instruction's difficulty by), not its position in the subset."""
+    from ftstudy.eval.harness import alpacaeval
+
     _alpaca_env_or_skip()
     bench = {**registry.benchmark("alpaca_eval"), "fn_metric": "get_winrate", "metric": "win_rate"}
+    haiku = lambda body: "haiku" in body["messages"][-1]["content"]
+    common = dict(tag="lora", data_dir=FIX / "bench", out_dir=tmp_path, judge_model="gpt-4-1106-preview",
+                  judge_api_key_env=KEY_ENV, base_outputs={str(i): "old answer" for i in range(5)}, limit=3, seed=1)
+    with JudgeServer(key) as judge, JudgeServer(None, refuse=haiku) as model:  # a run that fails mid-way
+        with pytest.raises(client.RequestFailed, match="HTTP 400"):
+            get("alpaca-eval")(BenchContext("x", "m", server_url=lambda: model.url, judge_url=judge.url, **common), bench)
+    # what was in flight when the failure came finished and was cached; what was still queued was not started
+    done = [json.loads(line)["id"] for p in tmp_path.rglob("generations-*.jsonl") for line in p.read_text().splitlines()]
+    assert judge.requests == [] and 1 <= len(done) <= 2 and "2" not in done  # item 2: the haiku
     with JudgeServer(key) as judge, JudgeServer(None) as model:
-        ctx = BenchContext("x", "m", tag="lora", data_dir=FIX / "bench", out_dir=tmp_path, server_url=lambda: model.url,
-                           judge_url=judge.url, judge_model="gpt-4-1106-preview", judge_api_key_env=KEY_ENV,
-                           base_outputs={str(i): "old answer" for i in range(5)})
+        ctx = BenchContext("x", "m", server_url=lambda: model.url, judge_url=judge.url, **common)
         out = get("alpaca-eval")(ctx, bench)
+        assert len(model.requests) == 3 - len(done) and any(haiku(r["body"]) for r in model.requests)
+        assert out.settings["resumed_items"] == len(done)
+        # the preflight: ready for the plain win rate; the length-controlled one needs the whole 805, in order
+        assert alpacaeval.preflight(ctx, bench) == [] and judge.gets == 1
+        assert [p for p in alpacaeval.preflight(ctx, registry.benchmark("alpaca_eval")) if "all 805" in p]
     m = out.metrics
-    assert m["n"] == 5 and m["n_total"] == 5
+    assert m["n"] == 3 and m["n_total"] == 3 and out.subset_ids == ["2", "3", "4"]
+    result = json.loads(next(tmp_path.rglob("result.json")).read_text())["comparisons"]
+    assert result["reference"]["metric_index"] == result["base"]["metric_index"] == [2, 3, 4]
     assert m["win_rate"] == pytest.approx(0.75, abs=0.01) and m["win_rate_vs_base"] == pytest.approx(0.75, abs=0.01)
     assert m["length_controlled_winrate"] is None  # get_winrate: the GLM needs hub files (see the module doc)
-    assert len(judge.requests) == 10 and all(r["auth"] == f"Bearer {key}" for r in judge.requests)
+    assert len(judge.requests) == 6 and all(r["auth"] == f"Bearer {key}" for r in judge.requests)
     assert all(r["body"]["model"] == "gpt-4-1106-preview" and r["body"]["logprobs"] for r in judge.requests)
-    assert "Name three uses for a paperclip." in judge.requests[0]["body"]["messages"][-1]["content"] or any(
-        "paperclip" in r["body"]["messages"][-1]["content"] for r in judge.requests)
-    assert [s["score"] for s in out.samples] == pytest.approx([0.75] * 5, abs=0.01)
+    assert not any("paperclip" in r["body"]["messages"][-1]["content"] for r in judge.requests)  # item 0: not drawn
+    assert [s["score"] for s in out.samples] == pytest.approx([0.75] * 3, abs=0.01)
     assert out.settings["annotator"] == "weighted_alpaca_eval_gpt4_turbo" and out.settings["judge_model"] == "gpt-4-1106-preview"
+    assert out.harness_version == "alpaca_eval 0.6.6" and out.settings["rubric_version"].startswith("alpaca_eval 0.6.6")
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert written and not [p for p in written if key.encode() in p.read_bytes()]
+    assert not [p for p in written if p.name.startswith("generations-")]  # the answers' cache: gone once scored
 
 
 @pytest.mark.tools

@@ -67,7 +67,7 @@ def test_show_names_the_real_item_sets_and_what_is_not_run():
     from ftstudy.cli import show
 
     text = show.show_text("instruction")
-    assert "mt_bench: 80 items; HuggingFaceH4/mt_bench_prompts" in text
+    assert "mt_bench: 80 items; FastChat" in text and "question.jsonl" in text
     assert "alpaca_eval: 805 items; tatsu-lab/alpaca_eval alpaca_eval_gpt4_baseline.json" in text
     assert "PROBE SET" in show.item_text(registry.benchmark("mt_bench_mini"))
     skipped = registry.not_run()

@@ -24,8 +24,9 @@ def test_plan_covers_every_benchmark_of_the_experiments():
     assert {"mt_bench.jsonl", "mt_bench_reference.jsonl", "mt_bench_judge_prompts.jsonl", "alpaca_eval.json",
             "xlam_heldout.jsonl", "casehold.jsonl", "writingprompts.jsonl", "hf_home/datasets"} <= set(outs)
     by_out = {s.out: s for s in steps}
-    assert by_out["mt_bench.jsonl"].argv == ["/env/eval/python", "-c", itemsets.HUB_SCRIPT,
-                                             "HuggingFaceH4/mt_bench_prompts", "", "train", "mt_bench.jsonl"]
+    # MT-Bench: FastChat's own files at the pinned commit, keyed by question_id (the references join them)
+    assert by_out["mt_bench.jsonl"].url == itemsets.FASTCHAT_RAW + "mt_bench/question.jsonl"
+    assert by_out["mt_bench_reference.jsonl"].url == itemsets.FASTCHAT_RAW + "mt_bench/reference_answer/gpt-4.jsonl"
     assert by_out["mt_bench_judge_prompts.jsonl"].url == itemsets.FASTCHAT_RAW + "judge_prompts.jsonl"
     assert by_out["casehold.jsonl"].argv[3:] == ["coastalcph/lex_glue", "case_hold", "test", "casehold.jsonl"]
     builtin = by_out["hf_home/datasets"]
@@ -42,7 +43,7 @@ def test_every_experiment_can_be_planned_and_the_cli_lists_it():
     steps = stage.plan(registry.experiment_ids(), PY)
     assert any("mmlu_abstract_algebra" in (s.argv or []) for s in steps)  # a local group of built-in tasks
     res = CliRunner().invoke(main, ["stage-data", "/tmp/nowhere", "--experiments", "chat", "--dry-run"])
-    assert res.exit_code == 0 and "mt_bench.jsonl" in res.output and "HuggingFaceH4/mt_bench_prompts" in res.output
+    assert res.exit_code == 0 and "mt_bench.jsonl" in res.output and "lm-sys/FastChat" in res.output
     assert not Path("/tmp/nowhere").exists()
 
 
@@ -77,25 +78,20 @@ def test_a_staged_hf_cache_is_read_offline(tmp_path):
 @pytest.mark.tools
 def test_hub_export_reads_a_local_repo_in_the_hubs_layout(tmp_path):
     """The eval environment's `datasets` exports a repo laid out as the hub has it (README configs, parquet per
-    split): several ToxiGen prompt splits tagged with their split, and MT-Bench's single train split; the
-    harnesses then read the staged files."""
+    split): several ToxiGen prompt splits tagged with their split; the harness then reads the staged file."""
     import subprocess
 
     from ftstudy.core import tool_envs as envs
     from ftstudy.eval.harness import BenchContext
-    from ftstudy.eval.harness.mtbench import question
     from ftstudy.eval.harness.toxicity import items
 
     py = envs.bin_path("eval")
     repo = tmp_path / "toxigen-data"
     (repo / "prompts").mkdir(parents=True)
-    (tmp_path / "mt").mkdir()
     make = f"""
 import pyarrow as pa, pyarrow.parquet as pq
 for g in ("women", "asian"):
     pq.write_table(pa.table({{"prompt": [f"- one {{g}}\\n-", f"- two {{g}}\\n-"]}}), "{repo}/prompts/hate_" + g + "_1k-00000-of-00001.parquet")
-pq.write_table(pa.table({{"prompt": [["t1", "t2"]], "prompt_id": [7], "category": ["math"], "reference": [["r1", "r2"]]}}),
-               "{tmp_path}/mt/train-00000-of-00001.parquet")
 """
     subprocess.run([str(py), "-c", make], check=True)
     (repo / "README.md").write_text("---\nconfigs:\n- config_name: prompts\n  data_files:\n"
@@ -105,13 +101,9 @@ pq.write_table(pa.table({{"prompt": [["t1", "t2"]], "prompt_id": [7], "category"
     staged.mkdir()
     src = itemsets.Source(hub=str(repo), config="prompts", split="hate_women_1k,hate_asian_1k")
     subprocess.run(itemsets.hub_argv(py, src, staged / "toxigen_prompts.jsonl"), check=True, capture_output=True)
-    mt = itemsets.Source(hub=str(tmp_path / "mt"), split="train")
-    subprocess.run(itemsets.hub_argv(py, mt, staged / "mt_bench.jsonl"), check=True, capture_output=True)
     ctx = BenchContext("x", "m", data_dir=staged)
     rows = items(ctx, {"max_items": 3})
     assert len(rows) == 3 and {r["group"] for r in items(ctx, {})} == {"women", "asian"}
-    q = question(itemsets.rows(ctx, "mt_bench")[0], 0)
-    assert q == {"id": "7", "category": "math", "turns": ["t1", "t2"], "reference": ["r1", "r2"]}
 
 
 # a hub export's stand-in: writes 60 xLAM-like rows to its last argument; with "fail", half of them and exit 1

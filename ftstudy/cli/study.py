@@ -81,7 +81,9 @@ def run_cmd(exp, all_, executor, partition, account, time_limit, nodes, method, 
         return
     clock = None
     if not dry_run:  # one clock for the whole run: each stage line gives its ETA and the study's time left
-        from ftstudy.study import eta
+        from ftstudy.study import eta, preflight
+
+        preflight.check(many, echo=lambda m: click.echo(m, err=True))  # before the first stage, or nothing runs
 
         clock = eta.study_clock(every, hardware, base_model)
     for i, opts in enumerate(many, 1):  # in the plan's order with --all; each resumes from its stage cache

@@ -9,8 +9,8 @@ file at the maintainers' pinned URL (FastChat's judge prompts and GPT-4 referenc
 the hub).
 
 Example:
-    >>> SOURCES["mt_bench"].where()
-    'hub HuggingFaceH4/mt_bench_prompts (split train)'
+    >>> SOURCES["mt_bench"].where().endswith("/fastchat/llm_judge/data/mt_bench/question.jsonl")
+    True
     >>> SOURCES["mt_bench_judge_prompts"].where().startswith("https://raw.githubusercontent.com/lm-sys/FastChat/")
     True
     >>> len(heldout_ids(60000)), heldout_ids(10)
@@ -112,9 +112,10 @@ class Source:
 
 
 SOURCES: dict[str, Source] = {
-    "mt_bench": Source(hub="HuggingFaceH4/mt_bench_prompts", split="train", n_items=80,
-                       shape="prompt: [turn1, turn2], prompt_id, category, reference: [..]  (or FastChat's "
-                             "question.jsonl: question_id, category, turns, reference)"),
+    # FastChat's own questions: its reference answers are keyed by question_id (HuggingFaceH4/mt_bench_prompts
+    # renumbers them with hashed prompt_ids, which no reference joins)
+    "mt_bench": Source(url=FASTCHAT_RAW + "mt_bench/question.jsonl", n_items=80,
+                       shape="question_id (81-160), category, turns: [turn1, turn2]"),
     "mt_bench_reference": Source(url=FASTCHAT_RAW + "mt_bench/reference_answer/gpt-4.jsonl", n_items=30,
                                  shape="question_id, model_id, choices: [{turns: [..]}]"),
     "mt_bench_judge_prompts": Source(url=FASTCHAT_RAW + "judge_prompts.jsonl", n_items=8,
@@ -141,8 +142,8 @@ def hub_argv(python: str | Path, src: Source, out: Path) -> list[str]:
     """The eval environment's command that writes one hub split as JSONL (pure; tests assert it).
 
     Example:
-        >>> hub_argv("py", SOURCES["mt_bench"], Path("/t/mt_bench.jsonl"))[3:]
-        ['HuggingFaceH4/mt_bench_prompts', '', 'train', '/t/mt_bench.jsonl']
+        >>> hub_argv("py", SOURCES["writingprompts"], Path("/t/wp.jsonl"))[3:]
+        ['euclaise/writingprompts', '', 'test', '/t/wp.jsonl']
     """
     return [str(python), "-c", HUB_SCRIPT, str(src.hub), src.config or "", src.split, str(out)]
 

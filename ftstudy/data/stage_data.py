@@ -4,8 +4,9 @@ folder that an offline GPU machine then uses with `--data-dir DIR` (bench) / `--
 What goes where (the names the harnesses look for):
 
 * `DIR/<item set>.jsonl|.json`: the public item sets of the served and judged benchmarks in their sources' own
-  row shapes (MT-Bench questions, FastChat's judge prompts and reference answers, AlpacaEval's reference
-  file, WritingPrompts, the held-out xLAM rows, CNN/DM, XSum);
+  row shapes (MT-Bench: FastChat's question.jsonl, GPT-4 reference answers and judge prompts at the pinned
+  commit, keyed by question_id so the references join; AlpacaEval's reference file, WritingPrompts, the
+  held-out xLAM rows, CNN/DM, XSum);
 * `DIR/<task>.jsonl`: the test rows of ftstudy's local lm-eval tasks (evals/tasks/*.yaml), which their
   overlays read;
 * `DIR/hf_home/`: a Hugging Face cache holding the datasets of lm-eval's built-in tasks (IFEval, MMLU, GSM8K,
@@ -120,8 +121,13 @@ def run_plan(steps: list[Step], folder: Path, progress=print) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for step in steps:
         progress(f"staging {step.what} -> {folder / step.out}")
-        if step.url:
-            itemsets.download(step.url, folder / step.out)
+        if step.url:  # through a temporary too: a kill mid-download leaves the older file, never half of one
+            tmp = fsio.temporary_for(folder / step.out)
+            try:
+                itemsets.download(step.url, tmp)
+                tmp.replace(folder / step.out)
+            finally:
+                tmp.unlink(missing_ok=True)
             continue
         argv = [str(envs.bin_path(step.env_name))] + list(step.argv or [])[1:]
         env = {k: v.replace("<DIR>", str(folder)) for k, v in step.env.items()}

@@ -1,5 +1,9 @@
 """Benchmark one model (base, merged, or base + adapter) on an experiment's benchmarks, each through its harness.
 
+Before anything generates, every benchmark that will run (not reused) is preflighted (harness.preflight: its
+items, references, environment, judge); any problem stops the run at once, one line each, so a missing reference
+or a judge that refuses the key costs seconds, not hours of generation.
+
 Example:
     $ ftstudy bench classification --model ./tiny --tag base --limit 50 --data-dir tests/fixtures/bench
     $ ftstudy bench classification --model ./tiny --adapter runs/classification/lora-cpu-1a2b3c4d --tag ft
@@ -20,16 +24,38 @@ from ftstudy.core.names import under
 from ftstudy.core.runner import ToolError
 
 
-def wanted(exp_id: str, tag: str, model: str, adapter: str | None, bench: dict, limit, seed, data_dir) -> dict:
-    """The identity and description of one measurement, before it runs."""
+def wanted(ctx: harness.BenchContext, bench: dict) -> dict:
+    """The identity and description of one measurement, before it runs: with its protocol, its judge (None
+    when nobody judges it) and the harness version when it can be known beforehand (records.mismatch)."""
+    from ftstudy.eval.harness import judge
+
     return {
-        "experiment": exp_id, "tag": tag, "model": model, "adapter": adapter,
-        "model_fingerprint": records.fingerprint_of(model, adapter),
+        "experiment": ctx.experiment, "tag": ctx.tag, "model": ctx.model, "adapter": ctx.adapter,
+        "model_fingerprint": records.fingerprint_of(ctx.model, ctx.adapter),
         "benchmark": bench["id"], "benchmark_version": bench["version"], "harness": bench["harness"],
         "task": bench["task"], "metric": bench["metric"], "higher_is_better": bench["higher_is_better"],
-        "scale": bench["scale"], "limit": limit, "seed": seed,
-        "data_dir": str(Path(data_dir).resolve()) if data_dir else None,
+        "scale": bench["scale"], "limit": ctx.limit, "seed": ctx.seed,
+        "data_dir": str(Path(ctx.data_dir).resolve()) if ctx.data_dir else None,
+        "protocol": bench.get("protocol"), "judge": judge.identity(ctx, bench),
+        "harness_version": harness.expected_version(bench),
     }
+
+
+def preflight_all(ctx: harness.BenchContext, benches: list[dict]) -> list[str]:
+    """Every problem of the benchmarks about to run, one line each prefixed by the benchmark (empty: ready)."""
+    return [f"{b['id']}: {p}" for b in benches for p in harness.preflight(ctx, b)]
+
+
+def _resolve_judge(ctx: harness.BenchContext, benches: list[dict]) -> None:
+    """The judge model a run will use, named before results are matched (a judge without --judge-model is the
+    first its server lists); an unreachable judge is left to the preflight to report."""
+    from ftstudy.eval.harness import judge
+
+    if ctx.judge_url and not ctx.judge_model and any(b["harness"] in judge.JUDGED for b in benches):
+        try:
+            ctx.judge_model = judge.from_context(ctx).model
+        except UserError:
+            pass
 
 
 def bench(experiment: str, model: str, adapter: str | None = None, tag: str | None = None,
@@ -61,17 +87,26 @@ def bench(experiment: str, model: str, adapter: str | None = None, tag: str | No
 
             ctx.server_url = serve.LazyServer(model, adapter, commands=ctx.commands)
             stack.callback(ctx.server_url.close)
-        for bid in ids:
-            rows.append(_one(ctx, registry.benchmark(bid), force, results_root, progress))
+        benches = [registry.benchmark(bid) for bid in ids]
+        if not dry_run:
+            _resolve_judge(ctx, benches)
+        wants = {b["id"]: None if dry_run else wanted(ctx, b) for b in benches}  # a dry run reads no items
+        found = {b["id"]: None if force or dry_run else records.find_reusable(results_root, wants[b["id"]])
+                 for b in benches}
+        problems = preflight_all(ctx, [b for b in benches if found[b["id"]] is None])
+        if problems:
+            raise harness.PreflightFailed(f"{len(problems)} problem(s) found before any generation (nothing was run):\n"
+                                          + "\n".join(f"  {p}" for p in problems))
+        for b in benches:
+            rows.append(_one(ctx, b, wants[b["id"]], found[b["id"]], results_root, progress))
     return rows
 
 
-def _one(ctx: harness.BenchContext, bench: dict, force: bool, root: Path, progress) -> dict[str, Any]:
-    want = wanted(ctx.experiment, ctx.tag, ctx.model, ctx.adapter, bench, ctx.limit, ctx.seed, ctx.data_dir)
+def _one(ctx: harness.BenchContext, bench: dict, want: dict | None, found: Path | None, root: Path,
+         progress) -> dict[str, Any]:
     target, _ = records.paths(root, ctx.experiment, ctx.tag, bench["id"])
     row = {"benchmark": bench["id"], "harness": bench["harness"], "metric": bench["metric"], "path": str(target)}
-    if not force and not ctx.dry_run:
-        found = records.find_reusable(root, want)
+    if not ctx.dry_run:
         if found:
             if found != target:
                 records.copy_result(found, root, ctx.experiment, ctx.tag)
@@ -99,7 +134,10 @@ def _one(ctx: harness.BenchContext, bench: dict, force: bool, root: Path, progre
     if ctx.dry_run:
         return {**row, "status": "dry-run", "commands": out.settings.get("command")}
     value = out.metrics.get(bench["metric"])
-    rec = records.record(**want, metrics=out.metrics, value=value, harness_version=out.harness_version,
+    judged = want["judge"] and out.settings.get("judge_model") is not None  # a pairwise base run is nobody's
+    want = {**want, "harness_version": out.harness_version,
+            "judge": {**want["judge"], "model": out.settings["judge_model"]} if judged else None}
+    rec = records.record(**want, metrics=out.metrics, value=value,
                          settings=out.settings, subset_ids=out.subset_ids, n=len(out.samples),
                          wall_time_s=round(time.time() - started, 2), commands=[list(map(str, c)) for c in ctx.commands])
     records.save(root, rec, out.samples)

@@ -5,11 +5,13 @@
 
 Both are written atomically. A result is reused when the same model (fingerprint), benchmark version, items
 and settings are asked for again, also from another experiment (the base model's results are shared), and it is
-never overwritten by a different model's.
+never overwritten by a different model's. It is reused or compared only with one of the same harness version,
+protocol (the benchmark's `protocol:` in evals/benchmarks.yaml) and judge (model, host, temperature, rubric):
+`mismatch` says, in one line, why two results are not the same measurement.
 
 Example:
-    >>> fingerprint_of("Qwen/Qwen2.5-7B")[:6]  # a hub id without a local copy: the id itself is hashed
-    'hub:Qw'
+    >>> fingerprint_of("Qwen/Qwen2.5-7B")[:4]  # a hub id without a local copy: the id itself is hashed
+    'hub:'
 """
 from __future__ import annotations
 
@@ -73,15 +75,61 @@ def paths(root: Path, experiment: str, tag: str, benchmark: str) -> tuple[Path, 
 
 
 def identity(record: dict) -> tuple:
-    """What makes two results the same measurement."""
+    """What makes two results the same measurement (with `mismatch`: harness version, protocol, judge)."""
     return (record["model_fingerprint"], record["benchmark"], record["benchmark_version"], record.get("limit"),
             record.get("seed"), record.get("data_dir"))
 
 
+def _canon(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _judge_text(judge: dict | None) -> str:
+    if not judge:
+        return "no judge recorded"
+    return (f"{judge.get('model')} at {judge.get('host')}, temperature {judge.get('temperature')}, "
+            f"rubric {judge.get('rubric')}")
+
+
+def mismatch(have: dict, want: dict, reuse: bool = False) -> str | None:
+    """Why `have` and `want` are not measured the same way (None when they are): harness version, protocol
+    (compared whole; absent on both is equal) or judge. For reuse (`want` is a request, not a result), a harness
+    version the request could not know beforehand (None) matches any, and the judge must be equal exactly; for a
+    comparison, a result nobody judged (a pairwise base run, "judge": null) compares with a judged one, but a
+    result recorded before judges were part of a result's identity (no "judge" key) does not.
+
+    Example:
+        >>> a = {"harness_version": "0.4.13", "judge": {"model": "gpt-4o-mini", "host": "api.openai.com"}}
+        >>> mismatch(a, {**a, "judge": {"model": "gpt-4-0613", "host": "api.openai.com"}}).split(":")[0]
+        'judged by different judges (gpt-4o-mini at api.openai.com, temperature None, rubric None vs gpt-4-0613 at api.openai.com, temperature None, rubric None)'
+        >>> mismatch(a, {**a, "harness_version": None}, reuse=True) is None
+        True
+    """
+    hv, wv = have.get("harness_version"), want.get("harness_version")
+    if hv != wv and not (reuse and wv is None):
+        return f"harness versions differ ({hv} vs {wv}): rerun the older result (ftstudy bench ... --force)"
+    hp, wp = have.get("protocol"), want.get("protocol")
+    if _canon(hp) != _canon(wp):
+        keys = sorted(k for k in set(hp or {}) | set(wp or {}) if (hp or {}).get(k) != (wp or {}).get(k)) \
+            if isinstance(hp or {}, dict) and isinstance(wp or {}, dict) else []
+        return f"protocols differ ({', '.join(keys) or 'the whole protocol'}): rerun both under the same protocol"
+    hj, wj = have.get("judge"), want.get("judge")
+    if reuse:
+        differ = _canon(hj) != _canon(wj)
+    else:
+        hd, wd = isinstance(hj, dict), isinstance(wj, dict)
+        differ = (hd and wd and _canon(hj) != _canon(wj)) or (hd and "judge" not in want) or (wd and "judge" not in have)
+    if differ:
+        return (f"judged by different judges ({_judge_text(hj)} vs {_judge_text(wj)}): scores from different judges "
+                "do not compare; rerun one with the other's judge (--judge-url, --judge-model)")
+    return None
+
+
 def find_reusable(root: Path, want: dict) -> Path | None:
-    """An existing result of the same measurement, in any experiment's folder."""
+    """An existing result of the same measurement, in any experiment's folder: same model, benchmark version,
+    items and settings, and the same harness version, protocol and judge (`mismatch`)."""
     for rec in iter_results(root, want["benchmark"]):
-        if rec.get("status") == "ok" and identity(rec) == identity(want):
+        if rec.get("status") == "ok" and identity(rec) == identity(want) and mismatch(rec, want, reuse=True) is None:
             return Path(rec["_path"])
     return None
 

@@ -41,7 +41,7 @@ def refusal(base: dict, ft: dict) -> str | None:
         return "the two results are on different item sets (rerun both with the same --limit and --data-dir)"
     if base.get("settings", {}).get("task_version") != ft.get("settings", {}).get("task_version"):
         return "the harness task versions differ"
-    return None
+    return records.mismatch(base, ft)  # the same harness version, protocol and judge
 
 
 def compare_one(exp: registry.Experiment, bench_id: str, base_tag: str, ft_tag: str, root: Path,

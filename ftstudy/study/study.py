@@ -147,9 +147,9 @@ class Study:
         return {"rows": rows, "plan_results": str(path)}
 
     # ---- the walk
-    def run(self, dry_run: bool = False, only: str | None = None) -> dict:
-        """Walk the stages (or, with `only`, run that one stage: what a Slurm job does)."""
-        keys = self.keys()
+    def stage_plan(self, keys: dict[str, str] | None = None) -> list[tuple[str, str]]:
+        """(stage, "run" or "cached") for every stage, in order."""
+        keys = keys or self.keys()
         start = STAGES.index(self.o.from_stage) if self.o.from_stage else 0
         plan = []
         for i, stage in enumerate(STAGES):
@@ -160,6 +160,12 @@ class Study:
             fresh = fresh or (stage in SHARED and self.prepared_elsewhere(keys[stage], stage))
             # compare is cheap and reads what the bench stages left: always recomputed
             plan.append((stage, "cached" if fresh and not forced and stage != "compare" else "run"))
+        return plan
+
+    def run(self, dry_run: bool = False, only: str | None = None) -> dict:
+        """Walk the stages (or, with `only`, run that one stage: what a Slurm job does)."""
+        keys = self.keys()
+        plan = self.stage_plan(keys)
         if dry_run:
             return {"plan": plan, "train_command": train.train(self.req, self.runs, dry_run=True)["command"]}
         # one stage at a time (a Slurm job) holds no study-wide lock: jobs of one experiment run side by side and

@@ -1,7 +1,10 @@
 """Harness dispatch: each benchmark declares its harness in evals/benchmarks.yaml; the harness runs it.
 
 A harness is a function `run(ctx: BenchContext, bench: dict) -> HarnessOutput`, registered in HARNESSES by
-name (module:function, imported lazily). Adding a benchmark is adding data, plus at most one harness.
+name (module:function, imported lazily). Adding a benchmark is adding data, plus at most one harness. Beside its
+`run`, a harness module may define `preflight(ctx, bench) -> list[str]` (what is missing, one line each, checked
+before anything generates; `preflight` below dispatches to it) and `harness_version() -> str` (the version its
+results will record, known beforehand, so records.find_reusable can match it).
 
 Every harness returns the primary metric and its per-item records: `samples` rows carry `id` (the item),
 `score` (the item's value of the benchmark's metric) and `output` (what the model produced or chose), so two
@@ -14,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from ftstudy.core.errors import UserError
 from ftstudy.data.benchmark_items import HarnessUnavailable  # raised by the data stage too: defined there
 from ftstudy.data.selection import smallest
 
@@ -82,6 +86,40 @@ class HarnessOutput:
 def get(harness: str) -> Callable[[BenchContext, dict], HarnessOutput]:
     module, func = HARNESSES[harness].split(":")
     return getattr(importlib.import_module(module), func)
+
+
+class PreflightFailed(UserError):
+    """A benchmark cannot be scored as asked; found before anything generated. One line per problem."""
+
+
+def expected_version(bench: dict) -> str | None:
+    """The version a harness will record, when its module can tell beforehand (`harness_version()`), else None."""
+    known = getattr(module_of(bench), "harness_version", None)
+    return known() if known else None
+
+
+def module_of(bench: dict) -> Any:
+    """The module that holds a benchmark's harness (its `run`, and its `preflight` when it has one)."""
+    return importlib.import_module(HARNESSES[bench["harness"]].split(":")[0])
+
+
+def preflight(ctx: BenchContext, bench: dict) -> list[str]:
+    """What a benchmark's scoring will need and is missing, checked before anything generates: the harness
+    module's `preflight(ctx, bench) -> list[str]` (one line per problem, saying what is missing and how to fix
+    it; empty when ready). A harness without one has nothing to check; a check that raises a UserError (or
+    HarnessUnavailable) counts as its one problem.
+
+    Example:
+        >>> preflight(BenchContext("x", "m"), {"id": "ag_news", "harness": "toolcall"})  # doctest: +SKIP
+        []
+    """
+    check = getattr(module_of(bench), "preflight", None)
+    if check is None or ctx.dry_run:
+        return []
+    try:
+        return [str(p) for p in check(ctx, bench)]
+    except UserError as exc:
+        return [str(exc).splitlines()[0] if str(exc) else type(exc).__name__]
 
 
 def pick_subset(ids: list[str], limit: int | None, seed: int) -> list[str]:

@@ -9,6 +9,13 @@
   also `win_rate` against them; secondary: `win_rate_vs_base` against the base model's answers (the base
   run's samples), judged by the same annotator. All as fractions (AlpacaEval prints percentages).
 
+With `--limit`, the seeded subset keeps each instruction's position among the 805 (its item id): the package's
+length-controlled GLM looks up each instruction's difficulty by that position (`glm_winrate._get_featurized_data`
+reads the annotations' index), so the subset is scored with its own instructions' difficulties, not those of
+the first N. Answers are cached per item (gencache): a killed run resumes without regenerating them.
+`preflight` checks, before anything generates, the environment imports `alpaca_eval`, the items are readable
+(all 805 for the length-controlled metric) and the judge answers and accepts the key.
+
 Offline: the length-controlled metric downloads `df_gamed.csv` and `instruction_difficulty.csv` from the
 tatsu-lab/alpaca_eval hub repo through huggingface_hub, so an offline machine needs them in its HF cache
 (stage them on a connected one); a benchmark declaring `fn_metric: get_winrate` skips that metric.
@@ -28,14 +35,19 @@ from ftstudy.eval import client
 from ftstudy.core import tool_envs as envs
 from ftstudy.core import redact, runner
 from ftstudy.core.fsio import atomic_write
-from ftstudy.eval.harness import BenchContext, HarnessOutput, HarnessUnavailable
+from ftstudy.core.errors import UserError
+from ftstudy.eval.harness import BenchContext, HarnessOutput, HarnessUnavailable, gencache
 from ftstudy.data import benchmark_items as itemsets
-from ftstudy.eval.harness.generative import gen_settings, output, placeholder, serving, subset
+from ftstudy.eval.harness import judge as judges
+from ftstudy.eval.harness.generative import gen_settings, output, placeholder, subset
 from ftstudy.eval.harness.judge import from_context
 from ftstudy.core.bundled import TOOL_SCRIPTS
 
 RUNNER = TOOL_SCRIPTS / "alpaca_eval_run.py"
 LC = "get_length_controlled_winrate"
+N_ITEMS = 805
+LC_FILES = ("df_gamed.csv", "instruction_difficulty.csv")
+ANNOTATOR = "weighted_alpaca_eval_gpt4_turbo"
 
 
 def comparisons(lc: bool, reference: str, base: str | None) -> list[dict]:
@@ -63,11 +75,59 @@ def child_env(judge) -> tuple[dict[str, str], dict[str, str]]:
 
 
 def _rows(ctx: BenchContext) -> list[dict]:
-    rows = itemsets.rows(ctx, "alpaca_eval")
-    bad = [i for i, r in enumerate(rows) if not isinstance(r.get("instruction"), str)]
+    """The items, each with its position among the file's rows as its id (the GLM's instruction index)."""
+    if ("alpaca-eval", "rows") not in ctx.cache:
+        ctx.cache[("alpaca-eval", "rows")] = itemsets.rows(ctx, "alpaca_eval")
+    rows = ctx.cache[("alpaca-eval", "rows")]
+    bad = [i for i, r in enumerate(rows) if not isinstance(r.get("instruction"), str) or not isinstance(r.get("output"), str)]
     if bad:
-        raise HarnessUnavailable(f"AlpacaEval rows {bad[:3]} have no `instruction`: is this alpaca_eval_gpt4_baseline.json?")
+        raise HarnessUnavailable(f"AlpacaEval rows {bad[:3]} have no `instruction` or `output`: is this "
+                                 "alpaca_eval_gpt4_baseline.json?")
     return [{**r, "id": str(i)} for i, r in enumerate(rows)]
+
+
+def version() -> str | None:
+    """The installed alpaca_eval's version, read from its metadata without starting the environment."""
+    try:
+        found = sorted(envs.location("alpaca_eval").glob("lib/python*/site-packages/alpaca_eval-*.dist-info"))
+    except UserError:
+        return None
+    return found[-1].name[len("alpaca_eval-"):-len(".dist-info")] if found else None
+
+
+def judge_rubric(ctx: BenchContext, bench: dict) -> str:
+    """The annotator is the package's own prompt and parsing: its name and the package version name it."""
+    return f"alpaca_eval {version()} {ANNOTATOR}"
+
+
+def preflight(ctx: BenchContext, bench: dict) -> list[str]:
+    """Before any generation: the environment imports alpaca_eval, the items are there (all 805 for the
+    length-controlled metric, whose GLM needs their positions, and its two hub files when offline), the judge."""
+    found = []
+    try:
+        python = envs.bin_path("alpaca_eval")
+        code, _ = runner.capture([str(python), "-c", "import alpaca_eval.main"], timeout=120)
+        if code != 0:
+            found.append(f"the alpaca_eval environment at {envs.location('alpaca_eval')} cannot import alpaca_eval "
+                         f"(exit code {code}); rebuild it: rm -r that folder, then ftstudy setup alpaca_eval")
+    except UserError as exc:
+        found.append(" ".join(str(exc).split()))
+    lc = bench.get("fn_metric", LC) == LC
+    try:
+        rows = _rows(ctx)
+        if lc and len(rows) != N_ITEMS:
+            found.append(f"AlpacaEval's length-controlled win rate needs all {N_ITEMS} instructions in their order (its "
+                         f"GLM reads each one's difficulty by position); the items hold {len(rows)}: stage the whole "
+                         "alpaca_eval_gpt4_baseline.json (ftstudy stage-data DIR) and take a subset with --limit")
+    except UserError as exc:
+        found.append(str(exc))
+    home = Path(ctx.data_dir) / "hf_home" if ctx.data_dir else None
+    if lc and home is not None and home.is_dir():
+        missing = [f for f in LC_FILES if not any(home.rglob(f))]
+        if missing:
+            found.append(f"{home} lacks AlpacaEval's length-control file(s) {', '.join(missing)} (offline runs read "
+                         "them there): rerun `ftstudy stage-data` on a connected machine, or declare fn_metric: get_winrate")
+    return found + judges.preflight(ctx)
 
 
 def _frac(v) -> float | None:
@@ -86,12 +146,14 @@ def run(ctx: BenchContext, bench: dict) -> HarnessOutput:
         raise HarnessUnavailable("the base outputs lack some AlpacaEval items; rerun the base model with the same "
                                  "--limit and seed")
     gen = gen_settings(ctx, bench, 2048)
-    with serving(ctx) as (url, name):
-        answers = client.pmap(lambda r: client.chat_reply(url, name, [{"role": "user", "content": r["instruction"]}],
-                                                          max_tokens=gen["max_tokens"], seed=gen["seed"]).text, rows)
+    cache = gencache.for_bench(ctx, bench, gen)
+    answers, name = gencache.answers(ctx, cache, rows, lambda url, name, r: client.chat_reply(
+        url, name, [{"role": "user", "content": r["instruction"]}], max_tokens=gen["max_tokens"], seed=gen["seed"]).text)
     work = ctx.work_dir(bench["id"])
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
+    work.mkdir(parents=True, exist_ok=True)
+    for old in work.iterdir():  # an earlier run's files (the package's annotation cache among them), not the answers
+        if not old.name.startswith(gencache.PREFIX):
+            shutil.rmtree(old) if old.is_dir() else old.unlink()
     strip = lambda r: {k: r.get(k) for k in ("instruction", "output", "generator", "dataset")}
     atomic_write(work / "reference.json", json.dumps([strip(r) for r in rows]))
     atomic_write(work / "model.json", json.dumps([{**strip(r), "output": a, "generator": ctx.tag} for r, a in zip(rows, answers)]))
@@ -101,7 +163,7 @@ def run(ctx: BenchContext, bench: dict) -> HarnessOutput:
         atomic_write(base_path, json.dumps([{**strip(r), "output": base[r["id"]], "generator": "base"} for r in rows]))
     lc = bench.get("fn_metric", LC) == LC
     spec = {"work": str(work), "judge_model": judge.model, "model_outputs": str(work / "model.json"),
-            "result": str(work / "result.json"),
+            "result": str(work / "result.json"), "index": {r["instruction"]: int(r["id"]) for r in rows},
             "comparisons": comparisons(lc, str(work / "reference.json"), str(base_path) if base_path else None)}
     atomic_write(work / "spec.json", json.dumps(spec, indent=2))
     argv = alpaca_eval_argv(python, work / "spec.json")
@@ -126,6 +188,14 @@ def run(ctx: BenchContext, bench: dict) -> HarnessOutput:
         samples.append({"id": r["id"], "output": a, "preference": p,
                         "score": None if p is None else p - 1.0})  # 1 = reference preferred, 2 = model preferred
     settings = {**gen, **judge.settings(), "annotator": json.loads((work / "result.json").read_text())["annotator"],
-                "rubric_version": "alpaca_eval 0.6.6 weighted_alpaca_eval_gpt4_turbo",
-                "fn_metric": spec["comparisons"][0]["fn_metric"], "model_name": name}
-    return output(metrics, samples, "score", ids, settings)
+                "rubric_version": judge_rubric(ctx, bench), "fn_metric": spec["comparisons"][0]["fn_metric"],
+                "model_name": name, "instruction_index": "each item's position among the 805 (its id)",
+                "resumed_items": len(rows) - cache.generated}
+    cache.remove()  # the result is complete: it, not the cache, is what a rerun reuses
+    out = output(metrics, samples, "score", ids, settings)
+    out.harness_version = harness_version()
+    return out
+
+
+def harness_version() -> str:
+    return f"alpaca_eval {version()}"

@@ -14,18 +14,25 @@ Example:
 """
 from __future__ import annotations
 
+import hashlib
 import os
+import urllib.parse
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Iterable, TypeVar
 
 from ftstudy.core import redact
+from ftstudy.core.bundled import evals_dir
+from ftstudy.core.errors import UserError
 from ftstudy.eval import client
-from ftstudy.eval.harness import BenchContext, HarnessUnavailable
+from ftstudy.eval.harness import BenchContext, HarnessUnavailable, module_of
 from ftstudy.eval.stats import mean
 
 T = TypeVar("T")
 R = TypeVar("R")
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
+# The harnesses whose scores come from a judge: their results carry the judge in their identity (records.py).
+JUDGED = frozenset({"judge-single", "judge-pairwise", "judge-criteria", "judge-toxicity", "mt-bench", "alpaca-eval"})
 
 
 def safe_url(url: str) -> str:
@@ -114,3 +121,87 @@ def graded_turns(rows: list[dict], replies: list[list[str]], judgments, parse) -
         samples.append({"id": row["id"], "category": row.get("category"), "output": rep[-1], "replies": rep,
                         "ratings": grades, "judgments": texts, "score": mean([g for g in grades if g is not None])})
     return samples, by_turn
+
+
+def host(url: str | None) -> str | None:
+    """The judge's host as a result's identity records it: no scheme, port, credentials, path or query.
+
+    Example:
+        >>> host("https://user:sk-1@API.openai.com:443/v1?key=sk-1")
+        'api.openai.com'
+    """
+    return (urllib.parse.urlsplit(url).hostname or None) if url else None
+
+
+def temperature_of(ctx: BenchContext, bench: dict) -> float:
+    """The judge's sampling temperature for one benchmark: the benchmark's own, else the run's."""
+    return float(bench.get("judge_temperature", ctx.judge_temperature))
+
+
+def rubric_digest(path: Path) -> str:
+    """A rubric file's identity: a digest of its bytes (its `version:` line can stay while its text changes)."""
+    return "sha256:" + hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
+
+
+def identity(ctx: BenchContext, bench: dict) -> dict | None:
+    """Who grades a judged benchmark (None for one without a judge): judge model, host, temperature and a digest
+    of the rubric or judge prompts. Two results compare, and one is reused for another, only when this is equal.
+    The rubric comes from the harness module's `judge_rubric(ctx, bench)` when it has one (MT-Bench's FastChat
+    prompts, AlpacaEval's annotator), else from the benchmark's rubric file."""
+    if bench["harness"] not in JUDGED or (bench["harness"] == "judge-pairwise" and ctx.tag == "base"):
+        return None  # a pairwise base run is the reference answers: nobody judges it
+    rubric = None
+    own = getattr(module_of(bench), "judge_rubric", None)
+    try:
+        if own is not None:
+            rubric = own(ctx, bench)
+        elif bench.get("rubric"):
+            rubric = rubric_digest(evals_dir() / bench["rubric"])
+    except (OSError, UserError):
+        rubric = None  # unreadable here: the preflight says why; such a result matches no other
+    return {"model": ctx.judge_model or None, "host": host(ctx.judge_url), "temperature": temperature_of(ctx, bench),
+            "rubric": rubric}
+
+
+def preflight(ctx: BenchContext) -> list[str]:
+    """Is the judge ready? One cheap request (GET /v1/models; a 1-token chat completion where a server has no
+    model list) proves the URL answers and accepts the key. One line per problem, the key's variable named,
+    never the key; the answer is kept for the other benchmarks of the same run (ctx.cache)."""
+    if not ctx.judge_url:
+        return ["needs a judge: pass --judge-url (a local `ftstudy serve Qwen/Qwen2.5-32B-Instruct-AWQ --port 8001`, "
+                "or https://api.openai.com/v1) and --judge-model NAME"]
+    env = ctx.judge_api_key_env or DEFAULT_KEY_ENV
+    if env != DEFAULT_KEY_ENV and not os.environ.get(env, "").strip():
+        return [f"--judge-api-key-env {env}: the variable {env} is not set here; export {env}=... or leave the "
+                "option out for a judge without a key"]
+    seen = ctx.cache.setdefault("judge_preflight", {})
+    key = (ctx.judge_url, env, ctx.judge_model)
+    if key not in seen:
+        seen[key] = _probe(Judge(ctx.judge_url, ctx.judge_model or "", api_key_env=env))
+    return list(seen[key])
+
+
+def _probe(judge: Judge) -> list[str]:
+    where = safe_url(judge.url)
+    env = judge.api_key_env
+    try:
+        try:
+            if client.list_models(judge.url, headers=judge.headers(), key_env=env) or judge.model:
+                return []
+            return [f"the judge at {where} lists no model; pass --judge-model NAME"]
+        except client.RequestFailed as exc:
+            if exc.status not in (404, 405) or not judge.model or isinstance(exc, client.AuthenticationFailed):
+                raise
+            # no model list at this endpoint: one chat completion of one token instead
+            client.chat_reply(judge.url, judge.model, [{"role": "user", "content": "ping"}], max_tokens=1,
+                              retries=1, timeout=60, headers=judge.headers(), key_env=env)
+            return []
+    except client.AuthenticationFailed as exc:
+        return [f"the judge at {where} refused the key (HTTP {exc.status}): put a valid key in {env} "
+                f"(export {env}=...), or name the variable that holds it with --judge-api-key-env"]
+    except client.ServerUnreachable:
+        return [f"no judge answers at {where}: start it (for example `ftstudy serve MODEL --port 8001`) or fix "
+                "--judge-url"]
+    except client.RequestFailed as exc:
+        return [f"the judge at {where} refused a test request (HTTP {exc.status}); check --judge-url and "
+                "--judge-model"]

@@ -27,11 +27,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ftstudy.eval import client
-from ftstudy.eval.harness import BenchContext, HarnessOutput, HarnessUnavailable, capped
+from ftstudy.eval.harness import BenchContext, HarnessOutput, HarnessUnavailable, capped, gencache
+from ftstudy.eval.harness import judge as judges
 from ftstudy.eval.harness.judge import Judge, from_context, graded_turns
 from ftstudy.data import benchmark_items as itemsets
-from ftstudy.eval.harness.generative import converse, evals_items, gen_settings, output, placeholder, serving, subset
+from ftstudy.eval.harness.generative import converse, evals_items, gen_settings, output, placeholder, subset
 from ftstudy.core.bundled import evals_dir
 from ftstudy.eval.stats import mean
 
@@ -120,6 +120,18 @@ def judge_settings(bench: dict, rubric: Rubric, judge: Judge) -> dict:
             "judge_seed": judge.seed, "judge_max_tokens": int(bench.get("judge_max_tokens", 512))}
 
 
+def preflight(ctx: BenchContext, bench: dict) -> list[str]:
+    """Before any generation: the rubric file, and the judge (a pairwise base run is the reference: no judge)."""
+    found = []
+    try:
+        load_rubric(bench)
+    except HarnessUnavailable as exc:
+        found.append(str(exc))
+    if bench["harness"] == "judge-pairwise" and ctx.tag == "base" and ctx.base_outputs is None:
+        return found
+    return found + judges.preflight(ctx)
+
+
 def _reference(row: dict, turn: int) -> str:
     ref = row.get("reference")
     if isinstance(ref, list):
@@ -138,8 +150,8 @@ def run_single(ctx: BenchContext, bench: dict) -> HarnessOutput:
     settings = judge_settings(bench, rubric, judge)
     rows, ids = subset(evals_items(bench), ctx)
     gen = gen_settings(ctx, bench, 1024)
-    with serving(ctx) as (url, name):
-        replies = client.pmap(lambda r: converse(url, name, r["turns"], r.get("system"), gen), rows)
+    cache = gencache.for_bench(ctx, bench, gen)
+    replies, name = gencache.answers(ctx, cache, rows, lambda url, name, r: converse(url, name, r["turns"], r.get("system"), gen))
 
     def grade(job: tuple[dict, list[str], int]) -> str:
         row, rep, k = job
@@ -154,6 +166,7 @@ def run_single(ctx: BenchContext, bench: dict) -> HarnessOutput:
     metrics = {"score": mean(scored), "n": len(samples), "rated": len(scored),
                "n_judgments": len(jobs), "unparseable": sum(r is None for s in samples for r in s["ratings"])}
     metrics.update({f"score_turn{k}": mean(v) for k, v in sorted(by_turn.items())})
+    cache.remove()  # the result is complete: it, not the cache, is what a rerun reuses
     return output(metrics, samples, "score", ids, {**gen, **settings, "model_name": name})
 
 
@@ -188,9 +201,11 @@ def run_pairwise(ctx: BenchContext, bench: dict) -> HarnessOutput:
                                      f"base model with the same --limit and seed")
         judge = from_context(ctx)
     gen = gen_settings(ctx, bench, 1024)
-    with serving(ctx) as (url, name):
-        answers = client.pmap(lambda r: converse(url, name, [instruction_of(r)], r.get("system"), gen)[0], rows)
+    cache = gencache.for_bench(ctx, bench, gen)
+    answers, name = gencache.answers(ctx, cache, rows,
+                                     lambda url, name, r: converse(url, name, [instruction_of(r)], r.get("system"), gen)[0])
     if reference_run:
+        cache.remove()  # the result is complete: it, not the cache, is what a rerun reuses
         samples = [{"id": r["id"], "output": a, "score": 0.5} for r, a in zip(rows, answers)]
         return output({"win_rate": 0.5, "n": len(samples)}, samples, "win_rate", ids,
                       {**gen, "reference_run": True, "rubric_version": rubric.version, "model_name": name})
@@ -222,4 +237,12 @@ def run_pairwise(ctx: BenchContext, bench: dict) -> HarnessOutput:
                "wins": flat.count(1.0), "ties": flat.count(0.5), "losses": flat.count(0.0),
                # how often the judge gives the same verdict whichever answer it read first
                "position_consistency": mean([s["order_scores"][0] == s["order_scores"][1] for s in both])}
+    cache.remove()
     return output(metrics, samples, "win_rate", ids, {**gen, **settings, "orders": list(orders), "model_name": name})
+
+
+def harness_version() -> str:
+    """ftstudy's own harness: ftstudy's version (what generative.output records)."""
+    from ftstudy import __version__
+
+    return f"ftstudy {__version__}"
