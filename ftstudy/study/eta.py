@@ -93,12 +93,12 @@ def study_clock(todo: list[tuple[str, str]], hardware: str, base_model: str, roo
     from ftstudy.plan import estimate as planner
     from ftstudy.config import registry
     from ftstudy.study import study
-    from ftstudy.core.fsio import read_json
+    from ftstudy.study.study_state import read_state
 
     expected: dict[Hashable, float] = {}
     for exp_id, method in todo:
         path = root / "state" / exp_id / f"{method}-{hardware}.json"
-        state = read_json(path) if path.exists() else {}
+        state = read_state(path) if path.exists() else {}
         for stage in study.STAGES:
             took = (state.get(stage) or {}).get("seconds")
             if took:

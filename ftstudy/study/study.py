@@ -24,10 +24,10 @@ from ftstudy.train import merge
 from ftstudy.config import registry
 from ftstudy.train import train
 from ftstudy.core.errors import UserError
-from ftstudy.core.fsio import read_json, remove_stale_temporaries, write_json
+from ftstudy.core.fsio import read_json, remove_stale_temporaries
 from ftstudy.core.file_locks import RunLock
-from ftstudy.study.study_state import (SHARED, STAGES, Options, load_state, options_from_state,
-                                       saved_options, state_path)
+from ftstudy.study.study_state import (SHARED, STAGES, Options, load_state, options_from_state, read_state,
+                                       save_state, saved_options, state_path)
 
 def _hash(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
@@ -236,7 +236,7 @@ class Study:
     def prepared_elsewhere(self, key: str, stage: str = "prepare") -> bool:
         """A shared stage (the data, the base model's benchmarks) done under another method of this experiment."""
         for other in state_path(self.o).parent.glob("*.json"):
-            rec = read_json(other).get(stage, {})
+            rec = read_state(other).get(stage, {})
             if rec.get("status") == "done" and rec.get("key") == key and self.outputs_exist(stage):
                 return True
         return False
@@ -245,10 +245,10 @@ class Study:
         if getattr(self, "_only", False):
             with RunLock(state_path(self.o).with_suffix(".lock"), what="the study state", wait=True):
                 self.state = {**load_state(self.o), "_options": saved_options(self.o), stage: rec}
-                write_json(state_path(self.o), self.state)
+                save_state(state_path(self.o), self.state)
             return
         self.state[stage] = rec
-        write_json(state_path(self.o), self.state)
+        save_state(state_path(self.o), self.state)
 
 
 def status(root: Path = Path("."), experiment: str | None = None) -> list[dict]:
@@ -259,7 +259,7 @@ def status(root: Path = Path("."), experiment: str | None = None) -> list[dict]:
         if experiment and exp != experiment:
             continue
         method, _, hw = path.stem.partition("-")
-        state = read_json(path)
+        state = read_state(path)
         try:
             current = Study(Options(exp, method, hw, **options_from_state(state)), progress=lambda s: None).keys()
         except Exception:  # the experiment or method no longer exists: show the state as recorded
@@ -267,7 +267,7 @@ def status(root: Path = Path("."), experiment: str | None = None) -> list[dict]:
         for stage in STAGES:
             rec = state.get(stage)
             for other in (path.parent.glob("*.json") if rec is None and stage in SHARED and current else ()):
-                r = read_json(other).get(stage) or {}
+                r = read_state(other).get(stage) or {}
                 if r.get("status") == "done" and r.get("key") == current[stage]:
                     rec = {**r, "error": f"shared: done under {other.stem}"}
             if rec is None:
