@@ -159,7 +159,7 @@ def hostile(tmp_path):
     for tag in ("lora", HOSTILE_TAG):
         put(res, "classification", tag, "ag_news", {i: 1.0 for i in ids}, {i: PAYLOADS[int(i) % 3] for i in ids})
         path = records.paths(res, "classification", tag, "ag_news")[0]
-        records.save(res, {**records.read_record(path), "data_dir": str(items)}, records.load_samples(path))
+        records.save(res, {**json.loads(path.read_text()), "data_dir": str(items)}, records.load_samples(path))
     return tmp_path
 
 
