@@ -41,11 +41,18 @@ def schema(kind: str | Path) -> dict:
     return json.loads(path.read_text())
 
 
+@functools.cache
+def _validator(kind: str | Path):
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(schema(kind))
+
+
 def read(path: str | Path, kind: str | Path | dict, fix: str | None = None, *, allow_nonfinite: bool = False) -> Any:
     """The parsed file, once it is valid JSON (no NaN or Infinity unless `allow_nonfinite`) matching the schema
     of its kind; else a one-line UserError naming the file, the field and `fix` (default: the schema's x-fix)."""
     path = Path(path)
-    doc = _parse(path, path.read_bytes() if _size_ok(path, fix, kind) else b"", fix, kind)
+    doc = _parse(path, _bytes(path, fix, kind), fix, kind)
     _check(path, doc, kind, fix, "", allow_nonfinite)
     return doc
 
@@ -53,9 +60,8 @@ def read(path: str | Path, kind: str | Path | dict, fix: str | None = None, *, a
 def read_lines(path: str | Path, kind: str | Path | dict, fix: str | None = None) -> list[Any]:
     """A JSON Lines file, each line checked as `read` checks a file (the field is named with its line number)."""
     path = Path(path)
-    data = path.read_bytes() if _size_ok(path, fix, kind) else b""
     out = []
-    for n, line in enumerate(data.splitlines(), 1):
+    for n, line in enumerate(_bytes(path, fix, kind).splitlines(), 1):
         if line.strip():
             doc = _parse(path, line, fix, kind, where=f"line {n}: ")
             _check(path, doc, kind, fix, f"line {n}: ", False)
@@ -115,11 +121,11 @@ def _fix(kind: str | Path | dict, fix: str | None) -> str:
     return fix or (kind if isinstance(kind, dict) else schema(kind)).get("x-fix", "fix or delete the file")
 
 
-def _size_ok(path: Path, fix: str | None, kind) -> bool:
+def _bytes(path: Path, fix: str | None, kind) -> bytes:
     size = path.stat().st_size
     if size > MAX_BYTES:
         raise UserError(f"{path}: {size:,} bytes, more than any file ftstudy writes ({MAX_BYTES:,}); {_fix(kind, fix)}")
-    return True
+    return path.read_bytes()
 
 
 def _parse(path: Path, data: bytes, fix: str | None, kind, where: str = "") -> Any:
@@ -140,8 +146,8 @@ def _check(path: Path, doc: Any, kind, fix: str | None, where: str, allow_nonfin
         word = "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
         raise UserError(f'{path}: {where}field "{field}": {word} is not JSON (strict JSON readers refuse it); '
                         f"{_fix(kind, fix)}")
-    spec = kind if isinstance(kind, dict) else schema(kind)
-    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(spec).iter_errors(doc))
+    check = jsonschema.Draft202012Validator(kind) if isinstance(kind, dict) else _validator(kind)
+    error = jsonschema.exceptions.best_match(check.iter_errors(doc))
     if error is not None:
         field = ".".join(str(p) for p in error.absolute_path)
         msg = " ".join(error.message.split())
