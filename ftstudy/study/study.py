@@ -23,6 +23,7 @@ from ftstudy.config import gen
 from ftstudy.train import merge
 from ftstudy.config import registry
 from ftstudy.train import train
+from ftstudy.core import checked_json
 from ftstudy.core.errors import UserError
 from ftstudy.core.fsio import read_json, remove_stale_temporaries
 from ftstudy.core.file_locks import RunLock
@@ -223,7 +224,8 @@ class Study:
             return all(p.exists() for p in paths) and (not self.o.count_tokens or all(
                 m.exists() and read_json(m).get("tokens") for m in manifests))
         if stage == "train":
-            return (folder / "train.json").exists() and read_json(folder / "train.json").get("status") == "completed"
+            tj = folder / "train.json"  # checked: a hand-edited one is named in one line (a diverged loss may be NaN)
+            return tj.exists() and checked_json.read(tj, "train_run", allow_nonfinite=True).get("status") == "completed"
         if stage == "merge":
             return not self.needs_merge() or (folder / "merge.json").exists()
         if stage in ("bench-base", "bench-ft"):
