@@ -166,7 +166,7 @@ def test_results_and_samples_are_written_without_nan_and_say_why_a_value_is_null
     rec = {**records.read_record(path), "tag": "full", "model_fingerprint": "fp-full"}
     records.save(tmp_path, rec, [{"id": "0", "score": float("inf"), "output": "x"}])
     line = strict(records.paths(tmp_path, "classification", "full", "ag_news")[1].read_text())
-    assert line["score"] is None and line["undefined_values"] == {"score": "Infinity is not JSON"}
+    assert line["score"] is None and line["undefined_values"] == {"score": "was Infinity, which JSON cannot hold"}
 
 
 def test_the_plan_view_and_the_state_are_written_without_nan(tmp_path):

@@ -16,7 +16,7 @@ Example:
     ...     print(str(e).replace(str(p), "ag_news.json"))
     ag_news.json: field "value": NaN is not JSON (strict JSON readers refuse it); delete it
     >>> _ = write(p, {"value": float("nan")}); json.loads(p.read_text())
-    {'undefined_values': {'value': 'NaN (not a number) is not JSON'}, 'value': None}
+    {'undefined_values': {'value': 'was NaN, which JSON cannot hold'}, 'value': None}
 """
 from __future__ import annotations
 
@@ -89,11 +89,11 @@ def finite(doc: Any, prefix: str = "") -> tuple[Any, dict[str, str]]:
 
     Example:
         >>> finite({"a": [1.0, float("inf")], "b": 2})
-        ({'a': [1.0, None], 'b': 2}, {'a.1': 'Infinity is not JSON'})
+        ({'a': [1.0, None], 'b': 2}, {'a.1': 'was Infinity, which JSON cannot hold'})
     """
     if isinstance(doc, float) and not math.isfinite(doc):
-        word = "NaN (not a number)" if math.isnan(doc) else ("Infinity" if doc > 0 else "-Infinity")
-        return None, {prefix or "(top level)": f"{word} is not JSON"}
+        word = "NaN" if math.isnan(doc) else ("Infinity" if doc > 0 else "-Infinity")
+        return None, {prefix or "(top level)": f"was {word}, which JSON cannot hold"}
     if isinstance(doc, dict):
         items = [(k, finite(v, f"{prefix}{k}.")) for k, v in doc.items()]
     elif isinstance(doc, (list, tuple)):

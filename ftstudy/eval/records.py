@@ -5,9 +5,9 @@
 
 Both are written atomically, as strict JSON (a NaN or infinite number is stored as null, and the record says
 which under `undefined_values`), and read back through `core.checked_json` against their schemas, so a damaged or
-hand-edited file fails in one line naming it and the field. A result is reused when the same model (fingerprint), benchmark version, items
-and settings are asked for again, also from another experiment (the base model's results are shared), and it is
-never overwritten by a different model's.
+hand-edited file fails in one line naming it and the field. A result is reused when the same model
+(fingerprint), benchmark version, items and settings are asked for again, also from another experiment (the base
+model's results are shared), and it is never overwritten by a different model's.
 
 Example:
     >>> fingerprint_of("Qwen/Qwen2.5-7B")[:6]  # a hub id without a local copy: the id itself is hashed

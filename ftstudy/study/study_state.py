@@ -1,7 +1,8 @@
 """A study's options and its state file, state/<exp>/<method>-<hardware>.json: each stage's status and the key
-(a hash of its inputs) it ran with, plus the options it ran with (so `ftstudy status` can tell what is stale). Read back through `core.checked_json` (schema
-core/file_schemas/state.schema.json), so a hand-edited state file fails in one line naming the file and the field,
-and written as strict JSON (no NaN: a diverged loss is stored as null, with the reason).
+(a hash of its inputs) it ran with, plus the options it ran with (so `ftstudy status` can tell what is stale).
+Read back through `core.checked_json` (schema core/file_schemas/state.schema.json), so a hand-edited state file
+fails in one line naming the file and the field, and written as strict JSON (no NaN: a diverged loss is stored
+as null, with the reason).
 
 Example:
     >>> state_path(Options("classification", "lora", "cpu"))
