@@ -135,3 +135,55 @@ def test_layout_probe_sees_overlaps_and_long_pages(tmp_path):
                    '<text x="14" y="22">label two</text></svg></figure><div style="height:5000px"></div></body></html>')
     seen = layout(bad, tmp_path)
     assert seen["labels"] == 2 and seen["overlaps"] == [[0, 1]] and seen["height"] > MAX_SCREENS * SCREEN
+
+
+# Model output, item text and a result tag that try to run script or add a link in the report: each is a
+# payload that, if it ever ran, would mark the page (data-pwned), beside the plain alert(1) forms.
+MARK = "document.documentElement.dataset.pwned"
+MARKING = ["<script>" + MARK + "='script'</script>", f"<img src=x onerror=\"{MARK}='img'\">"]
+PAYLOADS = ["<script>alert(1)</script>" + MARKING[0], "<img src=x onerror=alert(1)>" + MARKING[1],
+            "[click](javascript:alert(1)) <div onclick=alert(1)>raw block</div> <https://example.invalid/x>"]
+HOSTILE_TAG = f"<img src=x onerror=\"{MARK}='tag'\">"
+
+
+@pytest.fixture
+def hostile(tmp_path):
+    from ftstudy.eval import records
+
+    res, items = tmp_path / "results", tmp_path / "items"
+    ids = [str(i) for i in range(12)]
+    put(res, "classification", "base", "ag_news", {i: 0.0 for i in ids}, {i: f"base answer {i}" for i in ids})
+    items.mkdir()
+    (items / "ag_news.jsonl").write_text("".join(json.dumps({"id": i, "text": f"item {i}: {PAYLOADS[int(i) % 3]}",
+                                                             "label": 1}) + "\n" for i in ids))
+    for tag in ("lora", HOSTILE_TAG):
+        put(res, "classification", tag, "ag_news", {i: 1.0 for i in ids}, {i: PAYLOADS[int(i) % 3] for i in ids})
+        path = records.paths(res, "classification", tag, "ag_news")[0]
+        records.save(res, {**json.loads(path.read_text()), "data_dir": str(items)}, records.load_samples(path))
+    return tmp_path
+
+
+def test_model_output_item_text_and_names_cannot_put_html_or_script_in_the_report(hostile, tmp_path):
+    from markdown_it import MarkdownIt
+
+    html_path, md_path = report.write(hostile, tmp_path / "out")
+    md, page = md_path.read_text(), html_path.read_text()
+    assert "&lt;script>alert(1)&lt;/script>" in md and "&lt;img src=x onerror=alert(1)>" in md  # shown, escaped
+    # rendered by a CommonMark renderer that passes raw HTML through (its default), nothing becomes markup
+    rendered = MarkdownIt("commonmark").enable("table").render(md)
+    assert rendered.count("<tr>") >= 6, rendered  # the tables survived the escaping
+    for tag in ("<script", "<img", "<a ", "<div"):
+        assert tag not in rendered.lower() and tag not in page.lower(), tag
+    for shown in ("&lt;script&gt;alert(1)&lt;/script&gt;", "&lt;img src=x onerror=alert(1)&gt;",
+                  "[click](javascript:alert(1))"):
+        assert shown in rendered, shown
+    for shown in ("&lt;script&gt;alert(1)&lt;/script&gt;", "&lt;img src=x onerror=alert(1)&gt;", "item 1: &lt;img"):
+        assert shown in page, shown
+    # in a browser nothing ran: neither the report page nor the rendered Markdown marks itself; the same
+    # marking payloads written raw into a page do (the check can fail; an alert would hold headless Chromium)
+    (tmp_path / "md.html").write_text(f"<!doctype html><html><body>{rendered}</body></html>")
+    (tmp_path / "raw.html").write_text(f"<!doctype html><html><body>{''.join(MARKING)}</body></html>")
+    for name, ran in (("report", html_path), ("markdown", tmp_path / "md.html"), ("raw", tmp_path / "raw.html")):
+        dom = chromium(["--dump-dom", ran.as_uri()], tmp_path)
+        assert dom.returncode == 0 and "</html>" in dom.stdout, dom.stderr[-2000:]
+        assert ("data-pwned" in dom.stdout) == (name == "raw"), (name, dom.stdout[:300])

@@ -3,11 +3,13 @@
     results/<experiment>/<tag>/<benchmark>.json           what was measured, on what, how, and the metrics
     results/<experiment>/<tag>/<benchmark>.samples.jsonl   one record per item: id, score, output
 
-Both are written atomically. A result is reused when the same model (fingerprint), benchmark version, items
-and settings are asked for again, also from another experiment (the base model's results are shared), and it is
-never overwritten by a different model's. It is reused or compared only with one of the same harness version,
-protocol (the benchmark's `protocol:` in evals/benchmarks.yaml) and judge (model, host, temperature, rubric):
-`mismatch` says, in one line, why two results are not the same measurement.
+Both are written atomically, as strict JSON (a NaN or infinite number is stored as null, and the record says
+which under `undefined_values`), and read back through `core.checked_json` against their schemas, so a damaged or
+hand-edited file fails in one line naming it and the field. A result is reused when the same model
+(fingerprint), benchmark version, items and settings are asked for again, also from another experiment (the base
+model's results are shared), and it is never overwritten by a different model's. It is reused or compared only
+with one of the same harness version, protocol (the benchmark's `protocol:` in evals/benchmarks.yaml) and judge
+(model, host, temperature, rubric): `mismatch` says, in one line, why two results are not the same measurement.
 
 Example:
     >>> fingerprint_of("Qwen/Qwen2.5-7B")[:4]  # a hub id without a local copy: the id itself is hashed
@@ -17,14 +19,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 from pathlib import Path
 from typing import Any, Iterator
 
 from ftstudy import __version__
-from ftstudy.core import runner
+from ftstudy.core import checked_json, runner
 from ftstudy.core.errors import UserError
-from ftstudy.core.fsio import atomic_write, read_json, write_json
+from ftstudy.core.fsio import atomic_write, read_json  # read_json: what bench.py reads through this module
 from ftstudy.core.bundled import REPO
 
 WEIGHTS = ("*.safetensors", "*.bin", "*.pt", "*.gguf")
@@ -136,7 +137,7 @@ def find_reusable(root: Path, want: dict) -> Path | None:
 
 def check_overwrite(path: Path, record: dict) -> None:
     if path.exists():
-        old = read_json(path)
+        old = read_record(path)
         if old.get("model_fingerprint") != record["model_fingerprint"]:
             raise ResultConflict(
                 f"{path} holds a result for another model ({old.get('model')}, {old.get('model_fingerprint')}); "
@@ -147,22 +148,28 @@ def save(root: Path, record: dict, samples: list[dict]) -> Path:
     """Write the samples first and the record last, so a record always has its samples."""
     out, samples_path = paths(root, record["experiment"], record["tag"], record["benchmark"])
     check_overwrite(out, record)
-    atomic_write(samples_path, "".join(json.dumps(s, sort_keys=True) + "\n" for s in samples))
-    write_json(out, record)
+    atomic_write(samples_path, "".join(checked_json.dumps(s) + "\n" for s in samples))
+    checked_json.write(out, record)
     return out
 
 
 def copy_result(src: Path, root: Path, experiment: str, tag: str) -> Path:
     """Share an existing measurement under another experiment's folder (the base model's results)."""
-    rec = read_json(src)
+    rec = read_record(src)
     samples = load_samples(src)
     rec.update({"experiment": experiment, "tag": tag, "reused_from": str(src)})
     return save(root, rec, samples)
 
 
-def load_samples(result_path: Path) -> list[dict]:
+def read_record(path: Path, fix: str | None = None) -> dict:
+    """A result record, checked (core/file_schemas/result.schema.json); a bad one is a one-line UserError."""
+    return checked_json.read(path, "result", fix)
+
+
+def load_samples(result_path: Path, fix: str | None = None) -> list[dict]:
+    """The per-item records beside a result, each line checked (core/file_schemas/samples.schema.json)."""
     sp = result_path.with_name(result_path.name[: -len(".json")] + ".samples.jsonl")
-    return [json.loads(l) for l in sp.read_text().splitlines() if l.strip()] if sp.exists() else []
+    return checked_json.read_lines(sp, "samples", fix) if sp.exists() else []
 
 
 def record(**fields: Any) -> dict:
@@ -176,8 +183,8 @@ def iter_results(root: Path = Path("results"), benchmark: str = "*") -> Iterator
     """Every readable result under root (of one benchmark, or all), with its file as `_path`."""
     for path in sorted(root.glob(f"*/*/{benchmark}.json")):
         try:
-            rec = read_json(path)
-        except (OSError, ValueError):
+            rec = read_record(path)
+        except (OSError, UserError):  # a damaged result is never reused; compare and the report name it
             continue
         if "benchmark" in rec:
             rec["_path"] = str(path)
@@ -194,7 +201,7 @@ def supersede(root: Path, experiment: str, tag: str, benchmarks: list[str], fing
         rec_path, samples_path = paths(root, experiment, tag, bench)
         if not rec_path.exists():
             continue
-        old = read_json(rec_path).get("model_fingerprint", "unknown")
+        old = read_record(rec_path).get("model_fingerprint", "unknown")
         if old == fingerprint:
             continue
         dest = root / experiment / ".superseded" / f"{tag}-{old.split(':')[-1][:12]}"

@@ -22,15 +22,13 @@ from ftstudy.core.names import under
 
 
 def _load(root: Path, exp: str, tag: str, bench: str) -> tuple[dict | None, list[dict]]:
+    """A result and its samples, both checked (a damaged or hand-edited file: one line naming it and the field)."""
     path, _ = records.paths(root, exp, tag, bench)
     if not path.exists():
         return None, []
-    try:
-        return records.read_json(path), records.load_samples(path)
-    except (ValueError, OSError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise UserError(f"{path}: cannot be read ({str(exc).splitlines()[0][:80]}), probably cut short: delete it and "
-                        f"redo that benchmark: ftstudy bench {exp} --model MODEL --tag {tag} --benchmarks {bench} "
-                        f"--results-dir {root} --force") from None
+    fix = (f"delete it and its .samples.jsonl and redo that benchmark: ftstudy bench {exp} --model MODEL --tag {tag} "
+           f"--benchmarks {bench} --results-dir {root} --force (the rest of the study is untouched)")
+    return records.read_record(path, fix), records.load_samples(path, fix)
 
 
 def refusal(base: dict, ft: dict) -> str | None:
@@ -60,7 +58,10 @@ def compare_one(exp: registry.Experiment, bench_id: str, base_tag: str, ft_tag: 
     b, f = base.get("value"), ft.get("value")
     row.update({"base": b, "ft": f, "n": ft.get("n"), "base_model": base.get("model"), "model": ft.get("model")})
     if b is None or f is None:
-        return {**row, "status": "missing", "reason": "a result has no value for the metric"}
+        why = [f"{t}: {r['undefined_values']['value']}" for t, r in ((base_tag, base), (ft_tag, ft))
+               if (r.get("undefined_values") or {}).get("value")]  # the harness gave NaN or an infinity
+        return {**row, "status": "missing", "reason": "a result has no value for the metric"
+                + (f" ({'; '.join(why)})" if why else "")}
     row["delta"] = f - b
     row["rel_delta"] = (f - b) / abs(b) if b else None
     paired = None
@@ -74,8 +75,8 @@ def compare_one(exp: registry.Experiment, bench_id: str, base_tag: str, ft_tag: 
     row["verdict"] = expectations.judge(paired.delta if paired else None, row.get("ci_low"), row.get("ci_high"),
                                         expected, bench["higher_is_better"])
     if base_s and len(base_s) == len(ft_s) and all(
-            x.get("output") == y.get("output") for x, y in zip(sorted(base_s, key=lambda s: s["id"]),
-                                                                 sorted(ft_s, key=lambda s: s["id"]))):
+            x.get("output") == y.get("output") for x, y in zip(sorted(base_s, key=lambda s: str(s["id"])),
+                                                                 sorted(ft_s, key=lambda s: str(s["id"])))):
         row["verdict"] = "adapter probably not applied"
         row["identical_outputs"] = True
     if role == "guard" and tolerance is not None:

@@ -78,12 +78,12 @@ REFERENCE_TRAIN_S = {("classification", "lora"): 76, ("classification", "full"):
 def expected_seconds(out: Path, runs: tuple[DemoRun, ...]) -> dict[tuple[str, str, str], float]:
     """Per (experiment, method, stage): the seconds it took in this folder's last run, else the reference."""
     from ftstudy.study import study
-    from ftstudy.core.fsio import read_json
+    from ftstudy.study.study_state import read_state
 
     out_exp: dict[tuple[str, str, str], float] = {}
     for r in runs:
         path = out / "state" / r.experiment / f"{r.method}-cpu.json"
-        state = read_json(path) if path.exists() else {}
+        state = read_state(path) if path.exists() else {}
         for stage in study.STAGES:
             took = (state.get(stage) or {}).get("seconds")
             ref = REFERENCE_TRAIN_S.get((r.experiment, r.method), REFERENCE_S[stage]) if stage == "train" else REFERENCE_S[stage]

@@ -93,14 +93,14 @@ def study_clock(todo: list[tuple[str, str]], hardware: str, base_model: str, roo
     from ftstudy.plan import estimate as planner
     from ftstudy.config import registry
     from ftstudy.study import study
-    from ftstudy.core.fsio import read_json
+    from ftstudy.study.study_state import read_state
     from ftstudy.core.names import under
 
     expected: dict[Hashable, float] = {}
     for exp_id, method in todo:
         path = under(root / "state", "{experiment}", "{method}-{hardware}.json", experiment=exp_id, method=method,
                      hardware=hardware)
-        state = read_json(path) if path.exists() else {}
+        state = read_state(path) if path.exists() else {}
         for stage in study.STAGES:
             took = (state.get(stage) or {}).get("seconds")
             if took:

@@ -6,6 +6,10 @@ whiskers, the measured gain vs the plan's range, the loss curves (inline SVG); a
 experiment, base and fine-tuned outputs side by side where they differ; training cost, the planner's prediction
 beside what was measured; the lock collapsed (and linked: study.lock.json).
 
+Model output, item text, tag and file names are untrusted: the HTML escapes every cell, and the Markdown writes
+them through `md`, so neither can carry raw HTML, a script or a link. Every file is read through core.checked_json:
+a hand-edited result, state, lock or train.json stops the report with one line naming the file and the field.
+
 Example:
     $ ftstudy report --out report/
 """
@@ -19,7 +23,7 @@ from typing import Any
 from ftstudy.study import comparison
 from ftstudy.config import expectations
 from ftstudy.config import registry
-from ftstudy.core import tables
+from ftstudy.core import checked_json, tables
 from ftstudy.core.fsio import atomic_write, read_json
 
 
@@ -35,13 +39,15 @@ def collect(root: Path) -> dict[str, Any]:
         for tag, got in comparison.compare_tags(exp_dir.name, res).items():
             rows += [{**r, "method": tag} for r in got if r["status"] != "missing"]
     for tj in sorted((root / "runs").glob("*/*/train.json")):
-        t = read_json(tj)
+        t = checked_json.read(tj, "train_run", allow_nonfinite=True)  # a diverged loss is kept as NaN by train
         exp = registry.experiment(t["experiment"]) if t.get("experiment") in registry.experiment_ids() else None
         t["plan_hours"] = (expectations.hours(exp, t.get("method")) or {}).get("text") if exp else None
         t["planner"] = _planner(tj.parent)
         t["rows"], t["plan_size"] = _rows_used(tj.parent), (exp.plan.get("size") if exp else None)
         runs.append(t)
-    lock = read_json(root / "study.lock.json") if (root / "study.lock.json").exists() else None
+    from ftstudy.study import study_lock
+
+    lock = study_lock.read(root / "study.lock.json") if (root / "study.lock.json").exists() else None
     present = dict.fromkeys([r["experiment"] for r in rows] + [t.get("experiment") for t in runs])
     cautions = {e: registry.experiment(e).plan["caution"] for e in present
                 if e in registry.experiment_ids() and registry.experiment(e).plan.get("caution")}
@@ -153,19 +159,40 @@ def cost_rows(data: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
+# Markdown renderers pass raw HTML through (CommonMark's HTML blocks and inline HTML) and make links of [text](url)
+# and <url>: so `<` and `&` become entities, and the characters that open links, images and code spans, or end a
+# table cell, are backslash-escaped (CommonMark's escape for any ASCII punctuation); newlines end no cell either.
+_MD = str.maketrans({"&": "&amp;", "<": "&lt;", "\\": "\\\\", "`": "\\`", "[": "\\[", "]": "\\]", "|": "\\|",
+                     "\n": " ", "\r": " "})
+
+
+def md(text: Any) -> str:
+    """Untrusted text as inert Markdown: shown as written, never as HTML, a link, an image or a new cell.
+
+    Example:
+        >>> md("<img src=x onerror=alert(1)> [a](javascript:x) | b")
+        '&lt;img src=x onerror=alert(1)> \\\\[a\\\\](javascript:x) \\\\| b'
+    """
+    return str(text).translate(_MD)
+
+
+def _md_table(head: list[str], rows: list[list[str]]) -> str:
+    return tables.markdown(head, [[md(c) for c in r] for r in rows])
+
+
 def markdown(data: dict[str, Any]) -> str:
-    parts = ["# ftstudy report", "", "## Base vs fine-tuned", "", tables.markdown(HEAD, table_rows(data)), ""]
+    parts = ["# ftstudy report", "", "## Base vs fine-tuned", "", _md_table(HEAD, table_rows(data)), ""]
     if data.get("cautions"):
-        parts += ["## Cautions", ""] + [f"- **{e}**: {c}" for e, c in data["cautions"].items()] + [""]
+        parts += ["## Cautions", ""] + [f"- **{md(e)}**: {md(c)}" for e, c in data["cautions"].items()] + [""]
     if data.get("examples"):
         from ftstudy.study.report_views import EXAMPLE_HEAD, example_rows
 
-        cells = [[c.replace("|", "\\|") for c in r] for r in example_rows(data["examples"])]
-        parts += ["## Held-out examples (base vs fine-tuned, where they differ)", "", tables.markdown(EXAMPLE_HEAD, cells), ""]
-    parts += ["## Training cost (measured; planner's prediction and its error in brackets)", "", tables.markdown(COST, cost_rows(data))]
-    parts += ["", "## Contamination", "", CONTAM_NOTE, "", tables.markdown(CONTAM, data.get("contamination") or [])]
+        parts += ["## Held-out examples (base vs fine-tuned, where they differ)", "",
+                  _md_table(EXAMPLE_HEAD, example_rows(data["examples"])), ""]
+    parts += ["## Training cost (measured; planner's prediction and its error in brackets)", "", _md_table(COST, cost_rows(data))]
+    parts += ["", "## Contamination", "", CONTAM_NOTE, "", _md_table(CONTAM, data.get("contamination") or [])]
     if data["lock"]:
-        parts += ["", "## Lock", "", f"What these results depend on: `{data.get('lock_path') or 'study.lock.json'}` "
+        parts += ["", "## Lock", "", f"What these results depend on: {md(data.get('lock_path') or 'study.lock.json')} "
                   f"({len(data['lock'].get('experiments', {}))} experiment run(s) recorded)."]
     return "\n".join(parts) + "\n"
 

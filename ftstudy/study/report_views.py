@@ -160,7 +160,7 @@ def examples(results: Path, rows: list[dict], per_experiment: int = 3) -> list[d
         try:
             base_s = {str(s["id"]): s for s in records.load_samples(base_p)}
             ft_s = {str(s["id"]): s for s in records.load_samples(ft_p)}
-            rec = records.read_json(ft_p)
+            rec = records.read_record(ft_p)
             inputs, choices = _inputs(rec), _choices(rec)
         except (OSError, ValueError, KeyError):
             continue

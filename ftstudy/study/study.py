@@ -23,13 +23,13 @@ from ftstudy.config import gen
 from ftstudy.train import merge
 from ftstudy.config import registry
 from ftstudy.train import train
-from ftstudy.core import redact
+from ftstudy.core import checked_json, redact
 from ftstudy.core.errors import UserError
-from ftstudy.core.fsio import read_json, remove_stale_temporaries, write_json
+from ftstudy.core.fsio import read_json, remove_stale_temporaries
 from ftstudy.core.file_locks import RunLock
 from ftstudy.core.names import under
-from ftstudy.study.study_state import (SHARED, STAGES, Options, load_state, options_from_state,
-                                       saved_options, state_path)
+from ftstudy.study.study_state import (SHARED, STAGES, Options, load_state, options_from_state, read_state,
+                                       save_state, saved_options, state_path)
 
 def _hash(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
@@ -234,7 +234,8 @@ class Study:
             return all(p.exists() for p in paths) and (not self.o.count_tokens or all(
                 m.exists() and read_json(m).get("tokens") for m in manifests))
         if stage == "train":
-            return (folder / "train.json").exists() and read_json(folder / "train.json").get("status") == "completed"
+            tj = folder / "train.json"  # checked: a hand-edited one is named in one line (a diverged loss may be NaN)
+            return tj.exists() and checked_json.read(tj, "train_run", allow_nonfinite=True).get("status") == "completed"
         if stage == "merge":
             return not self.needs_merge() or (folder / "merge.json").exists()
         if stage in ("bench-base", "bench-ft"):
@@ -247,7 +248,7 @@ class Study:
     def prepared_elsewhere(self, key: str, stage: str = "prepare") -> bool:
         """A shared stage (the data, the base model's benchmarks) done under another method of this experiment."""
         for other in state_path(self.o).parent.glob("*.json"):
-            rec = read_json(other).get(stage, {})
+            rec = read_state(other).get(stage, {})
             if rec.get("status") == "done" and rec.get("key") == key and self.outputs_exist(stage):
                 return True
         return False
@@ -256,10 +257,10 @@ class Study:
         if getattr(self, "_only", False):
             with RunLock(state_path(self.o).with_suffix(".lock"), what="the study state", wait=True):
                 self.state = {**load_state(self.o), "_options": saved_options(self.o), stage: rec}
-                write_json(state_path(self.o), self.state)
+                save_state(state_path(self.o), self.state)
             return
         self.state[stage] = rec
-        write_json(state_path(self.o), self.state)
+        save_state(state_path(self.o), self.state)
 
 
 def status(root: Path = Path("."), experiment: str | None = None) -> list[dict]:
@@ -270,7 +271,7 @@ def status(root: Path = Path("."), experiment: str | None = None) -> list[dict]:
         if experiment and exp != experiment:
             continue
         method, _, hw = path.stem.partition("-")
-        state = read_json(path)
+        state = read_state(path)
         try:
             current = Study(Options(exp, method, hw, **options_from_state(state)), progress=lambda s: None).keys()
         except Exception:  # the experiment or method no longer exists: show the state as recorded
@@ -278,7 +279,7 @@ def status(root: Path = Path("."), experiment: str | None = None) -> list[dict]:
         for stage in STAGES:
             rec = state.get(stage)
             for other in (path.parent.glob("*.json") if rec is None and stage in SHARED and current else ()):
-                r = read_json(other).get(stage) or {}
+                r = read_state(other).get(stage) or {}
                 if r.get("status") == "done" and r.get("key") == current[stage]:
                     rec = {**r, "error": f"shared: done under {other.stem}"}
             if rec is None:

@@ -3,7 +3,8 @@
 It records ftstudy, Axolotl, lm-eval, torch, transformers, vLLM versions (from the tool environments), the base
 model's fingerprint, the prepared datasets' hashes, seeds, benchmark subsets, judge model and rubric versions,
 and the hardware. `ftstudy run` warns when the lock and the current environment disagree; `ftstudy report`
-shows it.
+shows it. Read back through `core.checked_json` (core/file_schemas/study_lock.schema.json): a hand-edited lock fails
+in one line naming the field; written as strict JSON.
 
 Example:
     >>> differences({"versions": {"train": {"axolotl": "0.19.0"}}}, {"versions": {"train": {"axolotl": "0.20.0"}}})
@@ -16,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from ftstudy import __version__
+from ftstudy.core import checked_json
 from ftstudy.core import tool_envs as envs
 from ftstudy.core.file_locks import RunLock
-from ftstudy.core.fsio import read_json, write_json
 from ftstudy.eval import records
 
 NAME = "study.lock.json"
@@ -57,7 +58,7 @@ def result_inputs(results: Path, experiment: str, tags: tuple[str, ...], bench_i
         for b in bench_ids:
             path = records.paths(results, experiment, tag, b)[0]
             if path.exists():
-                rec = read_json(path)
+                rec = records.read_record(path)
                 settings = rec.get("settings", {})
                 out[f"{tag}/{b}"] = {"version": rec["benchmark_version"], "seed": rec.get("seed"),
                                      "subset_ids": rec.get("subset_ids"), "model_fingerprint": rec["model_fingerprint"],
@@ -73,10 +74,15 @@ def update(root: Path, experiment: str, entry: dict[str, Any], env: dict[str, An
     # read-modify-write under a lock: runs of other experiments (other processes, or the demo's side-by-side
     # lanes) record theirs in the same file
     with RunLock(root / "state" / f".{NAME}.lock", what=str(path), wait=True):
-        lock = read_json(path) if path.exists() else {}
+        lock = read(path) if path.exists() else {}
         diffs = differences({k: lock[k] for k in ("ftstudy", "versions", "hardware") if k in lock}, env)
         if not lock:
             lock.update(env)
         lock.setdefault("experiments", {})[experiment] = entry
-        write_json(path, lock)
+        checked_json.write(path, lock)
     return lock, diffs
+
+
+def read(path: Path) -> dict:
+    """The lock, checked against its schema."""
+    return checked_json.read(path, "study_lock")

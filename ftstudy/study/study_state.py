@@ -1,5 +1,8 @@
 """A study's options and its state file, state/<exp>/<method>-<hardware>.json: each stage's status and the key
 (a hash of its inputs) it ran with, plus the options it ran with (so `ftstudy status` can tell what is stale).
+Read back through `core.checked_json` (schema core/file_schemas/state.schema.json), so a hand-edited state file
+fails in one line naming the file and the field, and written as strict JSON (no NaN: a diverged loss is stored
+as null, with the reason).
 
 Example:
     >>> state_path(Options("classification", "lora", "cpu"))
@@ -13,7 +16,7 @@ from pathlib import Path
 
 from ftstudy.config import gen
 from ftstudy.config import registry
-from ftstudy.core.fsio import read_json
+from ftstudy.core import checked_json
 
 STAGES = ("prepare", "train", "merge", "bench-base", "bench-ft", "compare")
 SHARED = ("prepare", "bench-base")  # the same for every method of an experiment: done once
@@ -55,7 +58,17 @@ def state_path(o: Options) -> Path:
 
 def load_state(o: Options) -> dict:
     p = state_path(o)
-    return read_json(p) if p.exists() else {}
+    return read_state(p) if p.exists() else {}
+
+
+def read_state(path: Path) -> dict:
+    """One state file, checked: every reader of state/ (run, status, the ETA clock, compare's contamination
+    marks, the report) goes through here or through checked_json with the same schema."""
+    return checked_json.read(path, "state")
+
+
+def save_state(path: Path, state: dict) -> None:
+    checked_json.write(path, state)
 
 
 # Options a state file does not record: the state's own identity (its path), where and how this run was asked

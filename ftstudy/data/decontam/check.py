@@ -165,8 +165,9 @@ def from_manifests(paths: list[str | Path]) -> dict[str, Any] | None:
 
 
 def from_state(root: Path, exp: str, method: str | None = None) -> dict[str, dict]:
-    """Figures recorded by `ftstudy run` under root/state/<exp>/<method>-<hardware>.json, by file stem."""
-    from ftstudy.core.fsio import read_json
+    """Figures recorded by `ftstudy run` under root/state/<exp>/<method>-<hardware>.json, by file stem (each
+    state file checked against its schema: a hand-edited one fails in one line naming it and the field)."""
+    from ftstudy.core import checked_json
     from ftstudy.core.names import safe_name, under
 
     out = {}
@@ -174,7 +175,7 @@ def from_state(root: Path, exp: str, method: str | None = None) -> dict[str, dic
     if method is not None:
         safe_name(method, "tag")
     for path in sorted(folder.glob(f"{method or '*'}-*.json")):
-        fig = ((read_json(path).get("prepare") or {}).get("output") or {}).get("contamination")
+        fig = ((checked_json.read(path, "state").get("prepare") or {}).get("output") or {}).get("contamination")
         if fig:
             out[path.stem] = fig
     return out
