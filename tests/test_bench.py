@@ -108,8 +108,11 @@ def test_real_lm_eval_base_and_adapter(tiny_model, adapter, tmp_path):
 
 
 def test_code_benchmark_refuses_without_permission(tmp_path):
-    rows = bench.bench("code", str(tmp_path), benchmarks=["humaneval"], results_root=tmp_path,
-                       progress=lambda s: None, data_dir=str(FIX / "bench"))
-    assert rows[0]["status"] == "skipped" and "--allow-code-execution" in rows[0]["reason"]
+    # refused by the preflight, before any generation: no result and no scratch folder is written
+    with pytest.raises(harness.PreflightFailed, match="humaneval: it runs model-written code: pass "
+                                                      "--allow-code-execution"):
+        bench.bench("code", str(tmp_path), benchmarks=["humaneval"], results_root=tmp_path,
+                    progress=lambda s: None, data_dir=str(FIX / "bench"))
+    assert not list(tmp_path.rglob("*.json"))
 
 

@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from pathlib import Path
 from typing import Any, Iterator
 
 from ftstudy import __version__
 from ftstudy.core import checked_json, runner
 from ftstudy.core.errors import UserError
+from ftstudy.core.names import is_safe, safe_name
 from ftstudy.core.fsio import atomic_write, read_json  # read_json: what bench.py reads through this module
 from ftstudy.core.bundled import REPO
 
@@ -204,7 +206,9 @@ def supersede(root: Path, experiment: str, tag: str, benchmarks: list[str], fing
         old = read_record(rec_path).get("model_fingerprint", "unknown")
         if old == fingerprint:
             continue
-        dest = root / experiment / ".superseded" / f"{tag}-{old.split(':')[-1][:12]}"
+        # the fingerprint comes from a file on disk: a hand-edited one must not name a folder outside results/
+        dest = root / experiment / ".superseded" / safe_name(f"{tag}-{str(old).split(':')[-1][:12]}",
+                                                             "model_fingerprint", str(rec_path))
         dest.mkdir(parents=True, exist_ok=True)
         if samples_path.exists():
             samples_path.replace(dest / samples_path.name)
@@ -215,8 +219,9 @@ def supersede(root: Path, experiment: str, tag: str, benchmarks: list[str], fing
 
 
 def tags(root: Path, experiment: str, exclude: str = "base") -> list[str]:
-    """The result tags of an experiment (superseded results and work folders are not tags)."""
+    """The result tags of an experiment (superseded results and work folders are not tags, nor is a folder that
+    no `--tag` could have made: a name outside the safe form was put there by hand)."""
     folder = root / experiment
     if not folder.is_dir():
         return []
-    return sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name != exclude and not p.name.startswith("."))
+    return sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name != exclude and is_safe(p.name))

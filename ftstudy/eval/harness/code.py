@@ -125,7 +125,7 @@ def preflight(ctx: BenchContext, bench: dict) -> list[str]:
     """
     problems = []
     if not ctx.allow_code_execution:
-        problems.append(f"{bench['id']} runs model-written code: pass --allow-code-execution to score it (it runs "
+        problems.append("it runs model-written code: pass --allow-code-execution to score it (it runs "
                         "in a bubblewrap sandbox: no network, no host files, limits on the whole tree)")
     from ftstudy.eval import jail
 
@@ -138,7 +138,7 @@ def preflight(ctx: BenchContext, bench: dict) -> list[str]:
     except envs.EnvMissing as exc:
         return problems + [str(exc).splitlines()[0] + " (install: ftstudy setup bigcode)"]
     if runner.run([str(py), "-c", "import bigcode_eval"], quiet=True).returncode != 0:
-        problems.append(f"{bench['id']}: bigcode-evaluation-harness is not importable in {py} (reinstall: "
+        problems.append(f"bigcode-evaluation-harness is not importable in {py} (reinstall: "
                         "ftstudy setup bigcode --bigcode-source ARCHIVE)")
     elif any(t in PYTHON_TASKS for t in bench["task"].split(",")) and not problems:
         from ftstudy.eval.harness import bigcode_scoring
