@@ -6,7 +6,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
 
 from ftstudy.eval import bench
 from ftstudy.core import tool_envs as envs
@@ -15,6 +14,7 @@ from ftstudy.eval import records
 from ftstudy.config import registry
 from ftstudy.eval.harness import BenchContext, lmeval
 from ftstudy.core.bundled import evals_dir
+from ftstudy.data.decontam.items import task_yaml
 
 FIX = Path(__file__).parent / "fixtures"
 
@@ -28,7 +28,7 @@ def test_every_benchmark_resolves_to_a_harness_and_task():
             if b.get("local_task"):
                 task = evals_dir() / "tasks" / f"{b['task']}.yaml"
                 assert task.is_file(), f"{bid}: {task} missing"
-                doc = yaml.safe_load(task.read_text())
+                doc = task_yaml(task)
                 assert (doc["group"] if "group" in doc else doc["task"]) == b["task"]
             for key in ("rubric", "questions"):
                 if key in b:

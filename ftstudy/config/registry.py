@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from ftstudy.config import protocol
 from ftstudy.config.row_formats import SHAPES
 from ftstudy.core.errors import UserError
 from ftstudy.core.bundled import evals_dir, registry_dir
@@ -178,6 +179,11 @@ def _read(exps_path: str, bench_path: str) -> tuple[dict[str, Experiment], dict[
                              f"config/row_formats.yaml does not define")
         exps[e["id"]] = Experiment(sources=sources, seed=seed, **e)
     raw_bench = yaml.safe_load(Path(bench_path).read_text())
+    for bid, b in raw_bench["benchmarks"].items():  # every number needs its protocol: refuse an entry without one
+        protocol.check(bid, (b or {}).get("protocol"), bench_path)
+        if b.get("n_items") not in (None, b["protocol"]["n_items"]):
+            raise protocol.ProtocolError(f"{bench_path}: benchmark {bid!r} has n_items {b['n_items']} but its protocol "
+                                         f"says {b['protocol']['n_items']}: make them agree")
     return exps, raw_bench["benchmarks"], dict(raw_bench.get("not_run") or {})
 
 

@@ -124,9 +124,10 @@ def _choices(record: dict) -> list[str]:
     import yaml
 
     from ftstudy.core.bundled import evals_dir
+    from ftstudy.data.decontam.items import task_yaml
 
     try:
-        task = yaml.safe_load((evals_dir() / "tasks" / f"{record.get('task')}.yaml").read_text())
+        task = task_yaml(evals_dir() / "tasks" / f"{record.get('task')}.yaml")
         choices = task.get("doc_to_choice")
     except (OSError, ValueError, AttributeError, yaml.YAMLError):
         return []

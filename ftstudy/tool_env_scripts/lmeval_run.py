@@ -4,7 +4,8 @@ Usage: python lmeval_run.py SPEC.json
 
 The same as `lm-eval run ...` with the spec's settings, with one difference: when every task is one of our
 local task YAMLs, lm-eval's index of its ~14,000 built-in tasks is not built (include_defaults=False), which
-saves ~15 s per call on a CPU. Results and per-sample files are written by lm-eval's own EvaluationTracker, in
+saves ~15 s per call on a CPU. Shots and chat template are the spec's (the benchmark's protocol); `use_cache` is
+lm-eval's sqlite request cache, so a killed run resumes at the request. Results and per-sample files are written by lm-eval's own EvaluationTracker, in
 the layout its CLI uses (output_path/<model>/results_<time>.json and samples_<task>_<time>.jsonl).
 """
 import json
@@ -27,7 +28,7 @@ def main(spec_path: str) -> int:
         fewshot_as_multiturn=spec.get("fewshot_as_multiturn", False), gen_kwargs=spec.get("gen_kwargs"),
         task_manager=tm, random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed,
         confirm_run_unsafe_code=spec.get("confirm_run_unsafe_code", False), bootstrap_iters=spec.get("bootstrap_iters", 1000),
-        predict_only=spec.get("predict_only", False))
+        predict_only=spec.get("predict_only", False), use_cache=spec.get("use_cache"))
     samples = res.pop("samples")
     tracker.save_results_aggregated(results=res, samples=samples)
     for task in res["configs"]:

@@ -1,13 +1,19 @@
 """lm-evaluation-harness, run in the eval environment: `hf` backend on CPU, `vllm` on GPU hosts.
 
-Every model of a study is scored with the same settings (chat template, shots, decoding, seed) and on the
-same items: `--limit` becomes a seeded subset passed as `--samples`, never "the first N".
+Every model of a study is scored with the same settings and on the same items: shots, chat template, split and
+item count come from the benchmark's protocol (evals/benchmarks.yaml, ftstudy/config/protocol.py), and `--limit`
+becomes a seeded subset passed as `--samples`, never "the first N".
 
 With `data_dir`, a local task reads `<data_dir>/<task>.jsonl` (the benchmark's hub rows) through an overlay
-of its YAML, so tests and offline users need no hub.
+that includes its YAML and changes only where the rows come from, so tests and offline users need no hub.
+
+A run resumes at the request: lm-eval's request cache (`use_cache`, sqlite) lives in the benchmark's work folder
+under a name made of the model's fingerprint and the protocol, so a killed run recomputes none of its finished
+requests and two models never share answers.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import time
@@ -22,6 +28,7 @@ from ftstudy.core.bundled import evals_dir
 from ftstudy.core import runner
 from ftstudy.core.fsio import atomic_write
 from ftstudy.core.bundled import TOOL_SCRIPTS
+from ftstudy.eval import records
 
 TASKS_DIR = "tasks"
 RUNNER = TOOL_SCRIPTS / "lmeval_run.py"
@@ -43,11 +50,11 @@ def model_args(ctx: BenchContext, backend: str) -> str:
 
 
 def spec(ctx: BenchContext, bench: dict, out: Path, include: Path | None,
-         samples: dict[str, list[int]] | None) -> dict[str, Any]:
-    """The lm-eval settings of one run (pure: tests assert it). The same for every model of a study."""
+         samples: dict[str, list[int]] | None, cache: Path | None = None) -> dict[str, Any]:
+    """The lm-eval settings of one run (pure: tests assert it). The same for every model of a study: shots and
+    chat template are the protocol's (a null shot count leaves each subtask its own default)."""
     backend = "hf" if ctx.device == "cpu" else "vllm"
-    shots = bench.get("shots")
-    chat = bench.get("chat_template", True)
+    shots, chat = bench["protocol"]["shots"], bench["protocol"]["chat_template"]
     return {
         "model": backend, "model_args": model_args(ctx, backend), "tasks": [bench["task"]],
         "output_path": str(out), "seed": ctx.seed, "device": ctx.device, "num_fewshot": shots,
@@ -57,7 +64,21 @@ def spec(ctx: BenchContext, bench: dict, out: Path, include: Path | None,
         "include_path": str(include) if include else None, "local_only": bool(bench.get("local_task") and not bench.get("builtin_subtasks")),
         "samples": samples, "confirm_run_unsafe_code": bool(bench.get("code_execution") and ctx.allow_code_execution),
         "gen_kwargs": bench.get("gen_kwargs"), "predict_only": bool(bench.get("predict_only")),
+        "use_cache": str(cache) if cache else None,
     }
+
+
+def cache_path(work: Path, fingerprint: str, bench: dict) -> Path:
+    """lm-eval's request cache of one model under one protocol (lm-eval keys its entries by the request alone, so
+    the model and the protocol are in the file name; lm-eval appends `_rank0.db`).
+
+    Example:
+        >>> cache_path(Path("w"), "dir:ab12", {"task": "mmlu", "version": 2, "protocol": {"shots": 5}}).parent
+        PosixPath('w/request_cache')
+    """
+    key = json.dumps([bench["task"], bench["version"], bench["protocol"]], sort_keys=True)
+    digest = hashlib.sha256(key.encode()).hexdigest()[:12]
+    return work / "request_cache" / f"{fingerprint.replace(':', '-')}-{digest}"
 
 
 def lm_eval_argv(python: str | Path, spec_path: Path) -> list[str]:
@@ -71,22 +92,22 @@ def local_overlay(bench: dict, data_dir: Path | None, work: Path) -> tuple[Path 
     if not bench.get("local_task"):
         return None, None
     src = evals_dir() / TASKS_DIR / f"{bench['task']}.yaml"
-    if data_dir is None:
+    if data_dir is None or bench.get("builtin_subtasks"):  # a group of built-in tasks reads the staged HF cache
         return src.parent, None
     data = Path(data_dir) / f"{bench['task']}.jsonl"
     if not data.is_file():
         raise HarnessUnavailable(f"--data-dir {data_dir}: {data.name} is missing (the {bench['id']} test rows, "
                                  "one JSON object per line in the hub's row shape)")
-    task = yaml.safe_load(src.read_text())
-    task.update({"dataset_path": "json", "dataset_name": None,
-                 "dataset_kwargs": {"data_files": {"test": str(data.resolve())}}, "test_split": "test"})
-    task.pop("validation_split", None)
-    task.pop("training_split", None)
+    # `include` keeps the task's prompt and its `!function` hooks (resolved beside the original YAML)
+    task = {"include": str(src.resolve()), "task": bench["task"], "dataset_path": "json", "dataset_name": None,
+            "dataset_kwargs": {"data_files": {"test": str(data.resolve())}}, "test_split": "test",
+            "validation_split": None, "training_split": None}
     overlay = work / "tasks"
     overlay.mkdir(parents=True, exist_ok=True)
     atomic_write(overlay / src.name, yaml.safe_dump(task, sort_keys=False))
     n_docs = sum(1 for line in data.open() if line.strip())
-    return overlay, n_docs
+    # a task that keeps only part of its rows (PubMedQA's test fold) has at most the protocol's item count
+    return overlay, min(n_docs, bench["protocol"]["n_items"] or n_docs)
 
 
 def staged_hf_env(data_dir: Path | None) -> dict[str, str]:
@@ -106,21 +127,24 @@ def staged_hf_env(data_dir: Path | None) -> dict[str, str]:
 def run(ctx: BenchContext, bench: dict) -> HarnessOutput:
     work = ctx.work_dir(bench["id"])
     include, n_docs = local_overlay(bench, ctx.data_dir, work)
-    n_docs = n_docs or bench.get("n_docs")
+    grouped = bench.get("subtasks") or bench.get("builtin_subtasks")  # lm-eval numbers a group's docs per subtask
+    n_docs = n_docs or (None if grouped else bench["protocol"]["n_items"])
     subset = None
     if ctx.limit and n_docs:
         subset = [int(i) for i in pick_subset([str(i) for i in range(n_docs)], ctx.limit, ctx.seed)]
     elif ctx.limit:
-        raise HarnessUnavailable(f"{bench['id']}: --limit needs the task's size (n_docs in evals/benchmarks.yaml, "
-                                 "or --data-dir) to draw the same seeded subset for every model")
+        raise HarnessUnavailable(f"{bench['id']}: --limit needs the task's size (protocol n_items of a single task "
+                                 "in evals/benchmarks.yaml, or --data-dir) to draw the same seeded subset for every model")
     python = "<eval-env>/bin/python" if ctx.dry_run else envs.bin_path("eval")
-    run_spec = spec(ctx, bench, work / "out", include, {bench["task"]: subset} if subset else None)
+    cache = None if ctx.dry_run else cache_path(work, records.fingerprint_of(ctx.model, ctx.adapter), bench)
+    run_spec = spec(ctx, bench, work / "out", include, {bench["task"]: subset} if subset else None, cache)
     argv = lm_eval_argv(python, work / "spec.json")
     ctx.commands.append(argv)
     if ctx.dry_run:
         return HarnessOutput({}, [], settings={"command": runner.show(argv), "spec": run_spec})
     shutil.rmtree(work / "out", ignore_errors=True)  # never read an earlier, interrupted run's files
     work.mkdir(parents=True, exist_ok=True)
+    cache.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(work / "spec.json", json.dumps(run_spec, indent=2))
     env = {"HF_ALLOW_CODE_EVAL": "1"} if bench.get("code_execution") and ctx.allow_code_execution else {}
     env.update({"TOKENIZERS_PARALLELISM": "false", "HF_DATASETS_TRUST_REMOTE_CODE": "0"})
@@ -131,7 +155,21 @@ def run(ctx: BenchContext, bench: dict) -> HarnessOutput:
     out = parse_output(work / "out", bench, subset, time.time() - started)
     out.settings["lm_eval"] = {k: run_spec[k] for k in ("model", "num_fewshot", "batch_size", "apply_chat_template",
                                                          "fewshot_as_multiturn", "gen_kwargs", "seed")}
+    out.settings["protocol"] = bench["protocol"]
+    out.settings["request_cache"] = cache_hits(log)
     return out
+
+
+def cache_hits(log: Path) -> dict[str, int] | None:
+    """How many requests lm-eval answered from its request cache and how many it computed (its own log lines:
+    "Cached requests: N, Requests remaining: M", one per request type), summed; None without a cache."""
+    import re
+
+    found = [tuple(map(int, m)) for m in re.findall(r"Cached requests: (\d+), Requests remaining: (\d+)",
+                                                     log.read_text(errors="replace"))] if log.is_file() else []
+    if not found:
+        return None
+    return {"cached": sum(c for c, _ in found), "computed": sum(r for _, r in found)}
 
 
 def parse_output(out: Path, bench: dict, subset: list[int] | None, wall: float) -> HarnessOutput:
