@@ -26,7 +26,7 @@ def wanted(exp_id: str, tag: str, model: str, adapter: str | None, bench: dict, 
         "model_fingerprint": records.fingerprint_of(model, adapter),
         "benchmark": bench["id"], "benchmark_version": bench["version"], "harness": bench["harness"],
         "task": bench["task"], "metric": bench["metric"], "higher_is_better": bench["higher_is_better"],
-        "scale": bench["scale"], "limit": limit, "seed": seed,
+        "scale": bench["scale"], "protocol": bench["protocol"], "limit": limit, "seed": seed,
         "data_dir": str(Path(data_dir).resolve()) if data_dir else None,
     }
 

@@ -134,6 +134,23 @@ def _choices(record: dict) -> list[str]:
     return [str(c) for c in choices] if isinstance(choices, list) else []
 
 
+def protocol_note(bench_id: str) -> str:
+    """What stands beside a benchmark's number: its protocol and every declared deviation (evals/benchmarks.yaml),
+    so that nobody reads a number under a public name without knowing how it was made.
+
+    Example:
+        >>> protocol_note("mmlu").startswith(" [5-shot, no chat template")
+        True
+    """
+    from ftstudy.config import protocol, registry
+
+    try:
+        p = registry.benchmark(bench_id)["protocol"]
+    except registry.UnknownName:
+        return ""
+    return " [" + "; ".join([protocol.summary(p)] + protocol.deviation_lines(p)) + "]"
+
+
 def _named(v: Any, choices: list[str]) -> Any:
     return choices[int(v)] if choices and str(v).isdigit() and int(v) < len(choices) else v
 

@@ -155,7 +155,6 @@ def run(ctx: BenchContext, bench: dict) -> HarnessOutput:
     out = parse_output(work / "out", bench, subset, time.time() - started)
     out.settings["lm_eval"] = {k: run_spec[k] for k in ("model", "num_fewshot", "batch_size", "apply_chat_template",
                                                          "fewshot_as_multiturn", "gen_kwargs", "seed")}
-    out.settings["protocol"] = bench["protocol"]
     out.settings["request_cache"] = cache_hits(log)
     return out
 
