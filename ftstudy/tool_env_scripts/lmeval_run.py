@@ -1,6 +1,6 @@
 """Run lm-evaluation-harness from a JSON spec (tool side: runs in the eval environment, no `import ftstudy`).
 
-Usage: python lmeval_run.py SPEC.json
+Usage: python lmeval_run.py SPEC.json [SPEC.json ...]   (several specs: run in turn in one process)
 
 The same as `lm-eval run ...` with the spec's settings, with one difference: when every task is one of our
 local task YAMLs, lm-eval's index of its ~14,000 built-in tasks is not built (include_defaults=False), which
@@ -12,13 +12,22 @@ import json
 import sys
 
 
-def main(spec_path: str) -> int:
+def main(*spec_paths: str) -> int:
+    managers = {}  # building lm-eval's task index is the slow part of a start: once per include path
+    for spec_path in spec_paths:
+        run_one(json.load(open(spec_path)), managers)
+    return 0
+
+
+def run_one(spec: dict, managers: dict) -> None:
     from lm_eval import simple_evaluate
     from lm_eval.loggers import EvaluationTracker
     from lm_eval.tasks import TaskManager
 
-    spec = json.load(open(spec_path))
-    tm = TaskManager(include_path=spec.get("include_path"), include_defaults=not spec.get("local_only", False))
+    key = (spec.get("include_path"), not spec.get("local_only", False))
+    if key not in managers:
+        managers[key] = TaskManager(include_path=key[0], include_defaults=key[1])
+    tm = managers[key]
     tracker = EvaluationTracker(output_path=spec["output_path"])
     seed = spec.get("seed", 1234)
     res = simple_evaluate(
@@ -34,8 +43,7 @@ def main(spec_path: str) -> int:
     for task in res["configs"]:
         tracker.save_results_samples(task_name=task, samples=samples[task])
     print(json.dumps({"results": res["results"]}, default=str))
-    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    sys.exit(main(*sys.argv[1:]))

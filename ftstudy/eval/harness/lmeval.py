@@ -17,6 +17,7 @@ import hashlib
 import json
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,8 @@ def local_overlay(bench: dict, data_dir: Path | None, work: Path) -> tuple[Path 
     if data_dir is None or bench.get("builtin_subtasks"):  # a group of built-in tasks reads the staged HF cache
         return src.parent, None
     data = Path(data_dir) / f"{bench['task']}.jsonl"
+    if not data.is_file() and staged_hf_env(data_dir):  # no rows of its own: its hub dataset in the staged HF cache
+        return src.parent, None
     if not data.is_file():
         raise HarnessUnavailable(f"--data-dir {data_dir}: {data.name} is missing (the {bench['id']} test rows, "
                                  "one JSON object per line in the hub's row shape)")
@@ -124,7 +127,18 @@ def staged_hf_env(data_dir: Path | None) -> dict[str, str]:
     return {"HF_HOME": str(home.resolve()), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 
 
-def run(ctx: BenchContext, bench: dict) -> HarnessOutput:
+@dataclass
+class Planned:
+    """One benchmark's lm-eval run before it starts: its work folder, spec, seeded subset and environment."""
+
+    work: Path
+    spec: dict[str, Any]
+    subset: list[int] | None
+    env: dict[str, str]
+
+
+def plan(ctx: BenchContext, bench: dict) -> Planned:
+    """Everything about a run that is decided before it starts (writes only the task overlay)."""
     work = ctx.work_dir(bench["id"])
     include, n_docs = local_overlay(bench, ctx.data_dir, work)
     grouped = bench.get("subtasks") or bench.get("builtin_subtasks")  # lm-eval numbers a group's docs per subtask
@@ -135,26 +149,43 @@ def run(ctx: BenchContext, bench: dict) -> HarnessOutput:
     elif ctx.limit:
         raise HarnessUnavailable(f"{bench['id']}: --limit needs the task's size (protocol n_items of a single task "
                                  "in evals/benchmarks.yaml, or --data-dir) to draw the same seeded subset for every model")
-    python = "<eval-env>/bin/python" if ctx.dry_run else envs.bin_path("eval")
     cache = None if ctx.dry_run else cache_path(work, records.fingerprint_of(ctx.model, ctx.adapter), bench)
     run_spec = spec(ctx, bench, work / "out", include, {bench["task"]: subset} if subset else None, cache)
-    argv = lm_eval_argv(python, work / "spec.json")
-    ctx.commands.append(argv)
-    if ctx.dry_run:
-        return HarnessOutput({}, [], settings={"command": runner.show(argv), "spec": run_spec})
-    shutil.rmtree(work / "out", ignore_errors=True)  # never read an earlier, interrupted run's files
-    work.mkdir(parents=True, exist_ok=True)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(work / "spec.json", json.dumps(run_spec, indent=2))
     env = {"HF_ALLOW_CODE_EVAL": "1"} if bench.get("code_execution") and ctx.allow_code_execution else {}
     env.update({"TOKENIZERS_PARALLELISM": "false", "HF_DATASETS_TRUST_REMOTE_CODE": "0"})
     env.update(staged_hf_env(ctx.data_dir))
-    log = work / "lm_eval.log"
+    return Planned(work, run_spec, subset, env)
+
+
+def write_spec(planned: Planned) -> Path:
+    """Clear the earlier run's output (never read an interrupted run's files) and write the spec; returns its path."""
+    shutil.rmtree(planned.work / "out", ignore_errors=True)
+    planned.work.mkdir(parents=True, exist_ok=True)
+    if planned.spec["use_cache"]:
+        Path(planned.spec["use_cache"]).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(planned.work / "spec.json", json.dumps(planned.spec, indent=2))
+    return planned.work / "spec.json"
+
+
+def run(ctx: BenchContext, bench: dict) -> HarnessOutput:
+    planned = plan(ctx, bench)
+    python = "<eval-env>/bin/python" if ctx.dry_run else envs.bin_path("eval")
+    argv = lm_eval_argv(python, planned.work / "spec.json")
+    ctx.commands.append(argv)
+    if ctx.dry_run:
+        return HarnessOutput({}, [], settings={"command": runner.show(argv), "spec": planned.spec})
+    write_spec(planned)
+    log = planned.work / "lm_eval.log"
     started = time.time()
-    runner.check(runner.run(argv, env=env, log=log, quiet=True), f"lm-eval {bench['task']}", log)
-    out = parse_output(work / "out", bench, subset, time.time() - started)
-    out.settings["lm_eval"] = {k: run_spec[k] for k in ("model", "num_fewshot", "batch_size", "apply_chat_template",
-                                                         "fewshot_as_multiturn", "gen_kwargs", "seed")}
+    runner.check(runner.run(argv, env=planned.env, log=log, quiet=True), f"lm-eval {bench['task']}", log)
+    return finish(planned, bench, log, time.time() - started)
+
+
+def finish(planned: Planned, bench: dict, log: Path, wall: float) -> HarnessOutput:
+    """The run's HarnessOutput: lm-eval's files parsed, with the settings used and the request cache's counts."""
+    out = parse_output(planned.work / "out", bench, planned.subset, wall)
+    out.settings["lm_eval"] = {k: planned.spec[k] for k in ("model", "num_fewshot", "batch_size", "apply_chat_template",
+                                                             "fewshot_as_multiturn", "gen_kwargs", "seed")}
     out.settings["request_cache"] = cache_hits(log)
     return out
 
