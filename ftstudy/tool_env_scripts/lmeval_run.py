@@ -9,10 +9,16 @@ lm-eval's sqlite request cache, so a killed run resumes at the request. Results 
 the layout its CLI uses (output_path/<model>/results_<time>.json and samples_<task>_<time>.jsonl).
 """
 import json
+import logging
 import sys
 
 
 def main(*spec_paths: str) -> int:
+    # lm-eval tells how many requests its cache answered at INFO ("Cached requests: N, Requests remaining: M");
+    # ftstudy reads that line from the log to record what a resumed run did not recompute
+    cache_log = logging.getLogger("lm_eval.api.model")
+    cache_log.setLevel(logging.INFO)
+    cache_log.addHandler(logging.StreamHandler(sys.stdout))
     managers = {}  # building lm-eval's task index is the slow part of a start: once per include path
     for spec_path in spec_paths:
         run_one(json.load(open(spec_path)), managers)

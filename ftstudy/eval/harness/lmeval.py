@@ -191,12 +191,14 @@ def finish(planned: Planned, bench: dict, log: Path, wall: float) -> HarnessOutp
 
 
 def cache_hits(log: Path) -> dict[str, int] | None:
-    """How many requests lm-eval answered from its request cache and how many it computed (its own log lines:
-    "Cached requests: N, Requests remaining: M", one per request type), summed; None without a cache."""
+    """How many requests lm-eval answered from its request cache and how many it computed in the log's last run
+    (after the runner's last `$ command` line; its own lines "Cached requests: N, Requests remaining: M", one per
+    request type), summed; None without a cache."""
     import re
 
-    found = [tuple(map(int, m)) for m in re.findall(r"Cached requests: (\d+), Requests remaining: (\d+)",
-                                                     log.read_text(errors="replace"))] if log.is_file() else []
+    text = log.read_text(errors="replace") if log.is_file() else ""
+    last = text[text.rfind("\n$ ") + 1:] if "\n$ " in text else text
+    found = [tuple(map(int, m)) for m in re.findall(r"Cached requests: (\d+), Requests remaining: (\d+)", last)]
     if not found:
         return None
     return {"cached": sum(c for c, _ in found), "computed": sum(r for _, r in found)}
