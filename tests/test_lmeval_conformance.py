@@ -118,7 +118,9 @@ def test_every_lm_eval_benchmark_sends_lm_evals_own_requests(both_sides):
             continue
         assert not diff, f"{bid} does not send lm-eval's requests (declare a deviation or fix it):\n" + "\n".join(diff[:5])
         checked.append(bid)
-        lmeval.finish(planned[bid], bench, planned[bid].work / "none.log", 0.0)  # ftstudy reads its own output
+        out = lmeval.finish(planned[bid], bench, planned[bid].work / "none.log", 0.0)  # ftstudy reads its own output
+        assert len(out.samples) == len({s["id"] for s in out.samples}) == len(ours), bid  # one record per item
+        assert out.metrics.get(bench["metric"]) is not None, (bid, out.metrics)
     assert deviating == ["bbq"], deviating  # bbq_local's three choices vs lm-eval's unknown phrasings, declared
     assert len(checked) + len(deviating) + len(UNRUNNABLE) == len(lm_benchmarks()) > 15
     assert {"mmlu", "mmlu_math", "pubmedqa", "gsm8k", "legalbench", "contractnli"} <= set(checked)

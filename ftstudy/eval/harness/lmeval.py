@@ -212,17 +212,23 @@ def parse_output(out: Path, bench: dict, subset: list[int] | None, wall: float) 
     res = json.loads(results[-1].read_text())
     task = bench["task"]
     metrics = {k: v for k, v in res["results"].get(task, {}).items() if isinstance(v, (int, float))}
-    per_item_key = bench["metric"].split(",")[0]
+    per_item_key, _, metric_filter = bench["metric"].partition(",")
+    # a group (MMLU, LegalBench) logs one file per subtask, whose doc ids restart at 0: its items are "subtask/id"
+    tasks = list(res.get("configs") or [task])
+    grouped = tasks != [task]
     samples = []
-    files = sorted(out.rglob(f"samples_{task}_*.jsonl"), key=lambda p: p.stat().st_mtime)
-    for line in files[-1].read_text().splitlines() if files else []:
-        s = json.loads(line)
-        rec = {"id": str(s["doc_id"]), "score": _num(s.get(per_item_key)), "output": _output(s),
-               "target": s.get("target")}
-        if bench.get("predict_only"):
-            rec["doc"] = s.get("doc")  # a scorer outside lm-eval (the code sandbox) needs the item itself
-        samples.append(rec)
-    samples.sort(key=lambda r: int(r["id"]))
+    for name in tasks:
+        files = sorted(out.rglob(f"samples_{name}_[0-9]*.jsonl"), key=lambda p: p.stat().st_mtime)
+        for line in files[-1].read_text().splitlines() if files else []:
+            s = json.loads(line)
+            if metric_filter and s.get("filter", metric_filter) != metric_filter:
+                continue  # one record per filter (gsm8k's strict-match and flexible-extract): the metric's own
+            rec = {"id": f"{name}/{s['doc_id']}" if grouped else str(s["doc_id"]), "score": _num(s.get(per_item_key)),
+                   "output": _output(s), "target": s.get("target")}
+            if bench.get("predict_only"):
+                rec["doc"] = s.get("doc")  # a scorer outside lm-eval (the code sandbox) needs the item itself
+            samples.append(rec)
+    samples.sort(key=lambda r: (r["id"].rpartition("/")[0], int(r["id"].rpartition("/")[2])))
     settings = {"n-shot": res.get("n-shot", {}).get(task), "chat_template_sha": res.get("chat_template_sha"),
                 "fewshot_as_multiturn": res.get("fewshot_as_multiturn"), "task_hash": res.get("task_hashes", {}).get(task),
                 "config": {k: res.get("config", {}).get(k) for k in ("model", "model_args", "batch_size", "device")},
