@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from ftstudy.eval import bench
 from ftstudy.core import tool_envs as envs
@@ -131,3 +132,14 @@ def test_code_benchmark_generates_with_lm_eval_and_executes_in_the_sandbox(tiny_
     assert len(samples) == 3 and all(s["status"] in ("failed", "error") and s["score"] == 0.0 for s in samples), \
         [(s["status"], s["output"][:80]) for s in samples]
     assert rows[0]["value"] == 0.0
+
+
+def test_pubmedqa_scores_its_test_fold_only(tmp_path):
+    """pubmedqa_local reads pqa_labeled rows (1,000 on the hub) and keeps the 500 test-fold PMIDs: a seeded subset
+    is drawn from the rows it keeps, and the overlay keeps the task's own hook (`include`)."""
+    rows = [json.loads(l) for l in (FIX / "lmeval_hub" / "qiaojin___PubMedQA.jsonl").read_text().splitlines()]
+    (tmp_path / "pubmedqa_local.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    overlay, n_docs = lmeval.local_overlay(registry.benchmark("pubmedqa"), tmp_path, tmp_path / "work")
+    assert len(rows) == 4 and n_docs == 3  # one fixture row is outside the fold
+    task = yaml.safe_load((overlay / "pubmedqa_local.yaml").read_text())
+    assert task["include"] == str(evals_dir() / "tasks" / "pubmedqa_local.yaml") and task["dataset_path"] == "json"

@@ -108,9 +108,19 @@ def local_overlay(bench: dict, data_dir: Path | None, work: Path) -> tuple[Path 
     overlay = work / "tasks"
     overlay.mkdir(parents=True, exist_ok=True)
     atomic_write(overlay / src.name, yaml.safe_dump(task, sort_keys=False))
-    n_docs = sum(1 for line in data.open() if line.strip())
-    # a task that keeps only part of its rows (PubMedQA's test fold) has at most the protocol's item count
-    return overlay, min(n_docs, bench["protocol"]["n_items"] or n_docs)
+    return overlay, count_docs(bench, data)
+
+
+def count_docs(bench: dict, data: Path) -> int:
+    """The docs lm-eval will number in a rows file: every row, or for a task that keeps only some (PubMedQA's
+    test fold: `keep_ids` names the id field and the list its task's hook reads), the rows it keeps."""
+    rows = [line for line in data.read_text().splitlines() if line.strip()]
+    keep = bench.get("keep_ids")
+    if not keep:
+        return len(rows)
+    listed = (evals_dir() / keep["file"]).read_text().splitlines()
+    ids = {line.strip() for line in listed if line.strip() and not line.startswith("#")}
+    return sum(1 for line in rows if str(json.loads(line).get(keep["field"])) in ids)
 
 
 def staged_hf_env(data_dir: Path | None) -> dict[str, str]:
