@@ -50,6 +50,7 @@ def test_the_request_cache_is_per_model_and_protocol(tmp_path):
     assert one != lmeval.cache_path(tmp_path, "dir:bbbb", b)  # another model never reads these answers
     assert one != lmeval.cache_path(tmp_path, "dir:aaaa", {**b, "protocol": {**b["protocol"], "shots": 0}})
     assert one == lmeval.cache_path(tmp_path, "dir:aaaa", registry.benchmark("mmlu"))
+    assert one != lmeval.cache_path(tmp_path, "dir:aaaa", b, "vllm:pretrained=/m,dtype=bfloat16")  # nor another engine
 
 
 @pytest.mark.tools

@@ -69,15 +69,16 @@ def spec(ctx: BenchContext, bench: dict, out: Path, include: Path | None,
     }
 
 
-def cache_path(work: Path, fingerprint: str, bench: dict) -> Path:
+def cache_path(work: Path, fingerprint: str, bench: dict, engine: str = "") -> Path:
     """lm-eval's request cache of one model under one protocol (lm-eval keys its entries by the request alone, so
-    the model and the protocol are in the file name; lm-eval appends `_rank0.db`).
+    the model, how it runs (backend, dtype: `engine`) and the protocol are in the file name; lm-eval appends
+    `_rank0.db`).
 
     Example:
         >>> cache_path(Path("w"), "dir:ab12", {"task": "mmlu", "version": 2, "protocol": {"shots": 5}}).parent
         PosixPath('w/request_cache')
     """
-    key = json.dumps([bench["task"], bench["version"], bench["protocol"]], sort_keys=True)
+    key = json.dumps([bench["task"], bench["version"], bench["protocol"], engine], sort_keys=True)
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
     return work / "request_cache" / f"{fingerprint.replace(':', '-')}-{digest}"
 
@@ -159,8 +160,10 @@ def plan(ctx: BenchContext, bench: dict) -> Planned:
     elif ctx.limit:
         raise HarnessUnavailable(f"{bench['id']}: --limit needs the task's size (protocol n_items of a single task "
                                  "in evals/benchmarks.yaml, or --data-dir) to draw the same seeded subset for every model")
-    cache = None if ctx.dry_run else cache_path(work, records.fingerprint_of(ctx.model, ctx.adapter), bench)
-    run_spec = spec(ctx, bench, work / "out", include, {bench["task"]: subset} if subset else None, cache)
+    run_spec = spec(ctx, bench, work / "out", include, {bench["task"]: subset} if subset else None)
+    if not ctx.dry_run:  # float32 on CPU and bfloat16 under vLLM answer differently: never share a cache
+        engine = f"{run_spec['model']}:{run_spec['model_args']}"
+        run_spec["use_cache"] = str(cache_path(work, records.fingerprint_of(ctx.model, ctx.adapter), bench, engine))
     env = {"HF_ALLOW_CODE_EVAL": "1"} if bench.get("code_execution") and ctx.allow_code_execution else {}
     env.update({"TOKENIZERS_PARALLELISM": "false", "HF_DATASETS_TRUST_REMOTE_CODE": "0"})
     env.update(staged_hf_env(ctx.data_dir))
