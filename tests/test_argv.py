@@ -104,11 +104,17 @@ def test_train_launch_argv_gpu_exact():
 
 def test_lm_eval_spec_exact(tmp_path):
     ctx = BenchContext("classification", "/m", seed=3)
-    assert lmeval.spec(ctx, registry.benchmark("ag_news"), tmp_path, Path("/inc"), {"ag_news_mc": [1, 4]}) == {
+    assert lmeval.spec(ctx, registry.benchmark("ag_news"), tmp_path, Path("/inc"), {"ag_news_mc": [1, 4]},
+                       tmp_path / "c") == {
         "model": "hf", "model_args": "pretrained=/m,dtype=float32", "tasks": ["ag_news_mc"], "output_path": str(tmp_path),
-        "seed": 3, "device": "cpu", "num_fewshot": 0, "batch_size": 32, "apply_chat_template": True,
+        "seed": 3, "device": "cpu", "num_fewshot": 0, "batch_size": 32, "apply_chat_template": False,
         "fewshot_as_multiturn": False, "include_path": "/inc", "local_only": True, "samples": {"ag_news_mc": [1, 4]},
-        "confirm_run_unsafe_code": False, "gen_kwargs": None, "predict_only": False}
+        "confirm_run_unsafe_code": False, "gen_kwargs": None, "predict_only": False, "use_cache": str(tmp_path / "c")}
+    # the protocol decides shots and template: MMLU 5-shot as the Qwen2.5 report, IFEval chat by definition
+    mmlu = lmeval.spec(ctx, registry.benchmark("mmlu"), tmp_path, None, None)
+    ifeval = lmeval.spec(ctx, registry.benchmark("ifeval"), tmp_path, None, None)
+    assert (mmlu["num_fewshot"], mmlu["apply_chat_template"], mmlu["fewshot_as_multiturn"]) == (5, False, False)
+    assert (ifeval["num_fewshot"], ifeval["apply_chat_template"]) == (0, True)
     (tmp_path / "ad").mkdir()
     (tmp_path / "ad" / "adapter_config.json").write_text('{"r": 32}')
     gpu = lmeval.spec(BenchContext("classification", "/m", adapter=str(tmp_path / "ad"), device="cuda"),

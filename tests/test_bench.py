@@ -15,6 +15,7 @@ from ftstudy.eval import records
 from ftstudy.config import registry
 from ftstudy.eval.harness import BenchContext, lmeval
 from ftstudy.core.bundled import evals_dir
+from ftstudy.data.decontam.items import task_yaml
 
 FIX = Path(__file__).parent / "fixtures"
 
@@ -28,7 +29,7 @@ def test_every_benchmark_resolves_to_a_harness_and_task():
             if b.get("local_task"):
                 task = evals_dir() / "tasks" / f"{b['task']}.yaml"
                 assert task.is_file(), f"{bid}: {task} missing"
-                doc = yaml.safe_load(task.read_text())
+                doc = task_yaml(task)
                 assert (doc["group"] if "group" in doc else doc["task"]) == b["task"]
             for key in ("rubric", "questions"):
                 if key in b:
@@ -95,7 +96,7 @@ def test_real_lm_eval_base_and_adapter(tiny_model, adapter, tmp_path):
     assert rb["subset_ids"] == rf["subset_ids"] and rb["model_fingerprint"] != rf["model_fingerprint"]
     for rec in (rb, rf):
         assert rec["harness"] == "lm-eval" and rec["harness_version"] == "0.4.13" and rec["higher_is_better"]
-        assert 0 <= rec["value"] <= 1 and rec["settings"]["lm_eval"]["apply_chat_template"] is True
+        assert 0 <= rec["value"] <= 1 and rec["settings"]["lm_eval"]["apply_chat_template"] is False  # the protocol
     sb = records.load_samples(tmp_path / "classification" / "base" / "ag_news.json")
     sf = records.load_samples(tmp_path / "classification" / "ft" / "ag_news.json")
     assert [s["id"] for s in sb] == [s["id"] for s in sf] and len(sb) == 16
@@ -116,3 +117,12 @@ def test_code_benchmark_refuses_without_permission(tmp_path):
     assert not list(tmp_path.rglob("*.json"))
 
 
+def test_pubmedqa_scores_its_test_fold_only(tmp_path):
+    """pubmedqa_local reads pqa_labeled rows (1,000 on the hub) and keeps the 500 test-fold PMIDs: a seeded subset
+    is drawn from the rows it keeps, and the overlay keeps the task's own hook (`include`)."""
+    rows = [json.loads(l) for l in (FIX / "lmeval_hub" / "qiaojin___PubMedQA.jsonl").read_text().splitlines()]
+    (tmp_path / "pubmedqa_local.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    overlay, n_docs = lmeval.local_overlay(registry.benchmark("pubmedqa"), tmp_path, tmp_path / "work")
+    assert len(rows) == 4 and n_docs == 3  # one fixture row is outside the fold
+    task = yaml.safe_load((overlay / "pubmedqa_local.yaml").read_text())
+    assert task["include"] == str(evals_dir() / "tasks" / "pubmedqa_local.yaml") and task["dataset_path"] == "json"

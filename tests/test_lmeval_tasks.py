@@ -5,11 +5,11 @@ import json
 import subprocess
 
 import pytest
-import yaml
 
 from ftstudy.core import tool_envs as envs
 from ftstudy.config import registry
 from ftstudy.core.bundled import evals_dir
+from ftstudy.data.decontam.items import task_yaml
 
 pytestmark = pytest.mark.tools
 
@@ -27,7 +27,7 @@ def wanted() -> dict[str, str]:
         for t in b.get("subtasks", []):
             names[t] = f"{bid} (subtask)"
         if b.get("local_task"):
-            group = yaml.safe_load((evals_dir() / "tasks" / f"{b['task']}.yaml").read_text())
+            group = task_yaml(evals_dir() / "tasks" / f"{b['task']}.yaml")
             for t in group.get("task", []) if isinstance(group.get("task"), list) else []:
                 names[t] = f"{bid} (local group member)"
     return names

@@ -54,8 +54,16 @@ fin_sentiment:
   metric: acc,none
   higher_is_better: true
   scale: fraction
-  shots: 0
   version: 1
+  protocol:
+    source: ftstudy local task evals/tasks/fin_sentiment_mc.yaml
+    shots: 0
+    chat_template: false
+    split: validation
+    n_items: 2388
+    metric: acc
+    aggregate: mean over items
+    deviations: []
 """)
 # ... and its task file.
 TASK = """task: fin_sentiment_mc

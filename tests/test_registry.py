@@ -111,3 +111,51 @@ def test_a_typo_or_a_missing_key_in_experiments_yaml_is_one_line_naming_the_entr
     cli = CliRunner().invoke(main, ["list"])
     assert cli.exit_code == 1 and "experiment 'classification': the seed is the study's" in cli.output
     assert "Traceback" not in cli.output
+
+
+def test_every_benchmark_states_its_protocol_and_the_defaults_hold():
+    """Issue 23: each entry has a protocol; no log-likelihood or few-shot lm-eval task uses a chat template unless
+    declared; MMLU is 5-shot (the Qwen2.5 report's setting); PubMedQA scores its 500-item test fold."""
+    from ftstudy.config import protocol
+
+    benches = registry.benchmarks()
+    for bid in benches:
+        protocol.check(bid, registry.benchmark(bid)["protocol"])  # the loader checked it; the view is complete
+    lm = {b: d for b, d in benches.items() if d["harness"] == "lm-eval"}
+    chat = {b for b, d in lm.items() if d["protocol"]["chat_template"]}
+    assert chat == {"ifeval"}, chat  # IFEval is chat by definition; every other lm-eval task runs without a template
+    assert benches["mmlu"]["protocol"]["shots"] == 5 and benches["mmlu_math"]["protocol"]["shots"] == 5
+    assert benches["pubmedqa"]["protocol"]["n_items"] == 500
+    pmids = [l for l in (registry.evals_dir() / "tasks" / "pubmedqa_test_pmids.txt").read_text().splitlines()
+             if l.strip() and not l.startswith("#")]
+    assert len(set(pmids)) == 500
+    assert len(lm) >= 15 and all(d["protocol"]["source"] for d in benches.values())
+    assert {"pubmedqa", "bbq", "ag_news", "casehold"} <= {b for b, d in lm.items() if d["protocol"]["deviations"]}
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda p: p.pop("protocol"), "benchmark 'gsm8k' has no `protocol:` mapping"),
+    (lambda p: p["protocol"].update(shot=5), r"benchmark 'gsm8k': unknown protocol keys \['shot'\]"),
+    (lambda p: p["protocol"].pop("split"), r"benchmark 'gsm8k': missing \['split'\]"),
+    (lambda p: p["protocol"].update(chat_template="no"), "benchmark 'gsm8k': protocol.chat_template is 'no'"),
+    (lambda p: p["protocol"].update(deviations=[{"what": "x"}]), r"benchmark 'gsm8k': protocol.deviations\[0\]"),
+])
+def test_a_missing_or_malformed_protocol_is_one_line_naming_the_benchmark(registry_copy, edit, message):
+    import yaml
+
+    path = registry_copy / "evals" / "benchmarks.yaml"
+    doc = yaml.safe_load(path.read_text())
+    edit(doc["benchmarks"]["gsm8k"])
+    path.write_text(yaml.safe_dump(doc))
+    with pytest.raises(registry.UserError, match=message) as exc:
+        registry.benchmarks()
+    assert "\n" not in str(exc.value)
+
+
+def test_show_prints_each_benchmarks_protocol_source_and_deviations():
+    res = CliRunner().invoke(main, ["show", "medical"])
+    assert res.exit_code == 0, res.output
+    assert ("mmlu: 14042 items; lm-eval task mmlu\n      protocol: 5-shot, no chat template, test (few-shot from dev, "
+            "first 5) split, 14042 items, acc") in res.output
+    assert "source: Qwen2.5 technical report, base-model setting" in res.output
+    assert "      DEVIATION: local task pubmedqa_local reads qiaojin/PubMedQA" in res.output

@@ -87,9 +87,12 @@ def test_report_contents_and_offline(study, tmp_path):
     assert page.index("Base vs fine-tuned") < page.index("<svg"), "the verdict table comes first"
     assert not re.search(r"(src|href)=\"https?://", page), "the page must open without a network"
     md = md_path.read_text()
-    assert "| classification | lora | ag_news |" in md and "| classification | full | ag_news |" in md
+    assert "| classification | lora | ag_news [0-shot, no chat template" in md and "| classification | full | ag_news [" in md
+    # beside each number: its protocol, its source and any declared deviation
+    assert "DEVIATION: ftstudy's own 4-way multiple-choice prompt" in md and "DEVIATION: ftstudy&#x27;s own 4-way" in page
+    assert "| math | lora | gsm8k [5-shot, no chat template, test split, 1319 items" in md
     assert "plan's qlora result 0.9514" in md and "lora-cpu" not in md
-    assert "| math | lora | gsm8k |" in md and "0.5-0.6 -> 0.75-0.85 (gain +0.15..0.35); published base 0.854" in md
+    assert "| math | lora | gsm8k [" in md and "0.5-0.6 -> 0.75-0.85 (gain +0.15..0.35); published base 0.854" in md
     assert "## Cautions" in md and "not medical advice" in md and "not medical advice" in page
     examples = [l for l in md.split("## Held-out examples")[1].split("##")[0].splitlines() if l.startswith("| ") and "·" in l]
     per_exp = {l.split(" | ")[0] for l in examples}
@@ -126,7 +129,8 @@ def test_probe_sets_are_labelled_as_probes():
 
     row = {"experiment": "chat", "method": "lora", "status": "ok", "base": 5.0, "ft": 6.0, "delta": 1.0, "verdict": "better"}
     rows = report.table_rows({"rows": [{**row, "benchmark": "mt_bench_mini"}, {**row, "benchmark": "mt_bench"}]})
-    assert rows[0][2] == "mt_bench_mini (probe set, not the public benchmark)" and rows[1][2] == "mt_bench"
+    assert rows[0][2].startswith("mt_bench_mini (probe set, not the public benchmark) [") and rows[1][2].startswith("mt_bench [")
+    assert "source: ftstudy probe set" in rows[0][2] and "source: FastChat" in rows[1][2]
 
 
 def test_layout_probe_sees_overlaps_and_long_pages(tmp_path):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from ftstudy.config import registry
 from tests.conftest import CANARY, CANARY_ENV, copy_study, wait_until
 
 pytestmark = pytest.mark.tools
@@ -174,7 +175,7 @@ def test_dpo_study_with_a_judged_benchmark_writes_the_key_nowhere(tiny_model, tm
         assert report.returncode == 0, report.stderr[-3000:]
     assert "bbq" in run.stdout and "toxigen_generation" in run.stdout
     rec = json.loads((root / "results" / "dpo" / "dpo" / "bbq.json").read_text())
-    assert rec["n"] == 20 and rec["benchmark_version"] == 1
+    assert rec["n"] == 20 and rec["benchmark_version"] == registry.benchmark("bbq")["version"]
     # the judged benchmark needs merged weights: the merge passed its numeric check and serves every harness
     (run_dir,) = (root / "runs" / "dpo").iterdir()
     assert json.loads((run_dir / "merge.json").read_text())["status"] == "ok"

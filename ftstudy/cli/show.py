@@ -6,6 +6,7 @@ from dataclasses import asdict
 
 from ftstudy.config import expectations
 from ftstudy.config import profiles
+from ftstudy.config import protocol
 from ftstudy.config import registry
 from ftstudy.core import tables
 from ftstudy.data import sources as source_access
@@ -129,10 +130,13 @@ def show_text(exp_id: str) -> str:
     for g in e.benchmarks.get("guards", []):
         bd = registry.benchmark(g["id"])
         out.append(f"  {'guard':9} {g['id']:15} {bd['harness']:14} {bd['task']}  [must not drop > {g['tolerance']}]")
-    out += ["", "benchmark items (what a full run scores, and where it loads from):"]
+    out += ["", "benchmark items (what a full run scores, and where it loads from) and protocol (the same for base "
+            "and fine-tuned):"]
     for b in e.all_benchmarks:
         bd = registry.benchmark(b)
         out.append(f"  {b}: {item_text(bd)}" + (f"  (needs: {', '.join(bd['needs'])})" if bd.get("needs") else ""))
+        out.append(f"      protocol: {protocol.summary(bd['protocol'])}")
+        out += [f"      {line}" for line in protocol.deviation_lines(bd["protocol"])]
     skipped = registry.not_run(e.id)
     if skipped:
         out += ["", "named by the study plan, not run:"]

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ftstudy.config import protocol
 from ftstudy.config.row_formats import SHAPES
 from ftstudy.core import untrusted_yaml as safeload
 from ftstudy.core.errors import UserError
@@ -196,6 +197,11 @@ def _read(exps_path: str, bench_path: str) -> tuple[dict[str, Experiment], dict[
         for key in ("rubric", "questions"):  # files under evals/
             if b.get(key):
                 under(Path(bench_path).parent, *Path(str(b[key])).parts, where=f"{where}, {key}")
+        # every number needs its protocol: refuse an entry without one
+        protocol.check(bench_id, (b or {}).get("protocol"), bench_path)
+        if b.get("n_items") not in (None, b["protocol"]["n_items"]):
+            raise protocol.ProtocolError(f"{bench_path}: benchmark {bench_id!r} has n_items {b['n_items']} but its "
+                                         f"protocol says {b['protocol']['n_items']}: make them agree")
     return exps, raw_bench["benchmarks"], dict(raw_bench.get("not_run") or {})
 
 

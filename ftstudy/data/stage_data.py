@@ -30,6 +30,7 @@ from ftstudy.core import tool_envs as envs
 from ftstudy.config import registry
 from ftstudy.core import fsio, runner
 from ftstudy.data import benchmark_items as itemsets
+from ftstudy.data.decontam.items import task_yaml
 from ftstudy.core.bundled import evals_dir
 
 HF_HOME = "hf_home"
@@ -99,7 +100,7 @@ def plan(experiments: list[str], python: dict[str, str] | None = None) -> list[S
                 if t.get("harness", b["harness"]) != "lm-eval":
                     continue
                 if b.get("local_task") and t is b and not b.get("builtin_subtasks"):
-                    spec = yaml.safe_load((evals_dir() / "tasks" / f"{b['task']}.yaml").read_text())
+                    spec = task_yaml(evals_dir() / "tasks" / f"{b['task']}.yaml")
                     if spec.get("dataset_path") not in (None, "json"):
                         add(_hub_step(b["task"], spec["dataset_path"], spec.get("dataset_name"),
                                       spec.get("test_split", "test"), f"{b['task']}.jsonl", python["eval"]))

@@ -36,7 +36,7 @@ def wanted(ctx: harness.BenchContext, bench: dict) -> dict:
         "task": bench["task"], "metric": bench["metric"], "higher_is_better": bench["higher_is_better"],
         "scale": bench["scale"], "limit": ctx.limit, "seed": ctx.seed,
         "data_dir": str(Path(ctx.data_dir).resolve()) if ctx.data_dir else None,
-        "protocol": bench.get("protocol"), "judge": judge.identity(ctx, bench),
+        "protocol": bench["protocol"], "judge": judge.identity(ctx, bench),
         "harness_version": harness.expected_version(bench),
     }
 

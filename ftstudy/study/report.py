@@ -106,7 +106,9 @@ def _label(bench_id: str) -> str:
         probe = registry.benchmark(bench_id).get("probe_set")
     except registry.UnknownName:
         probe = False
-    return f"{bench_id} (probe set, not the public benchmark)" if probe else bench_id
+    from ftstudy.study.report_views import protocol_note
+
+    return (f"{bench_id} (probe set, not the public benchmark)" if probe else bench_id) + protocol_note(bench_id)
 
 
 def table_rows(data: dict[str, Any]) -> list[list[str]]:

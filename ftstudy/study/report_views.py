@@ -127,15 +127,33 @@ def _choices(record: dict) -> list[str]:
     import yaml
 
     from ftstudy.core.bundled import evals_dir
+    from ftstudy.data.decontam.items import task_yaml
 
     if not is_safe(record.get("task")):
         return []
     try:
-        task = yaml.safe_load((evals_dir() / "tasks" / f"{record.get('task')}.yaml").read_text())
+        task = task_yaml(evals_dir() / "tasks" / f"{record.get('task')}.yaml")
         choices = task.get("doc_to_choice")
     except (OSError, ValueError, AttributeError, yaml.YAMLError):
         return []
     return [str(c) for c in choices] if isinstance(choices, list) else []
+
+
+def protocol_note(bench_id: str) -> str:
+    """What stands beside a benchmark's number: its protocol and every declared deviation (evals/benchmarks.yaml),
+    so that nobody reads a number under a public name without knowing how it was made.
+
+    Example:
+        >>> protocol_note("mmlu").startswith(" [5-shot, no chat template")
+        True
+    """
+    from ftstudy.config import protocol, registry
+
+    try:
+        p = registry.benchmark(bench_id)["protocol"]
+    except registry.UnknownName:
+        return ""
+    return " [" + "; ".join([protocol.summary(p)] + protocol.deviation_lines(p)) + "]"
 
 
 def _named(v: Any, choices: list[str]) -> Any:

@@ -147,10 +147,11 @@ class _Loader(yaml.SafeLoader):
 _Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
 
 
-def _yaml(path: Path) -> dict:
+def task_yaml(path: Path) -> dict:
+    """An lm-eval task YAML with its `include` merged in and its `!function` hooks read as None."""
     data = yaml.load(path.read_text(), Loader=_Loader) or {}
     if isinstance(data.get("include"), str):
-        data = {**_yaml(path.parent / data["include"]), **{k: v for k, v in data.items() if k != "include"}}
+        data = {**task_yaml(path.parent / data["include"]), **{k: v for k, v in data.items() if k != "include"}}
     return data
 
 
@@ -195,7 +196,7 @@ def task_datasets(task: str, tasks_dir: Path | None, depth: int = 0) -> list[tup
                         f"(`ftstudy setup eval`), or stage its items as {task}.jsonl under --data-dir")
     out: list[tuple[str, str | None, str]] = []
     for path in _files_naming(tasks_dir, task):
-        data = _yaml(path)
+        data = task_yaml(path)
         tags = data.get("tag") or []
         tags = [tags] if isinstance(tags, str) else tags
         if data.get("task") == task and data.get("dataset_path"):
@@ -219,7 +220,7 @@ def _lmeval(bench: dict, data_dir: Path | None) -> Items:
         return Items(bench["id"], rows, where, parts=[where])
     local = evals_dir() / "tasks" / f"{task}.yaml"
     if bench.get("local_task") and local.is_file():
-        data = _yaml(local)
+        data = task_yaml(local)
         if isinstance(data.get("task"), list):    # a group of lm-eval's own tasks (mmlu_math)
             specs = [s for t in data["task"] for s in task_datasets(t, installed_tasks_dir())]
         else:
