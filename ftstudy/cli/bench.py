@@ -23,8 +23,11 @@ from ftstudy.cli.main import judge_options, main
 @click.option("--results-dir", default="results", show_default=True, type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--dry-run", is_flag=True, help="Print the commands each harness would run; run nothing.")
+@click.option("--engine", type=click.Choice(["vllm", "transformers"]),
+              help="Server of the generative benchmarks. Default: vllm with a GPU, else transformers; "
+                   "vllm on CPU needs `ftstudy setup vllm` (opt-in).")
 def bench_cmd(exp, model, adapter, tag, benchmarks, limit, data_dir, judge_url, judge_model, judge_api_key_env,
-              judge_concurrency, allow_code_execution, force, results_dir, as_json, dry_run):
+              judge_concurrency, allow_code_execution, force, results_dir, as_json, dry_run, engine):
     """Benchmark a model on an experiment's benchmarks, each through the harness that fits it.
 
     Results go to results/<exp>/<tag>/<benchmark>.json with per-item records beside them; the same
@@ -44,7 +47,7 @@ def bench_cmd(exp, model, adapter, tag, benchmarks, limit, data_dir, judge_url, 
     rows = bench.bench(exp, model, adapter, tag, benchmarks.split(",") if benchmarks else None, limit, data_dir,
                        judge_url, judge_model, allow_code_execution, dry_run, force, results_root=Path(results_dir),
                        progress=lambda s: click.echo(s, err=True), judge_api_key_env=judge_api_key_env,
-                       judge_concurrency=judge_concurrency)
+                       judge_concurrency=judge_concurrency, engine=engine)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
     else:

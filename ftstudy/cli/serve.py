@@ -20,13 +20,15 @@ def serve_cmd(model, adapter, engine, port, host, max_model_len, log_path, dry_r
 
     Prints the base URL once the server answers; requests name the model as printed. On CPU it runs
     `transformers serve` from the eval environment, which cannot apply an adapter: serve the merged
-    model (`ftstudy merge RUN`, then RUN/merged) instead.
+    model (`ftstudy merge RUN`, then RUN/merged) instead, or opt in to vLLM on CPU (`ftstudy setup vllm`,
+    then --engine vllm).
 
     \b
     Example:
       ftstudy serve /models/tiny                         # CPU: transformers serve
       ftstudy serve Qwen/Qwen2.5-7B --adapter runs/code/lora-h100-1a2b --port 8000
       ftstudy serve Qwen/Qwen2.5-7B --engine vllm --dry-run
+      ftstudy serve /models/tiny --adapter runs/x/lora --engine vllm   # CPU: after `ftstudy setup vllm`
     """
     import signal
 

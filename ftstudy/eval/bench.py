@@ -63,7 +63,8 @@ def bench(experiment: str, model: str, adapter: str | None = None, tag: str | No
           judge_url: str | None = None, judge_model: str | None = None, allow_code_execution: bool = False,
           dry_run: bool = False, force: bool = False, seed: int = 1234, results_root: Path = Path("results"),
           base_outputs: dict | None = None, progress: Callable[[str], None] = print,
-          judge_api_key_env: str = "OPENAI_API_KEY", judge_concurrency: int = 4) -> list[dict[str, Any]]:
+          judge_api_key_env: str = "OPENAI_API_KEY", judge_concurrency: int = 4,
+          engine: str | None = None) -> list[dict[str, Any]]:
     """Run each benchmark; returns one summary row per benchmark (status: ok, reused, skipped, failed)."""
     exp = registry.experiment(experiment)
     ids = benchmarks or exp.all_benchmarks
@@ -81,11 +82,11 @@ def bench(experiment: str, model: str, adapter: str | None = None, tag: str | No
             data_dir=Path(data_dir) if data_dir else None, out_dir=results_root, judge_url=judge_url,
             judge_model=judge_model, judge_api_key_env=judge_api_key_env, judge_concurrency=judge_concurrency,
             allow_code_execution=allow_code_execution, dry_run=dry_run,
-            device="cuda" if (not dry_run and envs.has_gpu()) else "cpu", base_outputs=base_outputs)
+            device="cuda" if (not dry_run and envs.has_gpu()) else "cpu", base_outputs=base_outputs, engine=engine)
         if not dry_run:  # one server for all generative benchmarks, started by the first that asks
             from ftstudy.eval import serve
 
-            ctx.server_url = serve.LazyServer(model, adapter, commands=ctx.commands)
+            ctx.server_url = serve.LazyServer(model, adapter, commands=ctx.commands, engine=engine)
             stack.callback(ctx.server_url.close)
         benches = [registry.benchmark(bid) for bid in ids]
         if not dry_run:

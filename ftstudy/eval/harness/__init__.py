@@ -51,6 +51,7 @@ class BenchContext:
     data_dir: Path | None = None    # local files instead of the hub (tests, offline users)
     out_dir: Path = Path("results")
     device: str = "cpu"             # "cuda" on GPU hosts: lm-eval vllm backend, vLLM serving
+    engine: str | None = None       # the serving engine asked for (bench --engine); None: by device
     judge_url: str | None = None
     judge_model: str | None = None
     judge_api_key_env: str = "OPENAI_API_KEY"   # the variable holding the judge's key (its name; never the key)

@@ -48,7 +48,8 @@ EMBED_SCRIPT = TOOL_SCRIPTS / "embed.py"
 # ---- plumbing shared with judging.py ---------------------------------------------------------------------
 
 def engine(ctx: BenchContext) -> str:
-    return "vllm" if str(ctx.device).startswith("cuda") else "transformers"
+    """The engine asked for, else vLLM on a GPU and transformers serve on CPU."""
+    return ctx.engine or ("vllm" if str(ctx.device).startswith("cuda") else "transformers")
 
 
 def server_argv(ctx: BenchContext) -> list[str]:
@@ -58,7 +59,8 @@ def server_argv(ctx: BenchContext) -> list[str]:
     except envs.EnvMissing:
         exe = engine(ctx)
         if exe == "vllm":
-            return serve_argv.vllm_argv(ctx.model, ctx.adapter, port="PORT", exe=exe)
+            cpu = not envs.has_gpu()
+            return serve_argv.vllm_argv(ctx.model, ctx.adapter, port="PORT", exe="python" if cpu else exe, cpu=cpu)
         return serve_argv.transformers_argv(ctx.model, port="PORT", exe=exe)
 
 
