@@ -87,12 +87,14 @@ def test_report_contents_and_offline(study, tmp_path):
     assert page.index("Base vs fine-tuned") < page.index("<svg"), "the verdict table comes first"
     assert not re.search(r"(src|href)=\"https?://", page), "the page must open without a network"
     md = md_path.read_text()
-    assert "| classification | lora | ag_news [0-shot, no chat template" in md and "| classification | full | ag_news [" in md
+    # (report.md escapes Markdown's link brackets in every cell: `\[` renders as `[`)
+    assert "| classification | lora | ag_news \\[0-shot, no chat template" in md
+    assert "| classification | full | ag_news \\[" in md
     # beside each number: its protocol, its source and any declared deviation
     assert "DEVIATION: ftstudy's own 4-way multiple-choice prompt" in md and "DEVIATION: ftstudy&#x27;s own 4-way" in page
-    assert "| math | lora | gsm8k [5-shot, no chat template, test split, 1319 items" in md
+    assert "| math | lora | gsm8k \\[5-shot, no chat template, test split, 1319 items" in md
     assert "plan's qlora result 0.9514" in md and "lora-cpu" not in md
-    assert "| math | lora | gsm8k [" in md and "0.5-0.6 -> 0.75-0.85 (gain +0.15..0.35); published base 0.854" in md
+    assert "| math | lora | gsm8k \\[" in md and "0.5-0.6 -> 0.75-0.85 (gain +0.15..0.35); published base 0.854" in md
     assert "## Cautions" in md and "not medical advice" in md and "not medical advice" in page
     examples = [l for l in md.split("## Held-out examples")[1].split("##")[0].splitlines() if l.startswith("| ") and "·" in l]
     per_exp = {l.split(" | ")[0] for l in examples}
