@@ -85,7 +85,8 @@ def run_cmd(exp, all_, executor, partition, account, time_limit, nodes, method, 
 
         preflight.check(many, echo=lambda m: click.echo(m, err=True))  # before the first stage, or nothing runs
 
-        clock = eta.study_clock(every, hardware, base_model)
+        # each run's resolved method (Options fills in the experiment's first method when none is given)
+        clock = eta.study_clock([(o.experiment, o.method) for o in many], hardware, base_model)
     for i, opts in enumerate(many, 1):  # in the plan's order with --all; each resumes from its stage cache
         if all_:
             click.echo(f"[{i}/{len(many)}] {opts.experiment} × {opts.method}", err=True)
