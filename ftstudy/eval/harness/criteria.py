@@ -83,3 +83,10 @@ def run(ctx: BenchContext, bench: dict) -> HarnessOutput:
     scored = [s["score"] for s in samples if s["score"] is not None]
     metrics["criteria_mean"] = mean(scored)
     return output(metrics, samples, "score", ids, {**gen, **settings, "criteria": list(criteria), "model_name": name})
+
+
+def preflight(ctx: BenchContext, bench: dict) -> list[str]:
+    """Before any generation: the rubric file and the judge (reachable, accepting the key)."""
+    from ftstudy.eval.harness import judging
+
+    return judging.preflight(ctx, bench)

@@ -202,6 +202,7 @@ def _probe(judge: Judge) -> list[str]:
     except client.ServerUnreachable:
         return [f"no judge answers at {where}: start it (for example `ftstudy serve MODEL --port 8001`) or fix "
                 "--judge-url"]
-    except client.RequestFailed as exc:
-        return [f"the judge at {where} refused a test request (HTTP {exc.status}); check --judge-url and "
-                "--judge-model"]
+    except client.RequestFailed as exc:  # its message is already redacted (core.redact) and says what went wrong
+        said = (str(exc).splitlines() or [""])[0]
+        status = f" (HTTP {exc.status})" if exc.status else ""
+        return [f"the judge at {where} failed a test request{status}: {said}; check --judge-url and --judge-model"]

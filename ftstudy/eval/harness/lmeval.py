@@ -269,3 +269,12 @@ def _output(sample: dict) -> str:
     if isinstance(resp, list) and resp:
         return str(resp[0])
     return str(resp)
+
+
+def preflight(ctx: BenchContext, bench: dict) -> list[str]:
+    """Before any generation: the eval environment that holds lm-eval (a missing one is one line naming the fix)."""
+    try:
+        envs.bin_path("eval")
+    except envs.EnvMissing as exc:
+        return [str(exc).splitlines()[0] + " (install: ftstudy setup eval)"]
+    return []

@@ -66,3 +66,10 @@ def run(ctx: BenchContext, bench: dict) -> HarnessOutput:
     for s in samples:
         s["score"] = s["toxic"]
     return output(metrics, samples, "score", ids, {**gen, **settings, "model_name": name})
+
+
+def preflight(ctx: BenchContext, bench: dict) -> list[str]:
+    """Before any generation: the rubric file and the judge (reachable, accepting the key)."""
+    from ftstudy.eval.harness import judging
+
+    return judging.preflight(ctx, bench)
