@@ -31,14 +31,13 @@ def targets(files, all_: bool) -> list[Path]:
 
 
 def check(paths: list[Path], hardware: str | None, deep: bool) -> dict[Path, list[validate.Problem]]:
-    found = {p: validate.validate_file(p, hardware) for p in paths}
+    """Every file's problems; Axolotl is asked whenever the train environment exists (all files in one warm
+    process), and `deep` insists on it (no train environment: a one-line error naming the install command)."""
     if deep:
-        from ftstudy.config.validate_deep import axolotl_check_many
+        from ftstudy.core import tool_envs as envs
 
-        clean = [p for p in paths if p.is_file() and not validate.errors(found[p])]
-        for p, extra in axolotl_check_many(clean).items() if clean else ():
-            found[Path(p)] += extra
-    return found
+        envs.bin_path("train")  # raises EnvMissing (a UserError) with `ftstudy setup train`
+    return dict(zip(paths, validate.validate_files(paths, hardware, axolotl=True if deep else None)))
 
 
 def run(files, all_: bool, hardware: str | None, deep: bool, echo: Callable[[str], None],

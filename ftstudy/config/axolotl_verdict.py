@@ -5,7 +5,7 @@
 Fast twice over: one warm process answers every config of this ftstudy process (importing Axolotl takes
 seconds, checking a config a few milliseconds), and each verdict is cached on disk under a key of the YAML
 text, the capabilities and the Axolotl version ($FTSTUDY_VALIDATE_CACHE, default ~/.cache/ftstudy/validate;
-atomic writes, so a cache file is whole or absent).
+atomic writes, so a cache file is whole or absent; the tool script's hash is in the key too).
 """
 from __future__ import annotations
 
@@ -58,7 +58,9 @@ def cache_dir() -> Path:
 
 
 def cache_key(text: str, caps: Caps, version: str) -> str:
-    return hashlib.sha256(json.dumps([text, caps, version], sort_keys=True).encode()).hexdigest()
+    """Of the text, the capabilities, Axolotl's version and the tool script (a changed script asks again)."""
+    tool = hashlib.sha256(SCRIPT.read_bytes()).hexdigest()
+    return hashlib.sha256(json.dumps([text, caps, version, tool], sort_keys=True).encode()).hexdigest()
 
 
 class WarmAxolotl:
