@@ -8,8 +8,8 @@ cannot train) and warning (e.g. a key Axolotl ignores).
 
 Example:
     >>> from ftstudy.config.validate import validate_text
-    >>> [p.render() for p in validate_text("base_model: x\\nadapterr: lora\\n")][:1]  # doctest: +ELLIPSIS
-    ['adapterr: unknown key — did you mean adapter?...']
+    >>> print(validate_text("base_model: x\\nadapterr: lora\\n", axolotl=False)[0].render())
+    adapterr: unknown key — did you mean adapter? Axolotl drops its value [ftstudy's rule]
 """
 from __future__ import annotations
 

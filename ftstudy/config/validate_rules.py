@@ -6,8 +6,8 @@ as ftstudy's rule when rendered. Each rule is `fn(cfg, ctx) -> Iterator[Problem]
 `@rule`; ctx holds `gpu` (None when the hardware is unknown) and `base_dir` (where relative dataset paths start).
 
 Example:
-    >>> [p.render() for p in lora_settings_with_adapter({"adapter": "lora"}, {})]  # doctest: +ELLIPSIS
-    ['lora_target_modules: a LoRA adapter with no target modules trains nothing ... [ftstudy's rule]']
+    >>> print(next(lora_settings_with_adapter({"adapter": "lora"}, {})).render())  # doctest: +ELLIPSIS
+    lora_target_modules: a LoRA adapter with no target modules trains nothing ... [ftstudy's rule]
 """
 from __future__ import annotations
 
