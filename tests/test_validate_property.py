@@ -146,3 +146,13 @@ def test_generators_reach_both_verdicts():
     got = axolotl_verdict.verdicts([(yaml.safe_dump(base), axolotl_verdict.capabilities("h100")),
                                     (yaml.safe_dump({**base, **CONFLICTS[0]}), axolotl_verdict.capabilities("h100"))])
     assert [g["ok"] for g in got] == [True, False]
+
+
+def test_the_warm_axolotl_gets_no_key(monkeypatch):
+    """Validation reads no credential: the judge/HF/W&B keys of the shell stay out of the warm process."""
+    from tests.conftest import CANARY, CANARY_ENV
+
+    for name in (CANARY_ENV, "OPENAI_API_KEY", "HF_TOKEN", "WANDB_API_KEY"):
+        monkeypatch.setenv(name, CANARY)
+    env = axolotl_verdict.tool_env()
+    assert CANARY not in "".join(env.values()) and env["HF_HUB_OFFLINE"] == "1"

@@ -63,13 +63,20 @@ def cache_key(text: str, caps: Caps, version: str) -> str:
     return hashlib.sha256(json.dumps([text, caps, version, tool], sort_keys=True).encode()).hexdigest()
 
 
+def tool_env() -> dict[str, str]:
+    """The warm process's whole environment: what Python and a GPU probe need, never a key (validation reads
+    no credential; the judge, HF and W&B keys of this shell stay out of a process that outlives the command)."""
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "HF_HOME")
+    return {**{k: os.environ[k] for k in keep if k in os.environ},
+            "AXOLOTL_DO_NOT_TRACK": "1", "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+
+
 class WarmAxolotl:
     """One train-environment Python with Axolotl imported, answering one config at a time."""
 
     def __init__(self) -> None:
-        env = {**os.environ, "AXOLOTL_DO_NOT_TRACK": "1", "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
         self.proc = runner.start([envs.bin_path("train"), SCRIPT], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                 stderr=subprocess.DEVNULL, env=env, text=True, errors="replace")
+                                 stderr=subprocess.DEVNULL, env=tool_env(), text=True, errors="replace")
         self.version = None
         self.next_id = 0
         ready = self.answer()
