@@ -40,6 +40,18 @@ def check(paths: list[Path], hardware: str | None, deep: bool) -> dict[Path, lis
     return dict(zip(paths, validate.validate_files(paths, hardware, axolotl=True if deep else None)))
 
 
+def checked_by(found: dict[Path, list[validate.Problem]], hardware: str | None) -> str:
+    """Who judged: Axolotl itself (for which hardware), or the schema-only check."""
+    from ftstudy.config.axolotl_verdict import available, axolotl_version
+
+    if any(validate.SCHEMA_ONLY in problems for problems in found.values()):
+        return "; schema only: Axolotl's cross-field rules not checked"
+    if not available():  # no file reached a check (unreadable, not YAML)
+        return ""
+    where = f"as on {hardware}" if hardware else "each as on the hardware its header names (none: this machine)"
+    return f"; Axolotl {axolotl_version()}'s own validation, {where}"
+
+
 def run(files, all_: bool, hardware: str | None, deep: bool, echo: Callable[[str], None],
         strict: bool = False, as_json: bool = False) -> bool:
     """Validate each file and print every problem; True when none is an error (with strict: nor a warning)."""
@@ -66,5 +78,6 @@ def run(files, all_: bool, hardware: str | None, deep: bool, echo: Callable[[str
         for p in problems:
             echo("  " + p.render())
     tail = f", {warned} ok with warnings" if warned else ""
-    echo(f"{len(paths)} file(s) checked, {bad} invalid{tail}" + (" (--strict: warnings are errors)" if strict else ""))
+    echo(f"{len(paths)} file(s) checked, {bad} invalid{tail}" + (" (--strict: warnings are errors)" if strict else "")
+         + checked_by(found, hardware))
     return bad == 0
