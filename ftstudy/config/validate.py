@@ -131,8 +131,17 @@ def validate_texts(items: list[tuple[str, str | None, str | None]], base_dir: Pa
     process, verdicts cached); False: the schema-only check."""
     from ftstudy.config import axolotl_verdict
 
+    from ftstudy.config.profiles import profile
+    from ftstudy.config.registry import UnknownName
+
     hws = [hw or header_meta(text).get("hardware") for text, hw, _ in items]
     own = [own_problems(text, hw, base_dir, name) for (text, _, name), hw in zip(items, hws)]
+    for i, hw in enumerate(hws):
+        try:
+            hw is None or profile(hw)
+        except UnknownName as exc:  # a header edited by hand: checked as for this machine, and said so
+            own[i][0].append(Problem("", f"the header's {exc}", "checked as for this machine", WARNING, "input"))
+            hws[i] = None
     ask = axolotl_verdict.available() if axolotl is None else axolotl
     if not ask:
         return [found + [SCHEMA_ONLY] if parsed else found for found, parsed in own]
