@@ -311,3 +311,20 @@ def test_validate_a_folder_strict_and_json(tmp_path):
     (tmp_path / "empty").mkdir()
     res = runner.invoke(main, ["validate", str(tmp_path / "empty")])
     assert res.exit_code == 1 and "no YAML files under" in res.output
+
+
+def test_unknown_profile_in_a_header_is_a_warning_not_a_crash():
+    text = gen.golden()[gen.golden_path("code", "lora")].replace("hardware: dgx-spark", "hardware: h200", 1)
+    found = [p.render() for p in validate.validate_text(text, axolotl=False)]
+    assert any(r.startswith("warning: <root>: the header's unknown hardware profile 'h200'") for r in found), found
+
+
+def test_profiles_state_their_capabilities_for_axolotl():
+    """What `validate` passes to Axolotl's validate_config per profile (multi-node: every GPU of every node)."""
+    from ftstudy.config.profiles import axolotl_capabilities
+
+    caps, env = axolotl_capabilities("h100x8-2nodes")
+    assert (caps["n_gpu"], caps["n_node"], caps["compute_capability"], caps["bf16"]) == (16, 2, "sm_90", True)
+    assert axolotl_capabilities("cpu")[0] == {"bf16": False, "fp8": False, "tf32": False, "n_gpu": 1, "n_node": 1,
+                                              "compute_capability": None}
+    assert env["torch_version"] == "2.9.0" and axolotl_capabilities("cpu")[1]["torch_version"].startswith("2.")
