@@ -328,3 +328,18 @@ def test_profiles_state_their_capabilities_for_axolotl():
     assert axolotl_capabilities("cpu")[0] == {"bf16": False, "fp8": False, "tf32": False, "n_gpu": 1, "n_node": 1,
                                               "compute_capability": None}
     assert env["torch_version"] == "2.9.0" and axolotl_capabilities("cpu")[1]["torch_version"].startswith("2.")
+
+
+def test_without_the_train_environment_validate_is_schema_only_and_deep_refuses(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from ftstudy.cli.main import main
+
+    monkeypatch.setenv("FTSTUDY_TRAIN_ENV", str(tmp_path / "no-env"))
+    text = gen.golden()[gen.golden_path("code", "lora")]
+    assert validate.validate_text(text)[-1] == validate.SCHEMA_ONLY
+    (tmp_path / "c.yaml").write_text(text)
+    res = CliRunner().invoke(main, ["validate", str(tmp_path / "c.yaml")])
+    assert res.exit_code == 0 and "schema only: Axolotl's cross-field rules not checked" in res.output, res.output
+    res = CliRunner().invoke(main, ["validate", "--deep", str(tmp_path / "c.yaml")])
+    assert res.exit_code != 0 and "ftstudy setup train" in res.output, res.output
