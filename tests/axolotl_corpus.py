@@ -40,13 +40,16 @@ def load_verdicts() -> dict[str, dict]:
     return json.loads(VERDICTS.read_text())
 
 
-def ftstudy_verdicts() -> dict[str, dict]:
+def ftstudy_verdicts(axolotl: bool | None = False) -> dict[str, dict]:
+    """`ftstudy validate`'s verdict on every example: schema only (axolotl=False), with Axolotl (True; all
+    files in one warm process), or whichever this machine has (None)."""
     from ftstudy.config import validate
 
     out = {}
-    for p in files():
-        probs = validate.validate_file(p)
-        out[rel(p)] = {"ok": not validate.errors(probs), "errors": [x.render() for x in validate.errors(probs)]}
+    for p, probs in zip(files(), validate.validate_files(files(), axolotl=axolotl)):
+        errs = validate.errors(probs)
+        out[rel(p)] = {"ok": not errs, "errors": [x.render() for x in errs], "ftstudy_only": all(x.origin == "ftstudy"
+                                                                                                  for x in errs)}
     return out
 
 

@@ -205,7 +205,10 @@ NONSENSE = [  # (key, YAML value, interval): values the pinned Axolotl's validat
 @pytest.mark.parametrize("key,value,interval", NONSENSE, ids=[f"{k}={v}" for k, v, _ in NONSENSE])
 def test_validate_refuses_nonsense_numbers(key, value, interval):
     text = "\n".join(line for line in GOLDEN.read_text().splitlines() if not line.startswith(f"{key}:"))
-    errs = [p.render() for p in validate.errors(validate.validate_text(f"{text}\n{key}: {value}\n"))]
+    # ftstudy's own errors: with Axolotl asked, adding warmup_steps or eval_steps to this golden config is refused
+    # by Axolotl too, whatever the value (warmup_ratio is set; val_set_size is 0): its own rule, not a range
+    errs = [p.render() for p in validate.errors(validate.validate_text(f"{text}\n{key}: {value}\n"))
+            if p.origin == "ftstudy"]
     assert len(errs) == 1 and errs[0].startswith(f"{key}: ") and interval in errs[0], errs
     assert "ftstudy's range rule, Axolotl accepts it" in errs[0]
 

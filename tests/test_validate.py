@@ -1,5 +1,7 @@
-"""Validation: a table of broken configs, each with its expected message; several errors reported at once;
-random mutations never crash the validator."""
+"""Validation: tables of broken configs, each with its expected message (ftstudy's layer alone; what only
+Axolotl's own validation finds, with the profile's capabilities); several errors reported at once; random
+mutations never crash the validator. Axolotl's verdict against validate's on generated configs:
+test_validate_property.py."""
 import copy
 from pathlib import Path
 
@@ -16,8 +18,8 @@ def base(exp="code", method=None, hw="dgx-spark"):
     return gen.build(exp, method, hw)
 
 
-def problems_of(cfg, hardware="dgx-spark"):
-    return [p.render() for p in validate.errors(validate.validate_text(yaml.safe_dump(cfg), hardware))]
+def problems_of(cfg, hardware="dgx-spark", axolotl=None):
+    return [p.render() for p in validate.errors(validate.validate_text(yaml.safe_dump(cfg), hardware, axolotl=axolotl))]
 
 
 def mutate(exp, method, hw, fn):
@@ -26,6 +28,11 @@ def mutate(exp, method, hw, fn):
     return cfg
 
 
+def without(*keys):
+    return lambda c: [c.pop(k, None) for k in keys]
+
+
+# ftstudy's own layer (the schema check, near-miss hints, ftstudy's rules): no Axolotl needed.
 BROKEN = [
     ("typo at top level", mutate("code", None, "dgx-spark", lambda c: c.update(adapterr=c.pop("adapter"))),
      "dgx-spark", "adapterr: unknown key — did you mean adapter?"),
@@ -37,48 +44,77 @@ BROKEN = [
      "dgx-spark", "lora_r: 'sixteen' is not valid here"),
     ("unknown optimizer", mutate("code", None, "dgx-spark", lambda c: c.update(optimizer="adamw_torch_fussed")),
      "dgx-spark", "did you mean adamw_torch_fused?"),
-    ("qlora without 4-bit", mutate("classification", "qlora", "dgx-spark", lambda c: c.update(load_in_4bit=False)),
-     "dgx-spark", "adapter: qlora needs load_in_4bit: true"),
     ("dpo with an SFT dataset type", mutate("dpo", None, "dgx-spark", lambda c: c["datasets"][0].update(type="alpaca")),
      "dgx-spark", "rl: dpo needs a preference dataset type"),
-    ("packing without varlen attention on GPU", mutate("code", None, "h100", lambda c: c.update(attn_implementation="fp8")),
-     "h100", "sample_packing: sample packing on GPU without a varlen attention"),
     ("cpu with CUDA-only kernels", mutate("code", None, "cpu", lambda c: c.update(lora_qkv_kernel=True)),
      "cpu", "lora_qkv_kernel: the Triton LoRA kernels are CUDA-only"),
     ("cpu with flash attention", mutate("code", None, "cpu", lambda c: c.update(attn_implementation="flash_attention_2")),
      "cpu", "flash-attn needs a CUDA GPU"),
     ("zero micro batch", mutate("code", None, "dgx-spark", lambda c: c.update(micro_batch_size=0)),
-     "dgx-spark", "must both be ≥ 1"),
-    ("absurd global batch", mutate("code", None, "dgx-spark", lambda c: c.update(gradient_accumulation_steps=4096)),
-     "dgx-spark", "is implausible"),
+     "dgx-spark", "micro_batch_size: 0 is outside [1, "),
     ("missing dataset file", mutate("code", None, "dgx-spark", lambda c: c["datasets"][0].update(path="nope/train.jsonl")),
      "dgx-spark", "dataset file nope/train.jsonl does not exist"),
-    ("LoRA without targets", mutate("code", None, "dgx-spark", lambda c: c.pop("lora_target_linear")),
-     "dgx-spark", "trains nothing"),
-    # Axolotl's own model validators, mirrored
+    ("LoRA without targets", mutate("code", None, "dgx-spark", without("lora_target_linear")),
+     "dgx-spark", "trains nothing (Axolotl's validation accepts it; PEFT refuses it when the model loads) "
+     "(set lora_target_linear: true or list lora_target_modules) [ftstudy's rule]"),
     ("near-miss of a known key", mutate("code", None, "dgx-spark", lambda c: c.update(lora_droput=c.pop("lora_dropout"))),
-     "dgx-spark", "lora_droput: unknown key — did you mean lora_dropout?"),
+     "dgx-spark", "lora_droput: unknown key — did you mean lora_dropout? Axolotl drops its value [ftstudy's rule]"),
     ("known rename", mutate("code", None, "dgx-spark", lambda c: c.update(adam_eps=1e-8)),
      "dgx-spark", "adam_eps: unknown key — did you mean adam_epsilon?"),
+    ("unknown key where Axolotl forbids extras", mutate("code", None, "dgx-spark", lambda c: c.update(fp8_config={"color": 1})),
+     "dgx-spark", "fp8_config.color: unknown key — Axolotl refuses it here"),
+    ("dpo with a type the dpo loader lacks", mutate("dpo", None, "dgx-spark", lambda c: c["datasets"][0].update(type="chatml.ultraa")),
+     "dgx-spark", "rl: dpo needs a preference dataset type, got 'chatml.ultraa'"),
+]
+
+# What only Axolotl's own validation finds (its cross-field validators, with the profile's capabilities): its
+# message first, then ftstudy's hint. Includes each validator ftstudy used to mirror by hand, and the misses
+# the issue found (scheduling, model-family, adapter and Liger rules, regexes, compile options, ...).
+AXOLOTL = [
+    ("qlora without 4-bit", mutate("classification", "qlora", "dgx-spark", lambda c: c.update(load_in_4bit=False)),
+     "dgx-spark", "<root>: Axolotl: Value error, Require cfg.load_in_4bit to be True for qlora (set load_in_4bit: true)"),
     ("removed option", mutate("code", None, "dgx-spark", lambda c: c.update(flash_attn_rms_norm=True)),
-     "dgx-spark", "flash_attn_rms_norm: Axolotl 0.19.0 refuses it: `flash_attn_rms_norm` is no longer supported"),
+     "dgx-spark", "`flash_attn_rms_norm` is no longer supported"),
     ("learning rate that is not a number", mutate("code", None, "dgx-spark", lambda c: c.update(learning_rate="fast")),
-     "dgx-spark", "learning_rate: 'fast' is not a number"),
+     "dgx-spark", "learning_rate: Axolotl: Value error, could not convert string to float: 'fast'"),
     ("FSDP2 with a bitsandbytes 8-bit optimizer",
      mutate("code", None, "dgx-spark", lambda c: c.update(fsdp_version=2, fsdp_config={"offload_params": False},
                                                           optimizer="adamw_bnb_8bit")),
-     "dgx-spark", "optimizer: FSDP2 is not compatible with adamw_bnb_8bit"),
+     "dgx-spark", "FSDP2 not compatible with adamw_bnb_8bit"),
     ("early stopping without eval steps", mutate("code", None, "dgx-spark", lambda c: c.update(early_stopping_patience=3)),
-     "dgx-spark", "early_stopping_patience needs save_steps and eval_steps"),
+     "dgx-spark", "`early_stopping_patience` requires save_steps and eval_steps"),
     ("best checkpoint without a metric", mutate("code", None, "dgx-spark", lambda c: c.update(save_strategy="best")),
-     "dgx-spark", "save_strategy: best needs metric_for_best_model"),
-    ("unknown key where Axolotl forbids extras", mutate("code", None, "dgx-spark", lambda c: c.update(fp8_config={"color": 1})),
-     "dgx-spark", "fp8_config.color: unknown key — Axolotl refuses it here"),
+     "dgx-spark", "requires metric_for_best_model"),
     ("kto keeping unused columns", mutate("dpo", None, "dgx-spark", lambda c: c.update(rl="kto")),
-     "dgx-spark", "rl: kto needs remove_unused_columns: false"),
-    ("dpo with a type the dpo loader lacks", mutate("dpo", None, "dgx-spark", lambda c: c["datasets"][0].update(type="chatml.ultraa")),
-     "dgx-spark", "rl: dpo needs a preference dataset type, got 'chatml.ultraa' (did you mean chatml.ultra?)"),
+     "dgx-spark", "remove_unused_columns"),
+    ("an extra key where Axolotl forbids extras, with ftstudy's hint",
+     mutate("code", None, "dgx-spark", lambda c: c.update(fp8=True, fp8_config={"color": 1})),
+     "dgx-spark", "fp8_config.color: Axolotl: Extra inputs are not permitted (unknown key — Axolotl refuses it here)"),
+    ("save strategy epoch with save steps", mutate("code", None, "h100", lambda c: c.update(save_strategy="epoch", save_steps=10)),
+     "h100", "save_strategy and save_steps mismatch"),
+    ("no datasets at all", mutate("code", None, "h100", without("datasets")),
+     "h100", "either datasets or pretraining_dataset is required (add a datasets: entry (path and type))"),
+    ("attn_implementation: flash", mutate("code", None, "h100", lambda c: c.update(attn_implementation="flash")),
+     "h100", "attn_implementation: Axolotl: Value error, attn_implementation='flash' is not accepted"),
+    ("quantize_moe_experts without a LoRA adapter",
+     mutate("code", "full", "h100", lambda c: c.update(quantize_moe_experts=True)),
+     "h100", "quantize_moe_experts requires adapter: lora or qlora"),
+    ("Liger conflict", mutate("code", None, "h100", lambda c: c.update(liger_swiglu=False)),
+     "h100", "You cannot have both `liger_swiglu` and `liger_glu_activation` set"),
+    ("invalid regex in lora_target_modules", mutate("code", None, "h100", lambda c: c.update(lora_target_modules=["q_proj["])),
+     "h100", "lora_target_modules contains invalid regex pattern(s)"),
+    ("unknown torch_compile_options", mutate("code", None, "h100", lambda c: c.update(torch_compile=True,
+                                                                                      torch_compile_options={"nonsense": 1})),
+     "h100", "torch_compile_options contains disallowed inductor flags: ['nonsense']"),
+    ("deprecated sharegpt type", mutate("code", None, "h100", lambda c: c["datasets"][0].update(type="sharegpt.load_role")),
+     "h100", "`type: sharegpt.*` is deprecated"),
+    ("an adapter no plugin registers", mutate("code", None, "h100", lambda c: c.update(adapter="bogus")),
+     "h100", "Adapter 'bogus' is not built in and was not registered by a plugin"),
+    # the profile's capabilities reach Axolotl: the GPU hosts' torch (2.9) is too old for fp8 attention
+    ("fp8 attention with the profile's torch", mutate("code", None, "h100", lambda c: c.update(attn_implementation="fp8")),
+     "h100", "attn_implementation=fp8 requires PyTorch >= 2.11.0. Detected 2.9.0."),
 ]
+
 
 # Axolotl accepts these and ignores (or migrates) part of them: a warning, an error only with --strict.
 WARNED = [
@@ -90,15 +126,56 @@ WARNED = [
      "warning: secrets: not an Axolotl 0.19.0 key; Axolotl ignores it"),
     ("fsdp_ prefix Axolotl migrates", mutate("code", None, "dgx-spark", lambda c: c.update(fsdp_config={"fsdp_offload_params": True})),
      "warning: fsdp_config.fsdp_offload_params: the fsdp_ prefix is deprecated in Axolotl 0.19.0, which reads it as offload_params"),
-    ("deprecated option", mutate("code", None, "dgx-spark", lambda c: c.update(dpo_beta=0.1)),
-     "warning: dpo_beta: deprecated in Axolotl 0.19.0: dpo_beta is deprecated, use rl_beta instead"),
+    ("absurd global batch", mutate("code", None, "dgx-spark", lambda c: c.update(gradient_accumulation_steps=4096)),
+     "warning: gradient_accumulation_steps: a global batch of 16384 sequences per GPU is implausible"),
+    # the packing rule is a warning about speed, and only where Axolotl pays a full mask
+    ("packing with eager attention", mutate("code", None, "h100", lambda c: c.update(attn_implementation="eager")),
+     "warning: sample_packing: packed rows with eager attention pay a full T×T block-diagonal mask"),
 ]
 
 
 @pytest.mark.parametrize("name,cfg,hardware,expected", BROKEN, ids=[b[0] for b in BROKEN])
 def test_broken_config_gets_its_message(name, cfg, hardware, expected):
-    found = problems_of(cfg, hardware)
+    found = problems_of(cfg, hardware, axolotl=False)
     assert any(expected in p for p in found), f"{name}: expected {expected!r} in {found}"
+
+
+@pytest.mark.tools
+@pytest.mark.parametrize("name,cfg,hardware,expected", AXOLOTL, ids=[b[0] for b in AXOLOTL])
+def test_what_only_axolotl_finds_comes_with_its_own_message(name, cfg, hardware, expected):
+    found = problems_of(cfg, hardware, axolotl=True)
+    assert any(expected in p for p in found), f"{name}: expected {expected!r} in {found}"
+    assert found[0].split(": ", 1)[1].startswith("Axolotl: "), found  # Axolotl's message first
+    assert not problems_of(cfg, hardware, axolotl=False) or name in SCHEMA_SEES, f"{name}: the schema sees it"
+
+
+SCHEMA_SEES = {"an extra key where Axolotl forbids extras, with ftstudy's hint", "removed option"}
+
+
+@pytest.mark.tools
+@pytest.mark.parametrize("hardware", ["h100", "dgx-spark", "dgx-spark-x2", "h100x8-2nodes"])
+@pytest.mark.parametrize("attention", [{}, {"sdp_attention": True}, {"attn_implementation": "sdpa"}],
+                         ids=["no attention setting", "legacy sdp_attention", "sdpa"])
+def test_packing_rule_is_silent_where_axolotl_accepts_sdpa(hardware, attention):
+    """The issue's false alarms: packing with sdpa (given, legacy, or transformers' default) on a GPU profile."""
+    cfg = mutate("code", None, hardware, lambda c: (c.pop("attn_implementation"), c.update(attention)))
+    found = validate.validate_text(yaml.safe_dump(cfg), hardware, axolotl=True)
+    assert not validate.errors(found, strict=True), [p.render() for p in found]
+
+
+@pytest.mark.tools
+def test_mora_type_1_is_no_false_alarm():
+    cfg = mutate("code", None, "h100", lambda c: c.update(plugins=c["plugins"] + ["axolotl.integrations.mora.MoraPlugin"],
+                                                          adapter="mora", mora={"mora_type": 1}))
+    for axolotl in (True, False):
+        found = validate.validate_text(yaml.safe_dump(cfg), "h100", axolotl=axolotl)
+        assert not validate.errors(found, strict=True), [p.render() for p in found]
+
+
+def test_schema_only_check_is_labelled():
+    found = validate.validate_text(gen.golden()[gen.golden_path("code", "lora")], axolotl=False)
+    assert found[-1].render() == ("note: <root>: schema only: Axolotl's cross-field rules not checked "
+                                  "(install Axolotl's train environment with `ftstudy setup train`)")
 
 
 @pytest.mark.parametrize("name,cfg,expected", WARNED, ids=[w[0] for w in WARNED])
@@ -141,7 +218,7 @@ def test_every_problem_is_reported_at_once():
     cfg["datasets"][0]["typ"] = "alpaca"
     cfg["lora_mlp_kernel"] = True
     cfg["micro_batch_size"] = 0
-    found = problems_of(cfg, "cpu")
+    found = problems_of(cfg, "cpu", axolotl=False)
     assert len(found) == 4, found
 
 
@@ -185,17 +262,17 @@ def test_mutations_never_crash(exp, hw, edits, drop, dataset_edit):
         cfg[k] = v
     if isinstance(cfg.get("datasets"), list) and cfg["datasets"]:
         cfg["datasets"][0][dataset_edit[0]] = dataset_edit[1]
-    for p in validate.validate_text(yaml.safe_dump(cfg), hw):
+    for p in validate.validate_text(yaml.safe_dump(cfg), hw, axolotl=False):  # Axolotl's: test_validate_property
         assert isinstance(p.render(), str)
 
 
-# The keys Axolotl's mirrored validators read, given any value: a rule reports, it never crashes (a crash is raised).
-RULE_KEYS = ["rl", "fsdp_config", "fsdp_version", "optimizer", "learning_rate", "early_stopping_patience", "save_steps",
-             "eval_steps", "ebft", "plugins", "datasets", "torch_compile", "flash_attn_rms_norm", "load_in_4bit",
-             "adapter", "dpo_beta", "micro_batch_size", "sequence_len", "lora_target_parameters"]
+# The keys ftstudy's rules and normalisations read, given any value: a rule reports, it never crashes (a crash is raised).
+RULE_KEYS = ["rl", "fsdp_config", "fsdp_version", "optimizer", "learning_rate", "plugins", "datasets", "mora",
+             "adapter", "micro_batch_size", "gradient_accumulation_steps", "sequence_len", "lora_target_parameters",
+             "attn_implementation", "sdp_attention", "sample_packing", "sdpa_varlen", "lora_qkv_kernel"]
 NESTED = st.recursive(VALUES, lambda inner: st.one_of(st.lists(inner, max_size=3),
                                                        st.dictionaries(st.sampled_from(["mode", "type", "path",
-                                                       "fsdp_offload_params", "version", "cpu_ram_efficient_loading"]),
+                                                       "fsdp_offload_params", "version", "mora_type"]),
                                                                        inner, max_size=3)), max_leaves=6)
 
 
@@ -204,7 +281,7 @@ NESTED = st.recursive(VALUES, lambda inner: st.one_of(st.lists(inner, max_size=3
 def test_rule_keys_with_any_value_never_crash(exp, edits):
     cfg = copy.deepcopy(base(exp, None, "dgx-spark"))
     cfg.update(edits)
-    for p in validate.validate_text(yaml.safe_dump(cfg), "dgx-spark"):
+    for p in validate.validate_text(yaml.safe_dump(cfg), "dgx-spark", axolotl=False):
         assert isinstance(p.render(), str)
 
 
@@ -234,3 +311,35 @@ def test_validate_a_folder_strict_and_json(tmp_path):
     (tmp_path / "empty").mkdir()
     res = runner.invoke(main, ["validate", str(tmp_path / "empty")])
     assert res.exit_code == 1 and "no YAML files under" in res.output
+
+
+def test_unknown_profile_in_a_header_is_a_warning_not_a_crash():
+    text = gen.golden()[gen.golden_path("code", "lora")].replace("hardware: dgx-spark", "hardware: h200", 1)
+    found = [p.render() for p in validate.validate_text(text, axolotl=False)]
+    assert any(r.startswith("warning: <root>: the header's unknown hardware profile 'h200'") for r in found), found
+
+
+def test_profiles_state_their_capabilities_for_axolotl():
+    """What `validate` passes to Axolotl's validate_config per profile (multi-node: every GPU of every node)."""
+    from ftstudy.config.profiles import axolotl_capabilities
+
+    caps, env = axolotl_capabilities("h100x8-2nodes")
+    assert (caps["n_gpu"], caps["n_node"], caps["compute_capability"], caps["bf16"]) == (16, 2, "sm_90", True)
+    assert axolotl_capabilities("cpu")[0] == {"bf16": False, "fp8": False, "tf32": False, "n_gpu": 1, "n_node": 1,
+                                              "compute_capability": None}
+    assert env["torch_version"] == "2.9.0" and axolotl_capabilities("cpu")[1]["torch_version"].startswith("2.")
+
+
+def test_without_the_train_environment_validate_is_schema_only_and_deep_refuses(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from ftstudy.cli.main import main
+
+    monkeypatch.setenv("FTSTUDY_TRAIN_ENV", str(tmp_path / "no-env"))
+    text = gen.golden()[gen.golden_path("code", "lora")]
+    assert validate.validate_text(text)[-1] == validate.SCHEMA_ONLY
+    (tmp_path / "c.yaml").write_text(text)
+    res = CliRunner().invoke(main, ["validate", str(tmp_path / "c.yaml")])
+    assert res.exit_code == 0 and "schema only: Axolotl's cross-field rules not checked" in res.output, res.output
+    res = CliRunner().invoke(main, ["validate", "--deep", str(tmp_path / "c.yaml")])
+    assert res.exit_code != 0 and "ftstudy setup train" in res.output, res.output

@@ -151,12 +151,14 @@ def gen_cmd(exp, method, hardware, base_model, sources, data, sets, nodes, outpu
 @click.argument("files", nargs=-1, type=click.Path())
 @click.option("--all", "all_", is_flag=True, help="Validate every committed config under axolotl_configs/.")
 @click.option("--hardware", type=HARDWARE, help="Profile to check against (default: read from the config header).")
-@click.option("--deep", is_flag=True, help="Also run Axolotl's own validation in the train environment.")
+@click.option("--deep", is_flag=True, help="Require Axolotl's own validation (asked anyway when the train "
+              "environment exists): fail rather than fall back to the schema-only check.")
 @click.option("--strict", is_flag=True, help="Warnings (keys Axolotl ignores, deprecated forms) are errors too.")
 @click.option("--json", "as_json", is_flag=True, help="Per-file results as JSON.")
 def validate_cmd(files, all_, hardware, deep, strict, as_json):
-    """Validate Axolotl YAML (files, or every YAML under a folder) against the pinned Axolotl's schema and
-    model validators and ftstudy's cross-field rules.
+    """Validate Axolotl YAML (files, or every YAML under a folder): the pinned Axolotl's own validation with
+    the hardware profile's capabilities (train environment; else a schema-only check, labelled), then
+    ftstudy's own rules, labelled as ftstudy's.
 
     Prints every problem at once, each with its key path and a suggestion; exits 1 if any is an error.
     A key Axolotl ignores is a warning; a near-miss of a known key (its value would be lost) is an error.

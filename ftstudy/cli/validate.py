@@ -31,14 +31,25 @@ def targets(files, all_: bool) -> list[Path]:
 
 
 def check(paths: list[Path], hardware: str | None, deep: bool) -> dict[Path, list[validate.Problem]]:
-    found = {p: validate.validate_file(p, hardware) for p in paths}
+    """Every file's problems; Axolotl is asked whenever the train environment exists (all files in one warm
+    process), and `deep` insists on it (no train environment: a one-line error naming the install command)."""
     if deep:
-        from ftstudy.config.validate_deep import axolotl_check_many
+        from ftstudy.core import tool_envs as envs
 
-        clean = [p for p in paths if p.is_file() and not validate.errors(found[p])]
-        for p, extra in axolotl_check_many(clean).items() if clean else ():
-            found[Path(p)] += extra
-    return found
+        envs.bin_path("train")  # raises EnvMissing (a UserError) with `ftstudy setup train`
+    return dict(zip(paths, validate.validate_files(paths, hardware, axolotl=True if deep else None)))
+
+
+def checked_by(found: dict[Path, list[validate.Problem]], hardware: str | None) -> str:
+    """Who judged: Axolotl itself (for which hardware), or the schema-only check."""
+    from ftstudy.config.axolotl_verdict import available, axolotl_version
+
+    if any(validate.SCHEMA_ONLY in problems for problems in found.values()):
+        return "; schema only: Axolotl's cross-field rules not checked"
+    if not available():  # no file reached a check (unreadable, not YAML)
+        return ""
+    where = f"as on {hardware}" if hardware else "each as on the hardware its header names (none: this machine)"
+    return f"; Axolotl {axolotl_version()}'s own validation, {where}"
 
 
 def run(files, all_: bool, hardware: str | None, deep: bool, echo: Callable[[str], None],
@@ -67,5 +78,6 @@ def run(files, all_: bool, hardware: str | None, deep: bool, echo: Callable[[str
         for p in problems:
             echo("  " + p.render())
     tail = f", {warned} ok with warnings" if warned else ""
-    echo(f"{len(paths)} file(s) checked, {bad} invalid{tail}" + (" (--strict: warnings are errors)" if strict else ""))
+    echo(f"{len(paths)} file(s) checked, {bad} invalid{tail}" + (" (--strict: warnings are errors)" if strict else "")
+         + checked_by(found, hardware))
     return bad == 0

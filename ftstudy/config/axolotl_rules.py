@@ -1,11 +1,13 @@
-"""What Axolotl 0.19.0 does to a config before and around its schema, mirrored for `ftstudy validate`.
+"""What the schema-only check of `ftstudy validate` needs to read a config as Axolotl 0.19.0 reads it, and
+ftstudy's near-miss hints. No Axolotl validator is mirrored here: where the train environment exists, Axolotl
+itself validates (axolotl_verdict.py); without it the check is labelled schema only.
 
-- "before" normalisations: `fsdp_`-prefixed keys in `fsdp_config` are migrated (a warning), dataset entries are
-  validated as the model Axolotl converts them to (DPODataset for rl: dpo/ipo/simpo, KTODataset for kto, ...);
+- "before" normalisations the schema would otherwise refuse: `fsdp_`-prefixed keys in `fsdp_config` are
+  migrated (a warning), `mora.mora_type: 1|6` is read as sharing|rope, dataset entries are validated as the
+  model Axolotl converts them to (DPODataset for rl: dpo/ipo/simpo, KTODataset for kto, ...);
 - unknown keys: Axolotl drops them without a word. A near-miss of a known key (edit distance, or a known rename)
-  is an error, since its value is lost; anything else is a warning that says it is ignored, with no hint;
-- the model validators that matter for training: removed options, FSDP2 with 8-bit bitsandbytes optimizers,
-  `learning_rate` strings that do not parse, RL dataset types the trainer cannot load.
+  is an error (ftstudy's rule: its value is lost); anything else is a warning that says it is ignored;
+- RL dataset types the trainer's data loader cannot resolve (read by ftstudy's rule in validate_rules.py).
 
 The tables (removed/deprecated keys, plugin keys, RL dataset types) are read from the committed JSON Schema,
 which axolotl_configs/schema/generate.py writes from the pinned Axolotl; tests/test_validate_corpus.py checks
@@ -108,28 +110,14 @@ def migrate_fsdp_prefix(cfg: dict) -> list[tuple[str, str]]:
     return moved
 
 
-def fsdp_version(cfg: dict) -> str:
-    fsdp = cfg.get("fsdp_config") if isinstance(cfg.get("fsdp_config"), dict) else {}
-    return str(cfg.get("fsdp_version") or fsdp.get("fsdp_version") or fsdp.get("version") or "")
-
-
-def removed_keys(cfg: dict, sch: dict) -> Iterator[tuple[str, str]]:
-    """(key, Axolotl's message) for each removed option that is set (Axolotl raises only on a set value)."""
-    for key, msg in sch.get("x-removed-keys", {}).items():
-        value = cfg.get(key)
-        if value or (key.startswith(("dpo_", "rpo_")) and value is not None):
-            yield key, msg
-
-
-def unparsable_learning_rate(cfg: dict) -> Any:
-    """Axolotl's learning_rate is `str | float` and a string is passed to float(): 'fast' fails there."""
-    lr = cfg.get("learning_rate")
-    if isinstance(lr, str) and lr:
-        try:
-            float(lr)
-        except ValueError:
-            return lr
-    return None
+def migrate_mora_type(cfg: dict) -> list[tuple[str, str]]:
+    """MoraConfig's mora_type takes the numbers 1 and 6 for `sharing` and `rope` (Axolotl maps them before
+    checking). Done in place on a copied `mora` mapping; returns (old, new) for the value mapped."""
+    mora = cfg.get("mora")
+    if not isinstance(mora, dict) or type(mora.get("mora_type")) is not int or mora["mora_type"] not in (1, 6):
+        return []
+    cfg["mora"] = {**mora, "mora_type": {1: "sharing", 6: "rope"}[mora["mora_type"]]}
+    return [(str(mora["mora_type"]), cfg["mora"]["mora_type"])]
 
 
 def rl_type_problem(rl: str, ds_type: Any, sch: dict) -> tuple[str, str | None] | None:
@@ -185,82 +173,3 @@ def lax_validator() -> Any:
 
     bounds = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf")
     return jsonschema.validators.extend(base, {n: coerced(n) for n in bounds}, type_checker=checker)
-
-
-
-# ---------------------------------------------------------------- Axolotl's model validators
-# Each yields (path, message, hint, level) and is a copy of the condition of one Axolotl validator (named).
-
-ERROR, WARNING = "error", "warning"
-Found = Iterator[tuple[str, str, str, str]]
-
-
-def removed_options(cfg: dict, sch: dict) -> Found:  # DeprecatedParameters' field validators
-    for key, msg in removed_keys(cfg, sch):
-        yield key, f"Axolotl 0.19.0 refuses it: {msg}", f"remove {key}", ERROR
-    for key, msg in sch.get("x-deprecated-keys", {}).items():
-        if cfg.get(key) is not None:
-            yield key, f"deprecated in Axolotl 0.19.0: {msg}", "", WARNING
-
-
-def fsdp2_with_bnb_8bit_optimizer(cfg: dict, sch: dict) -> Found:  # check_fsdp2_w_8bit_optimizer
-    opt = cfg.get("optimizer")
-    if cfg.get("fsdp_config") and fsdp_version(cfg) == "2" and opt in ("adamw_8bit", "adamw_bnb_8bit"):
-        yield "optimizer", f"FSDP2 is not compatible with {opt} (Axolotl refuses it)", "use adamw_torch_8bit", ERROR
-
-
-def fsdp2_cpu_ram_efficient_loading_with_4bit(cfg: dict, sch: dict) -> Found:  # check_fsdp2_cpu_ram_..._w_4bit
-    fsdp = cfg.get("fsdp_config")
-    if isinstance(fsdp, dict) and fsdp_version(cfg) == "2" and fsdp.get("cpu_ram_efficient_loading") \
-            and cfg.get("load_in_4bit"):
-        yield ("fsdp_config.cpu_ram_efficient_loading", "FSDP2 does not support cpu_ram_efficient_loading with "
-               "load_in_4bit (Axolotl refuses it: the rank-0 quantization deadlocks)", "set it to false", ERROR)
-
-
-def learning_rate_is_a_number(cfg: dict, sch: dict) -> Found:  # convert_learning_rate
-    bad = unparsable_learning_rate(cfg)
-    if bad is not None:
-        yield "learning_rate", f"{bad!r} is not a number (Axolotl parses it with float())", "e.g. 2e-4", ERROR
-
-
-def early_stopping_needs_steps(cfg: dict, sch: dict) -> Found:  # check_early_stopping
-    if not cfg.get("early_stopping_patience"):
-        return
-    save, ev = cfg.get("save_steps"), cfg.get("eval_steps")
-    if not save or not ev:
-        yield ("early_stopping_patience", "early_stopping_patience needs save_steps and eval_steps (Axolotl refuses "
-               "it without them)", "set both, with eval_steps dividing save_steps", ERROR)
-    elif isinstance(save, (int, float)) and isinstance(ev, (int, float)) and save % ev != 0:
-        yield "eval_steps", "early_stopping_patience needs eval_steps to divide save_steps", "", ERROR
-
-
-def ebft_needs_its_section(cfg: dict, sch: dict) -> Found:  # check_ebft_config_required, check_ebft_torch_compile
-    if cfg.get("rl") != "ebft":
-        return
-    ebft = cfg.get("ebft")
-    if not ebft:
-        yield "ebft", "rl: ebft needs an ebft: section", "add ebft: {mode: structured} or {mode: strided}", ERROR
-    elif isinstance(ebft, dict) and ebft.get("mode") == "strided" and cfg.get("torch_compile") is True \
-            and cfg.get("gradient_checkpointing"):
-        yield ("torch_compile", "EBFT strided mode with torch_compile and gradient_checkpointing fails with a "
-               "CheckpointError (Axolotl refuses it)", "remove torch_compile", ERROR)
-
-
-def kto_settings(cfg: dict, sch: dict) -> Found:  # check_kto_config
-    if cfg.get("rl") != "kto":
-        return
-    if cfg.get("remove_unused_columns") is not False:
-        yield "remove_unused_columns", "rl: kto needs remove_unused_columns: false (Axolotl refuses it otherwise)", \
-            "set remove_unused_columns: false", ERROR
-
-
-def best_checkpoint_needs_a_metric(cfg: dict, sch: dict) -> Found:  # check_save_strategy_best_requires_metric
-    if cfg.get("save_strategy") == "best" and not cfg.get("metric_for_best_model"):
-        yield "save_strategy", "best needs metric_for_best_model (Axolotl refuses it otherwise)", \
-            "e.g. metric_for_best_model: eval_loss", ERROR
-
-
-MODEL_RULES: list[Callable[[dict, dict], Found]] = [
-    removed_options, fsdp2_with_bnb_8bit_optimizer, fsdp2_cpu_ram_efficient_loading_with_4bit,
-    learning_rate_is_a_number, early_stopping_needs_steps, ebft_needs_its_section, kto_settings,
-    best_checkpoint_needs_a_metric]

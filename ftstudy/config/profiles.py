@@ -40,6 +40,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "peak_tflops": 92.0,  # measured bf16 matmul (performance-reference §1.1)
         "mfu": 0.35,
         "gpu": True,
+        "compute_capability": "sm_121",  # GB10
         "global_batch": 32,
         "micro_batch": {"lora": 4, "qlora": 4, "full": 2, "dpo": 2},
         "max_sequence_len": 8192,
@@ -53,6 +54,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "peak_tflops": 989.0,
         "mfu": 0.40,
         "gpu": True,
+        "compute_capability": "sm_90",
         "global_batch": 32,
         "micro_batch": {"lora": 8, "qlora": 8, "full": 4, "dpo": 4},
         "max_sequence_len": 8192,
@@ -66,6 +68,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "peak_tflops": 989.0,
         "mfu": 0.38,
         "gpu": True,
+        "compute_capability": "sm_90",
         "global_batch": 64,
         "micro_batch": {"lora": 8, "qlora": 8, "full": 4, "dpo": 4},
         "max_sequence_len": 8192,
@@ -81,6 +84,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "peak_tflops": 0.2,
         "mfu": 0.10,
         "gpu": False,
+        "compute_capability": None,
         "global_batch": 4,
         "micro_batch": {"lora": 2, "qlora": 2, "full": 2, "dpo": 2},
         "max_sequence_len": 1024,
@@ -181,6 +185,33 @@ def profile(name: str) -> dict[str, Any]:
     n = int(m["n"])
     return {**PROFILES[base], "nodes": n, "gpus": PROFILES[base]["gpus_per_node"] * n,
             "title": f"{n} nodes of: {PROFILES[base]['title']}"}
+
+
+# The torch each profile trains with: the GPU hosts reuse the CUDA torch of the Dockerfile's base image
+# (nvcr.io/nvidia/pytorch:25.10-py3 ships PyTorch 2.9.0); the cpu profile has the train environment's pin.
+GPU_TORCH = "2.9.0"
+
+
+def cpu_torch() -> str:
+    from ftstudy.core.tool_envs import REQ_DIR
+
+    pins = (REQ_DIR / "train-cpu.txt").read_text()
+    return re.search(r"^torch==([\d.]+)", pins, re.M).group(1)
+
+
+def axolotl_capabilities(hardware: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What `axolotl train` would probe on this profile's machines: (capabilities, env_capabilities) for
+    Axolotl's validate_config, so that a config is checked for the hardware it is meant for, not this host.
+
+    Example:
+        >>> axolotl_capabilities("dgx-spark-x2")[0]
+        {'bf16': True, 'fp8': True, 'tf32': True, 'n_gpu': 2, 'n_node': 2, 'compute_capability': 'sm_121'}
+    """
+    prof = profile(hardware)
+    gpu = bool(prof["gpu"])
+    caps = {"bf16": gpu, "fp8": gpu and int(prof["compute_capability"][3:]) >= 89, "tf32": gpu,
+            "n_gpu": prof["gpus"], "n_node": prof["nodes"], "compute_capability": prof["compute_capability"]}
+    return caps, {"torch_version": GPU_TORCH if gpu else cpu_torch()}
 
 
 def base_name(name: str) -> str:

@@ -4,8 +4,8 @@
 Axolotl 0.19.0's schema types these keys but bounds none of them, so it accepts `learning_rate: .nan`,
 `num_epochs: -3` or `lora_r: 0`; what happens next is a crash when training starts (torch's AdamW, peft), a run
 that trains nothing, or a plan with negative hours. These rules are ftstudy's, not Axolotl's: every message
-says so, and names what refuses the value later when something does. They are kept apart from the rules that
-mirror Axolotl's own validators (axolotl_rules.py), and only bound values Axolotl's examples never use.
+says so, and names what refuses the value later when something does. They are kept apart from
+Axolotl's own verdict (axolotl_verdict.py), and only bound values Axolotl's examples never use.
 
 Example:
     >>> print(range_problems({"learning_rate": float("nan"), "num_epochs": 3})[0].render())

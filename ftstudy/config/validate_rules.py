@@ -1,11 +1,13 @@
-"""ftstudy's cross-field rules for Axolotl configs: what the schema cannot see (QLoRA without 4-bit weights,
-packing without varlen attention, CUDA-only kernels on the cpu profile, plugin keys without their plugin, ...).
-Each rule is `fn(cfg, ctx) -> Iterator[Problem]`, registered in RULES by `@rule`; ctx holds `gpu` (None when
-the hardware is unknown) and `base_dir` (where relative dataset paths start).
+"""ftstudy's own rules for Axolotl configs: only what Axolotl's validation cannot see (Axolotl's own
+validators run in Axolotl itself, ftstudy/config/axolotl_verdict.py, never mirrored here). An error is a config
+that cannot train (a dataset file that is missing, CUDA-only kernels on the cpu profile, a LoRA adapter with no
+targets, which PEFT refuses when the model loads); anything else is a warning. Every Problem here is labelled
+as ftstudy's rule when rendered. Each rule is `fn(cfg, ctx) -> Iterator[Problem]`, registered in RULES by
+`@rule`; ctx holds `gpu` (None when the hardware is unknown) and `base_dir` (where relative dataset paths start).
 
 Example:
-    >>> [p.render() for p in qlora_needs_4bit({"adapter": "qlora"}, {})]
-    ['load_in_4bit: adapter: qlora needs load_in_4bit: true (set load_in_4bit: true)']
+    >>> print(next(lora_settings_with_adapter({"adapter": "lora"}, {})).render())  # doctest: +ELLIPSIS
+    lora_target_modules: a LoRA adapter with no target modules trains nothing ... [ftstudy's rule]
 """
 from __future__ import annotations
 
@@ -26,52 +28,43 @@ def rule(fn: Rule) -> Rule:
 
 
 @rule
-def qlora_needs_4bit(cfg: dict, ctx: dict) -> Iterator[Problem]:
-    if cfg.get("adapter") == "qlora" and not cfg.get("load_in_4bit"):
-        yield Problem("load_in_4bit", "adapter: qlora needs load_in_4bit: true", "set load_in_4bit: true")
-
-
-@rule
 def dpo_needs_preference_data(cfg: dict, ctx: dict) -> Iterator[Problem]:
-    """Axolotl's RL data loader resolves `type` in axolotl.prompt_strategies.{dpo,orpo,kto}; it fails otherwise."""
+    """Axolotl's RL data loader resolves `type` in axolotl.prompt_strategies.{dpo,orpo,kto} when training
+    starts and fails there; its validate_config accepts any type."""
     datasets = cfg.get("datasets")
     for i, ds in enumerate(datasets if isinstance(datasets, list) else []):
         found = ax.rl_type_problem(str(cfg.get("rl")), ds.get("type"), schema()) if isinstance(ds, dict) else None
         if found:
             msg, near = found
-            yield Problem(f"datasets[{i}].type", msg, f"did you mean {near}?" if near else
+            yield Problem(f"datasets[{i}].type", msg + " (Axolotl's data loader fails on it when training starts)",
+                          f"did you mean {near}?" if near else
                           "use chatml.ultra or chat_template.default with chosen/rejected fields")
 
 
-@rule
-def axolotl_model_validators(cfg: dict, ctx: dict) -> Iterator[Problem]:
-    """Axolotl's own model validators that matter for training, mirrored in ftstudy/config/axolotl_rules.py."""
-    for check in ax.MODEL_RULES:
-        for path, message, hint, level in check(cfg, schema()):
-            yield Problem(path, message, hint, level)
+# What Axolotl 0.19 turns a legacy attention flag into (its LEGACY_ATTN_FLAG_TO_IMPL, in its priority order);
+# with none set, transformers picks sdpa.
+LEGACY_ATTENTION = {"xformers_attention": "xformers", "sage_attention": "sage", "flex_attention": "flex_attention",
+                    "flash_attention": "flash_attention_2", "sdp_attention": "sdpa", "eager_attention": "eager"}
+
+
+def attention(cfg: dict) -> str:
+    """The attention Axolotl trains with: attn_implementation, else the first legacy flag set, else sdpa."""
+    if cfg.get("attn_implementation"):
+        return str(cfg["attn_implementation"])
+    return next((impl for flag, impl in LEGACY_ATTENTION.items() if cfg.get(flag)), "sdpa")
 
 
 @rule
-def rl_does_not_pack(cfg: dict, ctx: dict) -> Iterator[Problem]:
-    if cfg.get("rl") and cfg.get("sample_packing"):
-        yield Problem("sample_packing", f"Axolotl does not pack samples for rl: {cfg['rl']}", "set sample_packing: false")
-
-
-@rule
-def packing_needs_varlen_attention(cfg: dict, ctx: dict) -> Iterator[Problem]:
-    # Axolotl 0.19 keeps packed samples apart with flash/flex/xformers/sage kernels, and with sdpa/eager through a
-    # block-diagonal mask; sdpa_varlen (torch >= 2.10, on unless set false) makes sdpa skip the masked blocks.
-    attn = str(cfg.get("attn_implementation") or "")
-    varlen = attn.startswith(("flash_attention", "flex_attention", "xformers", "sage")) or "flash-attn" in attn \
-        or "sage-attention" in attn or cfg.get("flash_attention") or cfg.get("flex_attention")
-    if not ctx.get("gpu") or not cfg.get("sample_packing") or varlen:
+def packing_pays_a_full_mask(cfg: dict, ctx: dict) -> Iterator[Problem]:
+    """Axolotl 0.19 keeps packed samples apart with every attention (varlen kernels, or a block-diagonal mask
+    for sdpa/eager); sdpa_varlen (torch >= 2.10, on unless set false) lets sdpa skip the masked blocks. What is
+    left is speed: eager, or sdpa without varlen, computes the full T×T mask. A warning, never an error."""
+    if not ctx.get("gpu") or not cfg.get("sample_packing"):
         return
-    if attn in ("sdpa", "eager") and not (attn == "sdpa" and cfg.get("sdpa_varlen") is not False):
+    attn = attention(cfg)
+    if attn == "eager" or (attn == "sdpa" and cfg.get("sdpa_varlen") is False):
         yield Problem("sample_packing", f"packed rows with {attn} attention pay a full T×T block-diagonal mask",
                       "use attn_implementation: sdpa with sdpa_varlen, or flash_attention_2", WARNING)
-    elif attn not in ("sdpa", "eager"):
-        yield Problem("sample_packing", "sample packing on GPU without a varlen attention lets packed samples attend "
-                      "to each other", "set attn_implementation: flash_attention_2 (or sdpa), or sample_packing: false")
 
 
 @rule
@@ -100,31 +93,29 @@ def plugin_keys_need_their_plugin(cfg: dict, ctx: dict) -> Iterator[Problem]:
 
 @rule
 def optimizer_is_known(cfg: dict, ctx: dict) -> Iterator[Problem]:
+    """Axolotl's schema takes any string; transformers' TrainingArguments refuses an unknown one at launch."""
     known = schema().get("x-optimizers") or []
     opt = cfg.get("optimizer")
     if known and isinstance(opt, str) and opt not in known:
         near = difflib.get_close_matches(opt, known, n=1, cutoff=0.6)
-        yield Problem("optimizer", f"{opt!r} is not an optimizer Axolotl 0.19.0 knows",
-                      f"did you mean {near[0]}?" if near else "see transformers' OptimizerNames")
+        yield Problem("optimizer", f"{opt!r} is not an optimizer Axolotl 0.19.0 knows (transformers refuses it "
+                      "when training starts)", f"did you mean {near[0]}?" if near else "see transformers' OptimizerNames")
 
 
 @rule
-def batch_is_sane(cfg: dict, ctx: dict) -> Iterator[Problem]:
+def batch_is_plausible(cfg: dict, ctx: dict) -> Iterator[Problem]:
     mbs, ga = cfg.get("micro_batch_size"), cfg.get("gradient_accumulation_steps", 1)
-    if not isinstance(mbs, int) or not isinstance(ga, int):
-        return
-    if mbs < 1 or ga < 1:
-        yield Problem("micro_batch_size", f"micro_batch_size {mbs} × gradient_accumulation_steps {ga} must both be ≥ 1", "")
-    elif mbs * ga > 1024:
+    if isinstance(mbs, int) and isinstance(ga, int) and mbs >= 1 and ga >= 1 and mbs * ga > 1024:
         yield Problem("gradient_accumulation_steps", f"a global batch of {mbs * ga} sequences per GPU is implausible",
-                      "aim for 16-128 sequences per optimizer step")
+                      "aim for 16-128 sequences per optimizer step", WARNING)
 
 
 @rule
 def lora_settings_with_adapter(cfg: dict, ctx: dict) -> Iterator[Problem]:
     targets = ("lora_target_linear", "lora_target_modules", "lora_target_parameters")
     if cfg.get("adapter") in ("lora", "qlora") and not any(cfg.get(k) for k in targets):
-        yield Problem("lora_target_modules", "a LoRA adapter with no target modules trains nothing",
+        yield Problem("lora_target_modules", "a LoRA adapter with no target modules trains nothing (Axolotl's "
+                      "validation accepts it; PEFT refuses it when the model loads)",
                       "set lora_target_linear: true or list lora_target_modules")
     if not cfg.get("adapter") and any(k in cfg for k in ("lora_r", "lora_alpha")):
         yield Problem("adapter", "lora_* keys are set but no adapter is", "set adapter: lora, or remove the lora_* keys",
@@ -154,6 +145,6 @@ def dataset_files_exist(cfg: dict, ctx: dict) -> Iterator[Problem]:
 @rule
 def sequence_len_positive(cfg: dict, ctx: dict) -> Iterator[Problem]:
     seq = cfg.get("sequence_len")
-    if isinstance(seq, int) and seq < 16:
+    if isinstance(seq, int) and 1 <= seq < 16:
         yield Problem("sequence_len", f"sequence_len {seq} drops nearly every row (Axolotl drops longer rows silently)",
-                      "use at least a few hundred tokens")
+                      "use at least a few hundred tokens", WARNING)

@@ -24,15 +24,21 @@ NOTE = "note"  # about this machine's state, not the config (data not prepared y
 
 @dataclass(frozen=True)
 class Problem:
+    """One finding. `origin` says whose rule it is: "axolotl" (Axolotl's own validation said so), "schema"
+    (Axolotl's JSON Schema, checked by ftstudy), "input" (the file itself: unreadable, not YAML) or "ftstudy"
+    (ftstudy's own rule, which Axolotl does not have: labelled as such when rendered)."""
+
     path: str
     message: str
     suggestion: str = ""
     severity: str = ERROR
+    origin: str = "ftstudy"
 
     def render(self) -> str:
         tail = f" ({self.suggestion})" if self.suggestion else ""
         lead = "" if self.severity == ERROR else f"{self.severity}: "
-        return f"{lead}{self.path or '<root>'}: {self.message}{tail}"
+        own = self.origin == "ftstudy" and self.severity != NOTE and "ftstudy's" not in self.message
+        return f"{lead}{self.path or '<root>'}: {self.message}{tail}" + (" [ftstudy's rule]" if own else "")
 
 
 @functools.cache
@@ -74,7 +80,7 @@ def _schema_errors(error: Any) -> list[Problem]:
         if all(e.validator in ("type", "const", "pattern", "enum") and not e.relative_path for e in best):
             kinds = sorted({str(_resolve(b).get("type", _resolve(b).get("title", "?"))) for b in error.validator_value})
             return [Problem(_fmt(error.absolute_path), f"{error.instance!r} is not valid here",
-                            f"expected one of: {', '.join(kinds)}")]
+                            f"expected one of: {', '.join(kinds)}", origin="schema")]
         return [p for sub in best for p in _schema_errors(sub)]
     path = _fmt(error.absolute_path)
     if error.validator == "additionalProperties":
@@ -85,18 +91,22 @@ def _schema_errors(error: Any) -> list[Problem]:
         for key in extras:
             near = ax.near_miss(str(key), allowed)
             full = f"{path}.{key}" if path else str(key)
-            if near or closed:  # a typo (Axolotl would drop the value meant for `near`), or a key Axolotl refuses
-                out.append(Problem(full, "unknown key —", f"did you mean {near}?" if near else "Axolotl refuses it here"))
+            if closed:  # a key Axolotl refuses (with a hint when it is a typo)
+                out.append(Problem(full, "unknown key —", f"did you mean {near}?" if near else "Axolotl refuses it here",
+                                   origin="schema"))
+            elif near:  # a typo: Axolotl would drop the value meant for `near` without a word (ftstudy's rule)
+                out.append(Problem(full, "unknown key —", f"did you mean {near}? Axolotl drops its value"))
             else:
-                out.append(Problem(full, "not an Axolotl 0.19.0 key; Axolotl ignores it", "", WARNING))
+                out.append(Problem(full, "not an Axolotl 0.19.0 key; Axolotl ignores it", "", WARNING, "schema"))
         return out
     if error.validator == "enum":
         near = difflib.get_close_matches(str(error.instance), [str(v) for v in error.validator_value], n=1, cutoff=0.5)
         hint = f"did you mean {near[0]}?" if near else "allowed: " + ", ".join(map(str, error.validator_value))
-        return [Problem(path, f"{error.instance!r} is not an allowed value", hint)]
+        return [Problem(path, f"{error.instance!r} is not an allowed value", hint, origin="schema")]
     if error.validator == "type":
-        return [Problem(path, f"{error.instance!r} has the wrong type", f"expected {error.validator_value}")]
-    return [Problem(path, error.message, "")]
+        return [Problem(path, f"{error.instance!r} has the wrong type", f"expected {error.validator_value}",
+                        origin="schema")]
+    return [Problem(path, error.message, "", origin="schema")]
 
 
 def schema_problems(cfg: Any) -> list[Problem]:
@@ -106,4 +116,5 @@ def schema_problems(cfg: Any) -> list[Problem]:
     for err in sorted(validator.iter_errors(cfg), key=lambda e: list(map(str, e.absolute_path))):
         out.extend(_schema_errors(err))
     # "unknown key —" reads better joined to its suggestion
-    return [Problem(p.path, "unknown key — " + p.suggestion, "", p.severity) if p.message == "unknown key —" else p for p in out]
+    return [Problem(p.path, "unknown key — " + p.suggestion, "", p.severity, p.origin) if p.message == "unknown key —"
+            else p for p in out]

@@ -1,36 +1,31 @@
-"""Run Axolotl's own config validation on YAML files (tool side: runs in the train environment).
+"""Axolotl's own config validation, as a warm process (tool side: runs in the train environment).
 
-Prints one JSON line per file: {"path": ..., "ok": bool, "errors": [{"loc": "...", "msg": "..."}]}.
-Usage: python axolotl_validate.py CONFIG.yaml...  (one process for many files: Axolotl takes seconds to import)
+Reads one JSON request a line on stdin: {"id": ..., "text": YAML, "capabilities": {...} | null,
+"env_capabilities": {...} | null}, and answers each with one line on stdout:
+{"id": ..., "ok": bool, "errors": [{"loc": "...", "msg": "..."}]}. The first line is
+{"ready": "<axolotl version>"} once Axolotl is imported (seconds: why one process serves many files).
 
-Each file goes through what `axolotl train` does before training: load the YAML, register the plugins it lists
-(their keys join the model), validate. The plugin manager is a process-wide singleton, so it is emptied between
-files: one file's plugins must not make the next file's keys valid.
+Each config goes through what `axolotl train` does before training: load the YAML, register the plugins it
+lists (their keys join the model: prepare_plugins), validate_config with the capabilities of the machine the
+config is for (null: this machine, probed as `axolotl train` probes it). The plugin manager is a process-wide
+singleton, so it is emptied between configs: one config's plugins must not make the next one's keys valid.
 """
 import json
 import logging
-import re
 import sys
 
 import yaml
 
-# What Axolotl would probe on each profile's machine (the config header names the profile): H100 is sm_90,
-# the DGX Spark's GB10 sm_121; both do bf16. Other files (no header) are checked as on a CPU host.
-CAPS = {
-    "h100": {"bf16": True, "fp8": True, "n_gpu": 1, "n_node": 1, "compute_capability": "sm_90"},
-    "h100x8": {"bf16": True, "fp8": True, "n_gpu": 8, "n_node": 1, "compute_capability": "sm_90"},
-    "dgx-spark": {"bf16": True, "fp8": True, "n_gpu": 1, "n_node": 1, "compute_capability": "sm_121"},
-}
-CPU = {"bf16": False, "fp8": False, "n_gpu": 1, "n_node": 1, "compute_capability": None}
+
+def loc_of(parts) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
 
 
-def capabilities(text: str) -> dict:
-    found = re.search(r"^# experiment: \S+\s+method: \S+\s+hardware: (\S+)", text, re.M)
-    return dict(CAPS.get(found.group(1), CPU) if found else CPU)
-
-
-def check(path: str) -> dict:
-    from axolotl.cli.config import prepare_plugins
+def check(req: dict) -> dict:
+    from axolotl.cli.config import gpu_capabilities, prepare_plugins
     from axolotl.integrations.base import PluginManager
     from axolotl.utils.config import validate_config
     from axolotl.utils.dict import DictDefault
@@ -41,28 +36,40 @@ def check(path: str) -> dict:
     errors = []
     cfg = None
     try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
-        cfg = DictDefault(yaml.safe_load(text))
+        loaded = yaml.safe_load(req["text"])
+        if not isinstance(loaded, dict):
+            raise ValueError(f"the config must be a mapping, got {type(loaded).__name__}")
+        cfg = DictDefault(loaded)
         prepare_plugins(cfg)
-        # Capabilities are what Axolotl normally probes from the GPU; on a CPU host we state them (per the
-        # profile the config was generated for) so that validation checks the config rather than this machine.
-        validate_config(cfg, capabilities=capabilities(text),
-                        env_capabilities={"torch_version": __import__("torch").__version__})
+        caps, env_caps = req.get("capabilities"), req.get("env_capabilities")
+        if caps is None:
+            caps, env_caps = gpu_capabilities()
+        validate_config(cfg, capabilities=caps, env_capabilities=env_caps)
     except ValidationError as exc:
         for err in exc.errors():
-            errors.append({"loc": ".".join(str(p) for p in err.get("loc", ())), "msg": err.get("msg", "")})
+            errors.append({"loc": loc_of(err.get("loc", ())), "msg": err.get("msg", "")})
     except Exception as exc:  # Axolotl raises plain ValueErrors from its model validators too
         errors.append({"loc": "", "msg": f"{type(exc).__name__}: {exc}"})
     if errors and manager.plugins and cfg is not None:
-        try:  # undo register()-time side effects, as `axolotl train` does, before the next file
+        try:  # undo register()-time side effects, as `axolotl train` does, before the next config
             manager.on_config_validation_error(cfg)
         except Exception:
             pass
-    return {"path": path, "ok": not errors, "errors": errors}
+    return {"id": req["id"], "ok": not errors, "errors": errors}
+
+
+def main() -> None:
+    logging.disable(logging.WARNING)  # Axolotl's own log lines would crowd out the answers
+    import axolotl
+    import axolotl.utils.config  # noqa: F401  (the slow import, before "ready")
+
+    out = sys.stdout
+    sys.stdout = sys.stderr  # whatever Axolotl prints goes to stderr, never between two answers
+    print(json.dumps({"ready": axolotl.__version__}), file=out, flush=True)
+    for line in sys.stdin:
+        if line.strip():
+            print(json.dumps(check(json.loads(line))), file=out, flush=True)
 
 
 if __name__ == "__main__":
-    logging.disable(logging.WARNING)  # Axolotl's own log lines would crowd out the JSON lines in the tail
-    for arg in sys.argv[1:]:
-        print(json.dumps(check(arg)), flush=True)
+    main()

@@ -143,7 +143,9 @@ def resume_point(folder: Path) -> Path | None:
 
 def check_inputs(req: Request) -> None:
     """Fail before spending any CPU/GPU time: a missing base model or dataset, an invalid config."""
-    problems = validate.errors(validate.validate_text(config_text(req), req.hardware))
+    # ftstudy's layer only: Axolotl validates this same config itself at launch a moment later, on the machine
+    # that trains (starting it here too would add its import time to every run).
+    problems = validate.errors(validate.validate_text(config_text(req), req.hardware, axolotl=False))
     if problems:
         raise TrainError("the config does not validate:\n  " + "\n  ".join(p.render() for p in problems))
     base = str(req.cfg.get("base_model", ""))
