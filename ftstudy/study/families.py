@@ -15,9 +15,9 @@ they agree except near the boundary, where a 95% CI that just excludes 0 can car
 
 Example:
     >>> family("math", "guard")
-    'guards (study)'
+    'guards of the study'
     >>> family("math", "primary")
-    'primary: math'
+    'primary of math'
 """
 from __future__ import annotations
 
@@ -35,14 +35,14 @@ ROLE = {"primary": "primary", "secondary": "secondary", "guard": "guards"}  # a 
 def family(exp_id: str, role: str) -> str:
     """The family a comparison of `role` in experiment `exp_id` belongs to, by the declared rule."""
     r = ROLE.get(role, role)
-    return f"{r}: {exp_id}" if registry.statistics()["families"][r] == "experiment" else f"{r} (study)"
+    return f"{r} of {exp_id}" if registry.statistics()["families"][r] == "experiment" else f"{r} of the study"
 
 
 def declared() -> dict[str, set[tuple[str, str, str]]]:
     """Every family and its members (experiment, method, benchmark), from the registry alone.
 
     Example:
-        >>> len(declared()["primary: classification"])      # ag_news x qlora, lora, full
+        >>> len(declared()["primary of classification"])      # ag_news x qlora, lora, full
         3
     """
     out: dict[str, set] = defaultdict(set)

@@ -27,17 +27,12 @@ from ftstudy.core import checked_json, tables
 from ftstudy.core.fsio import atomic_write, read_json
 
 
-def collect(root: Path) -> dict[str, Any]:
+def collect(root: Path, adjust: str | None = None) -> dict[str, Any]:
     """Everything the report shows, read from results/, runs/ and study.lock.json."""
-    rows, runs = [], []
-    res = root / "results"
-    for exp_dir in sorted(p for p in res.glob("*") if p.is_dir() and not p.name.startswith(".")):
-        try:
-            registry.experiment(exp_dir.name)
-        except LookupError:
-            continue
-        for tag, got in comparison.compare_tags(exp_dir.name, res).items():
-            rows += [{**r, "method": tag} for r in got if r["status"] != "missing"]
+    from ftstudy.study import families
+
+    runs, res = [], root / "results"
+    rows = [r for r in families.study_rows(res, adjust=adjust) if r["status"] != "missing"]  # adjusted in families
     for tj in sorted((root / "runs").glob("*/*/train.json")):
         t = checked_json.read(tj, "train_run", allow_nonfinite=True)  # a diverged loss is kept as NaN by train
         exp = registry.experiment(t["experiment"]) if t.get("experiment") in registry.experiment_ids() else None
@@ -112,10 +107,14 @@ def _label(bench_id: str) -> str:
 
 
 def table_rows(data: dict[str, Any]) -> list[list[str]]:
+    from ftstudy.plan import power
+    from ftstudy.study import families
+
     out = []
     for r in data["rows"]:
         if r["status"] != "ok":
-            out.append([r["experiment"], r["method"], _label(r["benchmark"]), "-", "-", "-", "-", "-", f"{r['status']}: {r.get('reason', '')}"])
+            out.append([r["experiment"], r["method"], _label(r["benchmark"]), "-", "-", "-", "-", "-", "-",
+                        f"{r['status']}: {r.get('reason', '')}", "-"])
             continue
         ci = f"[{_f(r.get('ci_low'))}, {_f(r.get('ci_high'))}]" if "ci_low" in r else "-"
         plan = r.get("plan") or {}
@@ -128,11 +127,13 @@ def table_rows(data: dict[str, Any]) -> list[list[str]]:
             exp_s += f"; published base {plan['published']['base']:g}"
         sig = "" if r.get("significant") else " (not significant)" if "significant" in r else ""
         out.append([r["experiment"], r["method"], _label(r["benchmark"]), _f(r["base"]), _f(r["ft"]), f"{r['delta']:+.3f}", ci,
-                    exp_s, r["verdict"] + (sig if not r["verdict"].startswith("not significant") else "")])
+                    power.text(r.get("mde")), exp_s, r["verdict"] + (sig if not r["verdict"].startswith("not significant") else ""),
+                    families.verdict(r) + (f" ({r['family']}, {r['family_size']} tests)" if r.get("family") else "")])
     return out
 
 
-HEAD = ["experiment", "method", "benchmark", "base", "fine-tuned", "delta", "95% CI", "expected (plan)", "verdict"]
+HEAD = ["experiment", "method", "benchmark", "base", "fine-tuned", "delta", "95% CI", "MDE", "expected (plan)",
+        "verdict (CI, unadjusted)", "adjusted p (family)"]
 CONTAM = ["experiment", "run", "benchmark", "status", "items", "training rows sharing an n-gram", "action", "example"]
 CONTAM_NOTE = ("Training rows that share an n-gram (13 words by default) with a benchmark item, per experiment and "
                "benchmark; \"not checked\" means the items could not be loaded, not that the data is clean.")
