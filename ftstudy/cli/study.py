@@ -207,8 +207,13 @@ def compare_cmd(exp, base_tag, ft_tag, results_dir, adjust, as_json):
 @click.option("--out", "out_dir", default="report", show_default=True, type=click.Path(), help="Output folder.")
 @click.option("--root", default=".", show_default=True, type=click.Path(exists=True, file_okay=False),
               help="Study root (holds results/, runs/, state/).")
-def report_cmd(out_dir, root):
+@click.option("--adjust", type=click.Choice(["holm", "bh", "none"]),
+              help="Correction within each declared family (default: experiments.yaml's statistics.adjust, holm).")
+def report_cmd(out_dir, root, adjust):
     """Write the study report: a self-contained HTML page and a Markdown summary.
+
+    Each verdict shows its unadjusted CI and its p-value adjusted within its declared family, the benchmark's
+    minimum detectable effect, and each method's training hours (and GPU-hours) per point gained.
 
     \b
     Example:
@@ -218,7 +223,7 @@ def report_cmd(out_dir, root):
 
     from ftstudy.study import report
 
-    paths = report.write(Path(root), Path(out_dir))
+    paths = report.write(Path(root), Path(out_dir), adjust)
     for p in paths:
         click.echo(f"wrote {p}")
 

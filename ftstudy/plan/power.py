@@ -50,7 +50,7 @@ def mde(n: int | None, base: float | None, scale: str = "fraction", alpha: float
     return {"mde": width, "points": width / POINT.get(scale, 0.01), "n": n, "base": base, "psi": round(psi, 6),
             "alpha": alpha, "power": power,
             "assumption": (f"psi = {psi:.3g} (declared)" if discordance is not None
-                           else f"psi = 2m(1-m) = {psi:.3g} at base m = {m:.3g}" + (" (unknown: 0.5)" if base is None else ""))}
+                           else f"psi = 2m(1-m) = {psi:.3g} at base m = {m:.3g}" + (" (base unknown: the widest)" if base is None else ""))}
 
 
 def text(r: dict[str, Any] | None) -> str:
@@ -61,3 +61,54 @@ def text(r: dict[str, Any] | None) -> str:
         ('25.6 pts', '-')
     """
     return "-" if not r else f"{r['points']:.3g} pts"
+
+
+def for_experiment(exp) -> list[dict[str, Any]]:
+    """Each benchmark of an experiment (`registry.Experiment`) with its item count, the base mean the MDE assumes
+    (the plan's "before" midpoint, else the published base score, else unknown: 0.5, the widest), its MDE, and
+    whether the plan's expected gain is at least the MDE (None where the plan gives no gain on this scale).
+
+    Example:
+        >>> from ftstudy.config import registry
+        >>> r = for_experiment(registry.experiment("math"))[0]
+        >>> r["benchmark"], r["n"], r["detects_plan_gain"]
+        ('gsm8k', 1319, True)
+    """
+    from ftstudy.config import expectations, registry
+
+    st = registry.statistics()
+    roles = [(b, "primary") for b in exp.primary] + [(b, "secondary") for b in exp.benchmarks.get("secondary", [])]
+    tol = {g["id"]: g["tolerance"] for g in exp.benchmarks.get("guards", [])}
+    roles += [(g["id"], "guard") for g in exp.benchmarks.get("guards", [])]
+    out = []
+    for b, role in roles:
+        bench = registry.benchmark(b)
+        usable = expectations.scale_matches(exp, b, bench)
+        fig = expectations.figure(exp, b) if usable else None
+        pub = (exp.plan.get("published") or {}).get(b)
+        base = (sum(fig["before"]) / 2 if fig and "before" in fig else pub["base"] if pub else None)
+        r = mde(bench.get("n_items"), base, bench.get("scale", "fraction"), st["alpha"], st["power"], st["discordance"])
+        gain = expectations.gain_range(exp, b) if usable else None
+        out.append({"benchmark": b, "role": role, "n": bench.get("n_items"), "base": base, "mde": r,
+                    "expected_gain": list(gain) if gain else None,
+                    "detects_plan_gain": (gain[0] >= r["mde"]) if gain and r else None,
+                    "tolerance": tol.get(b) if role == "guard" else None})
+    return out
+
+
+def lines(rows: list[dict[str, Any]]) -> list[str]:
+    """The text view `ftstudy plan` prints: one line per benchmark."""
+    out = []
+    for r in rows:
+        m = r["mde"]
+        if not m:
+            out.append(f"  {r['benchmark']:<16}{r['role']:<10}items not fixed (each subtask's own): no MDE")
+            continue
+        gain = r["expected_gain"]
+        plan = ("" if not gain else f"; the plan expects +{gain[0]:g}..{gain[1]:g}: "
+                + ("detectable" if r["detects_plan_gain"] else f"{r['n']} items cannot reliably detect its low end"))
+        if r.get("tolerance") is not None:  # a guard: can it see a drop as large as it tolerates?
+            plan = f"; a drop of its tolerance {r['tolerance']:g}: " + ("detectable" if r["tolerance"] >= m["mde"]
+                                                                       else "not reliably detectable")
+        out.append(f"  {r['benchmark']:<16}{r['role']:<10}{r['n']:>6} items  MDE {text(m):>10}  ({m['assumption']}){plan}")
+    return out

@@ -20,7 +20,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ftstudy.study import comparison
+from ftstudy.study import comparison, cost
 from ftstudy.config import expectations
 from ftstudy.config import registry
 from ftstudy.core import checked_json, tables
@@ -49,7 +49,7 @@ def collect(root: Path, adjust: str | None = None) -> dict[str, Any]:
     from ftstudy.study import report_views
     from ftstudy.data.decontam.check import report_rows
 
-    return {"rows": rows, "runs": runs, "lock": lock, "cautions": cautions, "contamination": report_rows(root),
+    return {"rows": rows, "runs": runs, "lock": lock, "cost": cost.rows(runs, rows), "cautions": cautions, "contamination": report_rows(root),
             "examples": report_views.examples(res, rows) if res.is_dir() else [],
             "lock_path": str((root / "study.lock.json").resolve()) if lock is not None else None}
 
@@ -193,6 +193,7 @@ def markdown(data: dict[str, Any]) -> str:
         parts += ["## Held-out examples (base vs fine-tuned, where they differ)", "",
                   _md_table(EXAMPLE_HEAD, example_rows(data["examples"])), ""]
     parts += ["## Training cost (measured; planner's prediction and its error in brackets)", "", _md_table(COST, cost_rows(data))]
+    parts += ["", "## Cost per point gained", "", cost.NOTE, "", _md_table(cost.HEAD, cost.table_rows(data.get("cost") or []))]
     parts += ["", "## Contamination", "", CONTAM_NOTE, "", _md_table(CONTAM, data.get("contamination") or [])]
     if data["lock"]:
         parts += ["", "## Lock", "", f"What these results depend on: {md(data.get('lock_path') or 'study.lock.json')} "
@@ -227,14 +228,15 @@ table.examples td{{max-width:22em;font-size:12px}}pre{{background:#f6f8fa;paddin
 <h2>Charts</h2>{figs or "<p>no results yet</p>"}
 {ex}
 <h2>Training cost</h2><p>Measured; in brackets the planner's prediction and its error.</p>{tables.html(COST, cost_rows(data), "cost")}
+<h2>Cost per point gained</h2><p>{html.escape(cost.NOTE)}</p>{tables.html(cost.HEAD, cost.table_rows(data.get("cost") or []), "cost-per-point")}
 <h2>Contamination</h2><p>{html.escape(CONTAM_NOTE)}</p>{tables.html(CONTAM, data.get("contamination") or [], "contamination")}
 {lock}</body></html>
 """
 
 
-def write(root: Path, out_dir: Path) -> list[Path]:
+def write(root: Path, out_dir: Path, adjust: str | None = None) -> list[Path]:
     """Write report.html and report.md into out_dir; returns their paths."""
-    data = collect(root)
+    data = collect(root, adjust)
     html_path, md_path = out_dir / "report.html", out_dir / "report.md"
     atomic_write(html_path, page(data, plots(data)))
     atomic_write(md_path, markdown(data))
