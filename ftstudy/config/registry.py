@@ -218,7 +218,11 @@ def statistics() -> dict[str, Any]:
         >>> statistics()["families"]["guards"], statistics()["adjust"]
         ('study', 'holm')
     """
-    path = str(_data_path())
+    return _statistics(str(_data_path()))
+
+
+@functools.cache  # by path, as _read: read once per registry
+def _statistics(path: str) -> dict[str, Any]:
     raw = _yaml(path).get("statistics") or {}
     out = {**STATISTICS, **raw, "families": {**STATISTICS["families"], **(raw.get("families") or {})}}
     bad = [f"{k}: {v!r}" for k, v in out["families"].items() if k not in ROLES or v not in ("experiment", "study")]
