@@ -105,4 +105,6 @@ def verdict(r: dict[str, Any]) -> str:
     if r.get("p_adjusted") is None:
         return "-"
     word = "significant" if r["significant_adjusted"] else "not significant"
+    if r["adjust"] == "none":
+        return f"p {r['p_value']:.2g} (no correction): {word}"
     return f"p {r['p_value']:.2g}, {r['adjust']} {r['p_adjusted']:.2g}: {word}"

@@ -1,10 +1,12 @@
 """The study report: a self-contained HTML page (plots embedded as PNG data, no network) and a Markdown summary.
 
 Short enough to read, in this order: the verdict table (one row per experiment × method × benchmark: base,
-fine-tuned, delta with its 95% CI, the plan's expectation, verdict); cautions; the before/after chart with CI
-whiskers, the measured gain vs the plan's range, the loss curves (inline SVG); a few held-out examples per
-experiment, base and fine-tuned outputs side by side where they differ; training cost, the planner's prediction
-beside what was measured; the lock collapsed (and linked: study.lock.json).
+fine-tuned, delta with its 95% CI, the benchmark's minimum detectable effect, the plan's expectation, the CI's
+verdict and the p-value adjusted within its declared family, ftstudy/study/families.py); cautions; the
+before/after chart with CI whiskers, the measured gain vs the plan's range, the loss curves (inline SVG); a few
+held-out examples per experiment, base and fine-tuned outputs side by side where they differ; training cost, the
+planner's prediction beside what was measured; cost per point gained (ftstudy/study/cost.py); the lock collapsed
+(and linked: study.lock.json).
 
 Model output, item text, tag and file names are untrusted: the HTML escapes every cell, and the Markdown writes
 them through `md`, so neither can carry raw HTML, a script or a link. Every file is read through core.checked_json:
