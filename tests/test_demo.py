@@ -59,6 +59,9 @@ def test_quick_demo_runs_every_stage(quick_demo):
     # no training row shares a 13-gram with the demo's benchmark items: prepare, the lock and the report say so
     lock = json.loads((out / "study.lock.json").read_text())
     md = (out / "report" / "report.md").read_text()
+    # each run's training hours per point of its primary gain (a row even when the quick run gained nothing)
+    assert "## Cost per point gained" in md and "hours per point" in md
+    assert all(f"| {r.experiment} | {r.method} | cpu | {r.benchmarks[0]} |" in md for r in demo.QUICK)
     for r in demo.QUICK:
         fig = json.loads((out / "state" / r.experiment / f"{r.method}-cpu.json").read_text())["prepare"]["output"]["contamination"]
         assert lock["experiments"][f"{r.experiment}/{r.method}-cpu"]["contamination"] == fig

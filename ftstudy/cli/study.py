@@ -159,26 +159,35 @@ def cancel_cmd(exp):
 @click.option("--base", "base_tag", default="base", show_default=True, help="Tag of the base model's results.")
 @click.option("--ft", "ft_tag", help="Tag of the fine-tuned results (default: every other tag found).")
 @click.option("--results-dir", default="results", show_default=True, type=click.Path())
+@click.option("--adjust", type=click.Choice(["holm", "bh", "none"]),
+              help="Correction within each declared family (default: experiments.yaml's statistics.adjust, holm).")
 @click.option("--json", "as_json", is_flag=True)
-def compare_cmd(exp, base_tag, ft_tag, results_dir, as_json):
+def compare_cmd(exp, base_tag, ft_tag, results_dir, adjust, as_json):
     """Compare base and fine-tuned results of an experiment, benchmark by benchmark.
 
     Shows base, fine-tuned, delta, a paired bootstrap 95% CI over the same items, the plan's expected gain and
     the verdict (met, below/above the plan's range, not significant, regressed); guards flag regressions
-    beyond their tolerance. Also writes results/<exp>.json in the plan's workflow shape (per method).
+    beyond their tolerance. Beside each unadjusted CI: the permutation p-value adjusted within its family of
+    tests (declared in experiments.yaml: each experiment's primaries, the study's guards) and the benchmark's
+    minimum detectable effect at its item count. Also writes results/<exp>.json in the plan's workflow shape.
 
     \b
     Example:
       ftstudy compare classification
       ftstudy compare classification --ft full --json
+      ftstudy compare math --adjust bh
     """
     from pathlib import Path
 
-    from ftstudy.study import comparison
+    from ftstudy.study import comparison, families
     from ftstudy.config import registry
 
     root = Path(results_dir)
-    out = comparison.compare_tags(exp, root, base_tag, ft_tag)
+    comparison.check_args(exp, root, base_tag, ft_tag)
+    out: dict[str, list] = {}
+    for r in families.study_rows(root, base_tag, adjust):  # the families span experiments: adjust over all
+        if r["experiment"] == exp and (ft_tag is None or r["method"] == ft_tag):
+            out.setdefault(r["method"], []).append(r)
     if not out:
         raise click.ClickException(f"no fine-tuned results for {exp} under {root}")
     from ftstudy.study import plan_results
@@ -198,8 +207,13 @@ def compare_cmd(exp, base_tag, ft_tag, results_dir, as_json):
 @click.option("--out", "out_dir", default="report", show_default=True, type=click.Path(), help="Output folder.")
 @click.option("--root", default=".", show_default=True, type=click.Path(exists=True, file_okay=False),
               help="Study root (holds results/, runs/, state/).")
-def report_cmd(out_dir, root):
+@click.option("--adjust", type=click.Choice(["holm", "bh", "none"]),
+              help="Correction within each declared family (default: experiments.yaml's statistics.adjust, holm).")
+def report_cmd(out_dir, root, adjust):
     """Write the study report: a self-contained HTML page and a Markdown summary.
+
+    Each verdict shows its unadjusted CI and its p-value adjusted within its declared family, the benchmark's
+    minimum detectable effect, and each method's training hours (and GPU-hours) per point gained.
 
     \b
     Example:
@@ -209,7 +223,7 @@ def report_cmd(out_dir, root):
 
     from ftstudy.study import report
 
-    paths = report.write(Path(root), Path(out_dir))
+    paths = report.write(Path(root), Path(out_dir), adjust)
     for p in paths:
         click.echo(f"wrote {p}")
 

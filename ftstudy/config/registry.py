@@ -205,6 +205,39 @@ def _read(exps_path: str, bench_path: str) -> tuple[dict[str, Experiment], dict[
     return exps, raw_bench["benchmarks"], dict(raw_bench.get("not_run") or {})
 
 
+ROLES = ("primary", "secondary", "guards")  # the benchmark roles of an experiment; each is a family of tests
+STATISTICS = {"families": {"primary": "experiment", "secondary": "experiment", "guards": "study"},
+              "adjust": "holm", "alpha": 0.05, "power": 0.8, "discordance": None}
+
+
+def statistics() -> dict[str, Any]:
+    """The study's `statistics:` declaration (experiments.yaml): families per role, default correction, alpha,
+    power and the MDE's discordance; missing keys take STATISTICS's values, a bad one is refused in one line.
+
+    Example:
+        >>> statistics()["families"]["guards"], statistics()["adjust"]
+        ('study', 'holm')
+    """
+    return _statistics(str(_data_path()))
+
+
+@functools.cache  # by path, as _read: read once per registry
+def _statistics(path: str) -> dict[str, Any]:
+    raw = _yaml(path).get("statistics") or {}
+    out = {**STATISTICS, **raw, "families": {**STATISTICS["families"], **(raw.get("families") or {})}}
+    bad = [f"{k}: {v!r}" for k, v in out["families"].items() if k not in ROLES or v not in ("experiment", "study")]
+    bad += [f"{k}: {out[k]!r}" for k in ("alpha", "power") if not isinstance(out[k], (int, float)) or not 0 < out[k] < 1]
+    bad += [f"adjust: {out['adjust']!r}"] if out["adjust"] not in ("holm", "bh", "none") else []
+    d = out["discordance"]
+    bad += [f"discordance: {d!r}"] if d is not None and (not isinstance(d, (int, float)) or not 0 < d <= 1) else []
+    bad += [f"unknown key {k!r}" for k in raw if k not in STATISTICS]
+    if bad:
+        raise RegistryError(f"{path}: statistics: {'; '.join(bad)} (families: {{ROLE: experiment|study}} for roles "
+                            f"{', '.join(ROLES)}; adjust holm|bh|none; alpha and power in (0, 1); discordance in "
+                            f"(0, 1] or null)")
+    return out
+
+
 def not_run(exp_id: str | None = None) -> dict[str, dict]:
     """Benchmarks the study plan names that ftstudy does not run, with the reason (evals/benchmarks.yaml)."""
     return {k: v for k, v in _load()[2].items() if exp_id is None or v.get("experiment") == exp_id}

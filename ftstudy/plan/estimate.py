@@ -25,6 +25,7 @@ from ftstudy.config import gen
 from ftstudy.config import profiles
 from ftstudy.config import registry
 from ftstudy.config import tuning
+from ftstudy.plan import power
 from ftstudy.config.axolotl_setup import flag, setup_from_config
 from ftstudy.config.calibration import calibrated, measured
 from ftstudy.config.memory import Setup, activations, memory, optimizer_info, reference_model
@@ -118,6 +119,7 @@ def estimate(cfg: dict[str, Any], hardware: str, exp: registry.Experiment | None
         "plan_hardware": "dgx-spark",
         "notes": _notes(s, hardware, optimizer_info(s.optimizer)),
         "speed_choices": tuning.explain(cfg, hardware, method),
+        "mde": power.for_experiment(exp) if exp else [],  # what its benchmarks can detect, before paying for it
     }
     if toks["source"] == "estimate":
         out["notes"].append("tokens are an estimate from row caps × typical row lengths: `ftstudy prepare` "

@@ -83,6 +83,13 @@ def render_plan(p: dict[str, Any]) -> str:
             f"{r['gpus']} GPU{'s' if r['gpus'] > 1 else ''}: {r['total_gb']:.1f} GB (states {r['sharded_states_gb']:.1f})"
             for r in p["scaling"]) + f"; ZeRO-{p['scaling'][-1]['zero_stage']} divides states by the GPUs)")
     lines += [f"note: {n}" for n in p["notes"]]
+    if p.get("mde"):
+        from ftstudy.plan import power
+
+        st = next((r["mde"] for r in p["mde"] if r["mde"]), {"power": 0.8, "alpha": 0.05})
+        lines += ["", f"minimum detectable effect per benchmark (paired test, {st['power']:.0%} power, alpha "
+                      f"{st['alpha']:g}; ftstudy/plan/power.py):"]
+        lines += power.lines(p["mde"])
     if p.get("speed_choices"):
         todo = not all(c["measured"] for c in p["speed_choices"])
         lines += ["", "speed choices (ftstudy/config/tuning.py" + ("; from the cited sources, not yet measured through Axolotl "

@@ -89,14 +89,20 @@ def compare_one(exp: registry.Experiment, bench_id: str, base_tag: str, ft_tag: 
     return row
 
 
-def compare(exp_id: str, base_tag: str = "base", ft_tag: str = "ft", root: Path = Path("results"),
-            benchmarks: list[str] | None = None) -> list[dict[str, Any]]:
-    """One row per benchmark of the experiment (primary, secondary, guards)."""
+def check_args(exp_id: str, root: Path, *tags: str | None) -> registry.Experiment:
+    """The experiment, once its tags pass the path rule and its results folder exists (else one line)."""
     exp = registry.experiment(exp_id)
-    for tag in (base_tag, ft_tag):  # a tag names results/<exp>/<tag>/: the one path rule (core.names)
+    for tag in filter(None, tags):  # a tag names results/<exp>/<tag>/: the one path rule (core.names)
         under(root, "{experiment}", "{tag}", where="--base/--ft", experiment=exp_id, tag=tag)
     if not (root / exp_id).is_dir():
         raise UserError(f"no results for {exp_id} under {root}; run `ftstudy bench {exp_id} ...` first")
+    return exp
+
+
+def compare(exp_id: str, base_tag: str = "base", ft_tag: str = "ft", root: Path = Path("results"),
+            benchmarks: list[str] | None = None) -> list[dict[str, Any]]:
+    """One row per benchmark of the experiment (primary, secondary, guards)."""
+    exp = check_args(exp_id, root, base_tag, ft_tag)
     roles = [(b, "primary", None) for b in exp.primary] + [(b, "secondary", None) for b in exp.benchmarks.get("secondary", [])]
     roles += [(g["id"], "guard", g["tolerance"]) for g in exp.benchmarks.get("guards", [])]
     rows = [compare_one(exp, b, base_tag, ft_tag, root, role, tol) for b, role, tol in roles
@@ -127,15 +133,23 @@ def fmt(v: Any, scale: str = "fraction") -> str:
 def table(rows: list[dict[str, Any]]) -> str:
     from ftstudy.core import tables
 
+    from ftstudy.plan import power
+    from ftstudy.study import families
+
     cells = []
     for r in rows:
         s = r.get("scale")
         ci = f"[{fmt(r.get('ci_low'), s)}, {fmt(r.get('ci_high'), s)}]" if "ci_low" in r else "-"
         cells.append([r["benchmark"], r["role"], f"{r['status']}: {r.get('reason', '')}"] if r["status"] != "ok" else
                      [r["benchmark"], r["role"], fmt(r["base"], s), fmt(r["ft"], s), f"{r['delta']:+.3f}", ci,
-                      plan_gain(r), r["verdict"]])
-    return tables.text(["benchmark", "role", "base", "ft", "delta", "95% CI", "plan gain", "verdict"], cells,
-                       widths=[21, 9, 7, 7, 8, 19, 13], right=range(2, 7), sep=[" "] * 6 + ["  "], rule=False)
+                      power.text(r.get("mde")), plan_gain(r), r["verdict"], families.verdict(r)])
+    fams = sorted({f"{r['family']} ({r['family_size']} tests, {r['adjust']})" for r in rows if r.get("family")})
+    head = ["benchmark", "role", "base", "ft", "delta", "95% CI", "MDE", "plan gain", "verdict (CI)", "adjusted (family)"]
+    out = tables.text(head, cells, widths=[21, 9, 7, 7, 8, 19, 10, 13, 24], right=range(2, 7),
+                      sep=[" "] * 6 + ["  "] * 3, rule=False)
+    if fams:
+        out += "\nfamilies: " + "; ".join(fams) + "; MDE: the gain found 80% of the time at alpha 0.05 (ftstudy/plan/power.py)"
+    return out
 
 
 def plan_gain(row: dict[str, Any]) -> str:

@@ -1,10 +1,12 @@
 """The study report: a self-contained HTML page (plots embedded as PNG data, no network) and a Markdown summary.
 
 Short enough to read, in this order: the verdict table (one row per experiment × method × benchmark: base,
-fine-tuned, delta with its 95% CI, the plan's expectation, verdict); cautions; the before/after chart with CI
-whiskers, the measured gain vs the plan's range, the loss curves (inline SVG); a few held-out examples per
-experiment, base and fine-tuned outputs side by side where they differ; training cost, the planner's prediction
-beside what was measured; the lock collapsed (and linked: study.lock.json).
+fine-tuned, delta with its 95% CI, the benchmark's minimum detectable effect, the plan's expectation, the CI's
+verdict and the p-value adjusted within its declared family, ftstudy/study/families.py); cautions; the
+before/after chart with CI whiskers, the measured gain vs the plan's range, the loss curves (inline SVG); a few
+held-out examples per experiment, base and fine-tuned outputs side by side where they differ; training cost, the
+planner's prediction beside what was measured; cost per point gained (ftstudy/study/cost.py); the lock collapsed
+(and linked: study.lock.json).
 
 Model output, item text, tag and file names are untrusted: the HTML escapes every cell, and the Markdown writes
 them through `md`, so neither can carry raw HTML, a script or a link. Every file is read through core.checked_json:
@@ -20,24 +22,19 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ftstudy.study import comparison
+from ftstudy.study import comparison, cost
 from ftstudy.config import expectations
 from ftstudy.config import registry
 from ftstudy.core import checked_json, tables
 from ftstudy.core.fsio import atomic_write, read_json
 
 
-def collect(root: Path) -> dict[str, Any]:
+def collect(root: Path, adjust: str | None = None) -> dict[str, Any]:
     """Everything the report shows, read from results/, runs/ and study.lock.json."""
-    rows, runs = [], []
-    res = root / "results"
-    for exp_dir in sorted(p for p in res.glob("*") if p.is_dir() and not p.name.startswith(".")):
-        try:
-            registry.experiment(exp_dir.name)
-        except LookupError:
-            continue
-        for tag, got in comparison.compare_tags(exp_dir.name, res).items():
-            rows += [{**r, "method": tag} for r in got if r["status"] != "missing"]
+    from ftstudy.study import families
+
+    runs, res = [], root / "results"
+    rows = [r for r in families.study_rows(res, adjust=adjust) if r["status"] != "missing"]  # adjusted in families
     for tj in sorted((root / "runs").glob("*/*/train.json")):
         t = checked_json.read(tj, "train_run", allow_nonfinite=True)  # a diverged loss is kept as NaN by train
         exp = registry.experiment(t["experiment"]) if t.get("experiment") in registry.experiment_ids() else None
@@ -54,7 +51,7 @@ def collect(root: Path) -> dict[str, Any]:
     from ftstudy.study import report_views
     from ftstudy.data.decontam.check import report_rows
 
-    return {"rows": rows, "runs": runs, "lock": lock, "cautions": cautions, "contamination": report_rows(root),
+    return {"rows": rows, "runs": runs, "lock": lock, "cost": cost.rows(runs, rows), "cautions": cautions, "contamination": report_rows(root),
             "examples": report_views.examples(res, rows) if res.is_dir() else [],
             "lock_path": str((root / "study.lock.json").resolve()) if lock is not None else None}
 
@@ -112,10 +109,14 @@ def _label(bench_id: str) -> str:
 
 
 def table_rows(data: dict[str, Any]) -> list[list[str]]:
+    from ftstudy.plan import power
+    from ftstudy.study import families
+
     out = []
     for r in data["rows"]:
         if r["status"] != "ok":
-            out.append([r["experiment"], r["method"], _label(r["benchmark"]), "-", "-", "-", "-", "-", f"{r['status']}: {r.get('reason', '')}"])
+            out.append([r["experiment"], r["method"], _label(r["benchmark"]), "-", "-", "-", "-", "-", "-",
+                        f"{r['status']}: {r.get('reason', '')}", "-"])
             continue
         ci = f"[{_f(r.get('ci_low'))}, {_f(r.get('ci_high'))}]" if "ci_low" in r else "-"
         plan = r.get("plan") or {}
@@ -128,11 +129,13 @@ def table_rows(data: dict[str, Any]) -> list[list[str]]:
             exp_s += f"; published base {plan['published']['base']:g}"
         sig = "" if r.get("significant") else " (not significant)" if "significant" in r else ""
         out.append([r["experiment"], r["method"], _label(r["benchmark"]), _f(r["base"]), _f(r["ft"]), f"{r['delta']:+.3f}", ci,
-                    exp_s, r["verdict"] + (sig if not r["verdict"].startswith("not significant") else "")])
+                    power.text(r.get("mde")), exp_s, r["verdict"] + (sig if not r["verdict"].startswith("not significant") else ""),
+                    families.verdict(r) + (f" ({r['family']}, {r['family_size']} tests)" if r.get("family") else "")])
     return out
 
 
-HEAD = ["experiment", "method", "benchmark", "base", "fine-tuned", "delta", "95% CI", "expected (plan)", "verdict"]
+HEAD = ["experiment", "method", "benchmark", "base", "fine-tuned", "delta", "95% CI", "MDE", "expected (plan)",
+        "verdict (CI, unadjusted)", "adjusted p (family)"]
 CONTAM = ["experiment", "run", "benchmark", "status", "items", "training rows sharing an n-gram", "action", "example"]
 CONTAM_NOTE = ("Training rows that share an n-gram (13 words by default) with a benchmark item, per experiment and "
                "benchmark; \"not checked\" means the items could not be loaded, not that the data is clean.")
@@ -192,6 +195,7 @@ def markdown(data: dict[str, Any]) -> str:
         parts += ["## Held-out examples (base vs fine-tuned, where they differ)", "",
                   _md_table(EXAMPLE_HEAD, example_rows(data["examples"])), ""]
     parts += ["## Training cost (measured; planner's prediction and its error in brackets)", "", _md_table(COST, cost_rows(data))]
+    parts += ["", "## Cost per point gained", "", cost.NOTE, "", _md_table(cost.HEAD, cost.table_rows(data.get("cost") or []))]
     parts += ["", "## Contamination", "", CONTAM_NOTE, "", _md_table(CONTAM, data.get("contamination") or [])]
     if data["lock"]:
         parts += ["", "## Lock", "", f"What these results depend on: {md(data.get('lock_path') or 'study.lock.json')} "
@@ -226,14 +230,15 @@ table.examples td{{max-width:22em;font-size:12px}}pre{{background:#f6f8fa;paddin
 <h2>Charts</h2>{figs or "<p>no results yet</p>"}
 {ex}
 <h2>Training cost</h2><p>Measured; in brackets the planner's prediction and its error.</p>{tables.html(COST, cost_rows(data), "cost")}
+<h2>Cost per point gained</h2><p>{html.escape(cost.NOTE)}</p>{tables.html(cost.HEAD, cost.table_rows(data.get("cost") or []), "cost-per-point")}
 <h2>Contamination</h2><p>{html.escape(CONTAM_NOTE)}</p>{tables.html(CONTAM, data.get("contamination") or [], "contamination")}
 {lock}</body></html>
 """
 
 
-def write(root: Path, out_dir: Path) -> list[Path]:
+def write(root: Path, out_dir: Path, adjust: str | None = None) -> list[Path]:
     """Write report.html and report.md into out_dir; returns their paths."""
-    data = collect(root)
+    data = collect(root, adjust)
     html_path, md_path = out_dir / "report.html", out_dir / "report.md"
     atomic_write(html_path, page(data, plots(data)))
     atomic_write(md_path, markdown(data))
