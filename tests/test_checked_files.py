@@ -196,3 +196,25 @@ def test_the_reader_refuses_what_strict_json_refuses_in_one_line(tmp_path, text,
         checked_json.read(path, {"type": "object"}, fix="delete it")
     msg = str(err.value)
     assert msg.startswith(str(path)) and where in msg and msg.endswith("delete it") and "\n" not in msg, msg
+
+
+@pytest.mark.parametrize("jobs,field", [
+    ({"classification.prepare": ["12"]}, "classification.prepare"),
+    ({"classification.prepare": {"job_id": 12, "stage": "prepare", "experiment": "classification",
+                                 "hardware": "cpu", "log": "x.log"}}, "classification.prepare.job_id"),
+    ([], "(top level)"),
+])
+def test_a_hand_edited_slurm_jobs_file_is_one_line_in_status(tmp_path, monkeypatch, jobs, field):
+    """slurm/jobs.json (what `run --executor slurm` submitted) is read through the checked reader too: `status`
+    names the file and the field instead of a traceback, and the file is left as it was."""
+    (tmp_path / "slurm").mkdir()
+    path = tmp_path / "slurm" / "jobs.json"
+    path.write_text(json.dumps(jobs))
+    before = path.read_bytes()
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(main, ["status"])
+    lines = [l for l in res.output.splitlines() if l.strip()]
+    assert res.exit_code != 0 and isinstance(res.exception, SystemExit), res.output
+    err = [l for l in lines if l.startswith("Error:")]
+    assert len(err) == 1 and "slurm/jobs.json" in err[0] and f'field "{field}"' in err[0] and "squeue" in err[0], res.output
+    assert path.read_bytes() == before

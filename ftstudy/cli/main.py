@@ -50,7 +50,12 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except UserError as exc:  # a URL in the message (a --judge-url, say) is shown without its credentials
-            raise click.ClickException(redact.text(str(exc)).strip("'\"")) from None
+            # a UserError that is also a KeyError prints as its repr ('...'): only that one loses its quotes, so a
+            # message that ends with a quoted name keeps its closing quote
+            said = str(exc)
+            if isinstance(exc, KeyError) and exc.args and said == repr(exc.args[0]):
+                said = str(exc.args[0])
+            raise click.ClickException(redact.text(said)) from None
         except OSError as exc:  # disk full, a folder that cannot be written: say what and where, no traceback
             if exc.filename is None or isinstance(exc, (BrokenPipeError, ConnectionError)):
                 raise

@@ -21,9 +21,9 @@ from typing import Callable
 
 from ftstudy.study.slurm import graph as slurm
 from ftstudy.study import study
-from ftstudy.core import redact
+from ftstudy.core import checked_json, redact
 from ftstudy.core.errors import UserError
-from ftstudy.core.fsio import atomic_write, read_json, write_json
+from ftstudy.core.fsio import atomic_write, write_json
 from ftstudy.core.names import under
 from ftstudy.core.runner import run
 
@@ -36,8 +36,9 @@ def folder(root: Path) -> Path:
 
 
 def load_jobs(root: Path) -> dict[str, dict]:
+    """What was submitted, checked (core/file_schemas/slurm_jobs.schema.json): a hand-edited file is one line."""
     p = folder(root) / "jobs.json"
-    return read_json(p) if p.exists() else {}
+    return checked_json.read(p, "slurm_jobs") if p.exists() else {}
 
 
 def _call(argv: list[str]) -> tuple[int, list[str]]:
