@@ -107,7 +107,7 @@ def test_lm_eval_spec_exact(tmp_path):
     assert lmeval.spec(ctx, registry.benchmark("ag_news"), tmp_path, Path("/inc"), {"ag_news_mc": [1, 4]},
                        tmp_path / "c") == {
         "model": "hf", "model_args": "pretrained=/m,dtype=float32", "tasks": ["ag_news_mc"], "output_path": str(tmp_path),
-        "seed": 3, "device": "cpu", "num_fewshot": 0, "batch_size": 32, "apply_chat_template": False,
+        "seed": 3, "device": "cpu", "num_fewshot": 0, "batch_size": 32, "apply_chat_template": True,
         "fewshot_as_multiturn": False, "include_path": "/inc", "local_only": True, "samples": {"ag_news_mc": [1, 4]},
         "confirm_run_unsafe_code": False, "gen_kwargs": None, "predict_only": False, "use_cache": str(tmp_path / "c")}
     # the protocol decides shots and template: MMLU 5-shot as the Qwen2.5 report, IFEval chat by definition

@@ -6,7 +6,8 @@ continuations lm-eval logs per doc (`--log_samples`), unless the benchmark decla
 The items: tests/fixtures/lmeval_hub/ (hub-shaped rows) made into an offline HF cache (tests/lmeval_hub.py), the
 same cache `stage-data` fills; both sides read lm-eval's unchanged task YAMLs from it. The plain side runs with
 lm-eval's own defaults where the protocol's source is lm-eval's task default, with `--num_fewshot 5` for MMLU
-(the Qwen2.5 report's setting): two CLI runs, one ftstudy process. IFEval (the one chat-template task) does not
+(the Qwen2.5 report's setting) and `--apply_chat_template` for ag_news (declared in its protocol): three CLI runs,
+one ftstudy process. IFEval (chat by definition) does not
 load in the CPU eval environment (UNRUNNABLE); its flags are checked by tests/test_argv.py.
 """
 from __future__ import annotations
@@ -37,6 +38,7 @@ UNRUNNABLE = {
 LMEVAL_TASK = {"pubmedqa_local": "pubmedqa", "bbq_local": "bbq"}
 PLAIN_RUNS = {  # name -> (extra CLI flags, benchmarks); every other runnable benchmark runs with lm-eval's defaults
     "five_shot": (["--num_fewshot", "5"], ["mmlu", "mmlu_math"]),
+    "chat": (["--apply_chat_template"], ["ag_news"]),  # its protocol declares the template (its training format)
 }
 PROBE = "mmlu_abstract_algebra"  # also run at lm-eval's default (0-shot): a wrong shot count that must not conform
 
@@ -68,7 +70,7 @@ def differences(ours: dict, theirs: dict, rename: dict[str, str]) -> list[str]:
 
 @pytest.fixture(scope="module")
 def both_sides(tiny_model, tmp_path_factory):
-    """Run every runnable lm-eval benchmark through ftstudy (one process) and plain lm-eval (two CLI runs)."""
+    """Run every runnable lm-eval benchmark through ftstudy (one process) and plain lm-eval (three CLI runs)."""
     tmp = tmp_path_factory.mktemp("conformance")
     staged = tmp / "staged"
     lmeval_hub.build_hf_home(staged / "hf_home")

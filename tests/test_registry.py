@@ -123,7 +123,9 @@ def test_every_benchmark_states_its_protocol_and_the_defaults_hold():
         protocol.check(bid, registry.benchmark(bid)["protocol"])  # the loader checked it; the view is complete
     lm = {b: d for b, d in benches.items() if d["harness"] == "lm-eval"}
     chat = {b for b, d in lm.items() if d["protocol"]["chat_template"]}
-    assert chat == {"ifeval"}, chat  # IFEval is chat by definition; every other lm-eval task runs without a template
+    # IFEval is chat by definition; ag_news declares it (its training format); every other task runs without one
+    assert chat == {"ifeval", "ag_news"}, chat
+    assert any("chat template" in d["what"] for d in benches["ag_news"]["protocol"]["deviations"])
     assert benches["mmlu"]["protocol"]["shots"] == 5 and benches["mmlu_math"]["protocol"]["shots"] == 5
     assert benches["pubmedqa"]["protocol"]["n_items"] == 500
     pmids = [l for l in (registry.evals_dir() / "tasks" / "pubmedqa_test_pmids.txt").read_text().splitlines()
