@@ -96,7 +96,7 @@ def test_real_lm_eval_base_and_adapter(tiny_model, adapter, tmp_path):
     assert rb["subset_ids"] == rf["subset_ids"] and rb["model_fingerprint"] != rf["model_fingerprint"]
     for rec in (rb, rf):
         assert rec["harness"] == "lm-eval" and rec["harness_version"] == "0.4.13" and rec["higher_is_better"]
-        assert 0 <= rec["value"] <= 1 and rec["settings"]["lm_eval"]["apply_chat_template"] is False  # the protocol
+        assert 0 <= rec["value"] <= 1 and rec["settings"]["lm_eval"]["apply_chat_template"] is True  # its protocol
     sb = records.load_samples(tmp_path / "classification" / "base" / "ag_news.json")
     sf = records.load_samples(tmp_path / "classification" / "ft" / "ag_news.json")
     assert [s["id"] for s in sb] == [s["id"] for s in sf] and len(sb) == 16

@@ -88,7 +88,7 @@ def test_report_contents_and_offline(study, tmp_path):
     assert not re.search(r"(src|href)=\"https?://", page), "the page must open without a network"
     md = md_path.read_text()
     # (report.md escapes Markdown's link brackets in every cell: `\[` renders as `[`)
-    assert "| classification | lora | ag_news \\[0-shot, no chat template" in md
+    assert "| classification | lora | ag_news \\[0-shot, chat template" in md
     assert "| classification | full | ag_news \\[" in md
     # beside each number: its protocol, its source and any declared deviation
     assert "DEVIATION: ftstudy's own 4-way multiple-choice prompt" in md and "DEVIATION: ftstudy&#x27;s own 4-way" in page
