@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests import cgroup_probe
+
 from ftstudy.eval import jail
 from ftstudy.eval import sandbox
 
@@ -528,27 +530,6 @@ def test_without_libseccomp_code_is_refused_with_one_line(monkeypatch):
     assert "libseccomp2" in str(err.value) and "\n" not in str(err.value)
 
 
-def _cgroup_parents() -> list[Path]:
-    """Where the sandbox makes its cgroups: this process's own cgroup (or the hierarchy's root) in v1's
-    memory and pids hierarchies, or in the unified v2 one (found from the kernel, not from the code)."""
-    lines = [line.split(":", 2) for line in Path("/proc/self/cgroup").read_text().splitlines()]
-    v2 = Path("/sys/fs/cgroup/cgroup.controllers").exists()
-    wanted = [("", Path("/sys/fs/cgroup"))] if v2 else [(c, Path("/sys/fs/cgroup") / c) for c in ("memory", "pids")]
-    found = []
-    for ctrl, mount in wanted:
-        own = next(p for _, c, p in lines if (ctrl in c.split(",") if ctrl else c == ""))
-        for cand in (mount / own.lstrip("/"), mount):
-            probe = cand / f"h30-probe-{os.getpid()}"
-            try:
-                probe.mkdir()
-                probe.rmdir()
-                found.append(cand)
-                break
-            except OSError:
-                continue
-    return found
-
-
 def test_leftovers_of_a_killed_run_with_this_pid_are_swept_and_do_not_break_a_run():
     """What a run killed with -9 leaves, as a later process with the same pid meets it: cgroups named as
     f4b1a28 named them (`<pid>-<n>`, the next names this process would take there) and as they are named now,
@@ -557,7 +538,7 @@ def test_leftovers_of_a_killed_run_with_this_pid_are_swept_and_do_not_break_a_ru
     import tempfile
 
     pid, old = os.getpid(), time.time() - 3600
-    parents = _cgroup_parents()
+    parents = cgroup_probe.cgroup_parents()
     assert parents
     stale = [p / f"ftstudy-sandbox-{pid}-{n}" for p in parents for n in range(300)]
     stale += [p / f"ftstudy-sandbox-{pid}.1-deadbeef" for p in parents]

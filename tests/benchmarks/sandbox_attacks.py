@@ -11,6 +11,7 @@ it to mean anything):
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import socket
@@ -208,29 +209,18 @@ def scoring_attacks(sb):
     return rows
 
 
-def _cgroup_parents() -> list[Path]:
-    """Where a sandbox makes its cgroups (this process's own cgroup, or the hierarchy's root), from the kernel."""
-    lines = [line.split(":", 2) for line in Path("/proc/self/cgroup").read_text().splitlines()]
-    v2 = Path("/sys/fs/cgroup/cgroup.controllers").exists()
-    wanted = [("", Path("/sys/fs/cgroup"))] if v2 else [(c, Path("/sys/fs/cgroup") / c) for c in ("memory", "pids")]
-    found = []
-    for ctrl, mount in wanted:
-        own = next(p for _, c, p in lines if (ctrl in c.split(",") if ctrl else c == ""))
-        for cand in (mount / own.lstrip("/"), mount):
-            try:
-                (cand / f"attack-probe-{os.getpid()}").mkdir()
-                (cand / f"attack-probe-{os.getpid()}").rmdir()
-                found.append(cand)
-                break
-            except OSError:
-                continue
-    return found
+def cgroup_parents() -> list[Path]:
+    """tests/cgroup_probe.py's, loaded by path (this script imports nothing that pins the package's revision)."""
+    spec = importlib.util.spec_from_file_location("cgroup_probe", REPO / "tests" / "cgroup_probe.py")
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)
+    return probe.cgroup_parents()
 
 
 def leftovers_and_hardening(run):
     """A kill -9'd run's cgroups and folders met by a later process with the same pid; ptrace, userns."""
     pid, old = os.getpid(), time.time() - 3600
-    stale = [p / f"ftstudy-sandbox-{pid}-{n}" for p in _cgroup_parents() for n in range(300)]
+    stale = [p / f"ftstudy-sandbox-{pid}-{n}" for p in cgroup_parents() for n in range(300)]
     stale += [Path(tempfile.gettempdir()) / f"ftstudy-sandbox-{pid}.1-deadbeef", Path(tempfile.gettempdir()) / "ftstudy-sandbox-k3j2h1g0"]
     for d in stale:
         d.mkdir(exist_ok=True)
